@@ -1,0 +1,260 @@
+//! The check catalogue. Each subsystem is one module exposing `CHECKS`, a
+//! table of [`CheckDef`]; [`catalogue`] concatenates them in report order.
+//!
+//! Adding a subsystem: write `checks/<name>.rs` with its fact-gathering
+//! functions, its evaluations and its `CHECKS`, then add one line to
+//! [`catalogue`].
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::lang::Lang;
+use crate::model::{Metric, Remedy, Status};
+
+pub mod api;
+pub mod imap;
+pub mod postgres;
+pub mod redis;
+pub mod smtp;
+pub mod system;
+
+/// Every check, in catalogue (report) order.
+#[must_use]
+pub fn catalogue() -> Vec<&'static CheckDef> {
+    [system::CHECKS, api::CHECKS, postgres::CHECKS, redis::CHECKS, smtp::CHECKS, imap::CHECKS]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The definition of a check id: what it decides, where the guide speaks of it, how to run it.
+pub struct CheckDef {
+    /// Stable id, `subsystem.name`.
+    pub id: &'static str,
+    /// What the check decides, in English.
+    pub title_en: &'static str,
+    /// What the check decides, in French.
+    pub title_fr: &'static str,
+    /// Sections of the troubleshooting guide, e.g. `BD P1`.
+    pub guide: &'static str,
+    /// Part of the guide's quick-check set (`mssante-diag quick`).
+    pub quick: bool,
+    /// The generic remedy, attached to a non-ok result that brings none of its own.
+    pub remedy: &'static [Step],
+    /// Runs the check.
+    pub run: fn(Arc<Ctx>) -> BoxFuture<'static, Outcome>,
+}
+
+impl CheckDef {
+    /// Subsystem part of the id.
+    #[must_use]
+    pub fn subsystem(&self) -> &'static str {
+        self.id.split_once('.').map_or(self.id, |(s, _)| s)
+    }
+
+    /// Title in a language.
+    #[must_use]
+    pub fn title(&self, lang: Lang) -> &'static str {
+        lang.pick(self.title_en, self.title_fr)
+    }
+
+    /// The generic remedy in a language.
+    #[must_use]
+    pub fn remediation(&self, lang: Lang) -> Vec<Remedy> {
+        self.remedy.iter().map(|s| s.to_remedy(lang)).collect()
+    }
+}
+
+impl std::fmt::Debug for CheckDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckDef").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// A remedy step as written in the catalogue (both languages).
+#[derive(Debug)]
+pub struct Step {
+    /// Text in English.
+    pub en: &'static str,
+    /// Text in French.
+    pub fr: &'static str,
+    /// Command to run, if any.
+    pub command: Option<&'static str>,
+    /// Guide section.
+    pub guide: &'static str,
+    /// Deletes data or interrupts service.
+    pub destructive: bool,
+}
+
+impl Step {
+    /// The step in a language.
+    #[must_use]
+    pub fn to_remedy(&self, lang: Lang) -> Remedy {
+        Remedy {
+            text: lang.pick(self.en, self.fr).to_owned(),
+            command: self.command.map(str::to_owned),
+            guide: self.guide.to_owned(),
+            destructive: self.destructive,
+        }
+    }
+}
+
+/// Shorthand for a catalogue [`Step`]:
+/// `step!("en", "fr", guide = "BD P1", cmd = "...", destructive = true)`.
+macro_rules! step {
+    ($en:literal, $fr:literal, guide = $g:literal $(, cmd = $c:literal)? $(, destructive = $d:literal)?) => {
+        $crate::checks::Step {
+            en: $en,
+            fr: $fr,
+            command: step!(@cmd $($c)?),
+            guide: $g,
+            destructive: step!(@d $($d)?),
+        }
+    };
+    (@cmd) => { None };
+    (@cmd $c:literal) => { Some($c) };
+    (@d) => { false };
+    (@d $d:literal) => { $d };
+}
+pub(crate) use step;
+
+/// What a check hands to the runner: the result without its id and timing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Status.
+    pub status: Status,
+    /// One-line summary.
+    pub summary: String,
+    /// Structured facts.
+    pub details: serde_json::Value,
+    /// Measured values.
+    pub metrics: Vec<Metric>,
+    /// Cause-specific remedy steps (else the catalogue's are used).
+    pub remediation: Vec<Remedy>,
+}
+
+impl Outcome {
+    /// An outcome with a status and summary.
+    #[must_use]
+    pub fn new(status: Status, summary: impl Into<String>) -> Self {
+        Self {
+            status,
+            summary: summary.into(),
+            details: serde_json::Value::Null,
+            metrics: Vec::new(),
+            remediation: Vec::new(),
+        }
+    }
+
+    /// Healthy.
+    #[must_use]
+    pub fn ok(summary: impl Into<String>) -> Self {
+        Self::new(Status::Ok, summary)
+    }
+
+    /// Degraded.
+    #[must_use]
+    pub fn warning(summary: impl Into<String>) -> Self {
+        Self::new(Status::Warning, summary)
+    }
+
+    /// Broken.
+    #[must_use]
+    pub fn critical(summary: impl Into<String>) -> Self {
+        Self::new(Status::Critical, summary)
+    }
+
+    /// Undecided.
+    #[must_use]
+    pub fn unknown(summary: impl Into<String>) -> Self {
+        Self::new(Status::Unknown, summary)
+    }
+
+    /// Not applicable or not configured.
+    #[must_use]
+    pub fn skipped(summary: impl Into<String>) -> Self {
+        Self::new(Status::Skipped, summary)
+    }
+
+    /// Attaches structured facts (any serialisable value).
+    #[must_use]
+    pub fn details(mut self, details: impl Serialize) -> Self {
+        self.details = serde_json::to_value(details).unwrap_or(serde_json::Value::Null);
+        self
+    }
+
+    /// Adds a metric.
+    #[must_use]
+    pub fn metric(mut self, metric: Metric) -> Self {
+        self.metrics.push(metric);
+        self
+    }
+
+    /// Adds a cause-specific remedy step.
+    #[must_use]
+    pub fn remedy(mut self, step: &Step, lang: Lang) -> Self {
+        self.remediation.push(step.to_remedy(lang));
+        self
+    }
+}
+
+/// What a running check can use: the configuration and the per-run shared state.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The run's configuration.
+    pub config: Arc<Config>,
+}
+
+impl Ctx {
+    /// A context for a configuration.
+    #[must_use]
+    pub fn new(config: Arc<Config>) -> Self {
+        Self { config }
+    }
+
+    /// Language of messages.
+    #[must_use]
+    pub fn lang(&self) -> Lang {
+        self.config.lang
+    }
+
+    /// Runs one network or process step under the configured timeout.
+    ///
+    /// # Errors
+    /// [`TimedOut`] when the step did not finish in time.
+    pub async fn step<F: std::future::Future>(&self, fut: F) -> Result<F::Output, TimedOut> {
+        tokio::time::timeout(self.config.timeout(), fut).await.map_err(|_| TimedOut(self.config.timeout_secs))
+    }
+
+    /// The usual "timed out after N s" outcome (status `unknown`: the target did not answer).
+    #[must_use]
+    pub fn timed_out(&self, what: &str, t: TimedOut) -> Outcome {
+        let secs = t.0;
+        Outcome::unknown(crate::tr!(self.lang(), "{what}: timed out after {secs} s", "{what} : pas de réponse après {secs} s"))
+    }
+}
+
+/// A step did not finish within the timeout (seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimedOut(pub f64);
+
+/// Milliseconds since `start`, for latency metrics.
+#[must_use]
+pub fn elapsed_ms(start: std::time::Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Status of a value against warn/crit thresholds (higher is worse).
+#[must_use]
+pub fn grade(value: f64, warn: f64, crit: f64) -> Status {
+    if value >= crit {
+        Status::Critical
+    } else if value >= warn {
+        Status::Warning
+    } else {
+        Status::Ok
+    }
+}

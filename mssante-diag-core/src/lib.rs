@@ -1,0 +1,36 @@
+//! # mssante-diag-core
+//!
+//! Typed diagnostics for an MSSanté platform (the French health sector's secure
+//! e-mail): checks for Docker, the host, the API, PostgreSQL, Redis, SMTP and
+//! IMAP, a concurrent runner and one report model shared by the CLI and the
+//! Python and Node bindings.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use mssante_diag_core::{Config, Selection, run};
+//!
+//! # async fn demo() -> Result<(), mssante_diag_core::Error> {
+//! let config = Config::load(std::path::Path::new("."), None)?;
+//! let report = run(Arc::new(config), &Selection::Quick).await?;
+//! println!("{}", report.to_json());
+//! # Ok(()) }
+//! ```
+
+pub mod checks;
+pub mod config;
+pub mod error;
+pub mod lang;
+pub mod model;
+pub mod output;
+pub mod probe;
+pub mod runner;
+
+pub use checks::{catalogue, CheckDef, Ctx, Outcome};
+pub use config::{Config, Secret};
+pub use error::{Error, Result};
+pub use lang::Lang;
+pub use model::{CheckResult, Metric, Remedy, Report, Status};
+pub use runner::{run, run_with_progress, Selection};
+
+/// Version of this crate, written into every report.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,59 @@
+//! Output formats. They live in core so the CLI and the bindings print the same thing.
+
+mod human;
+mod nagios;
+mod prometheus;
+
+use crate::lang::Lang;
+use crate::model::Report;
+
+/// How to print a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Grouped by subsystem, for a person.
+    #[default]
+    Human,
+    /// The stable JSON document.
+    Json,
+    /// One status line plus perfdata, as monitoring-plugins print it.
+    Nagios,
+    /// Text exposition format (node_exporter's textfile collector).
+    Prometheus,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "human" => Ok(Format::Human),
+            "json" => Ok(Format::Json),
+            "nagios" => Ok(Format::Nagios),
+            "prometheus" => Ok(Format::Prometheus),
+            other => Err(format!("unknown format `{other}` (human, json, nagios, prometheus)")),
+        }
+    }
+}
+
+/// Options of the human format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// ANSI colours.
+    pub color: bool,
+    /// Language of headings.
+    pub lang: Lang,
+}
+
+/// Renders a report in a format.
+#[must_use]
+pub fn render(report: &Report, format: Format, style: Style) -> String {
+    match format {
+        Format::Human => human::render(report, style),
+        Format::Json => {
+            let mut s = report.to_json();
+            s.push('\n');
+            s
+        }
+        Format::Nagios => nagios::render(report),
+        Format::Prometheus => prometheus::render(report),
+    }
+}

@@ -1,0 +1,174 @@
+//! Runs a selection of checks concurrently and assembles the [`Report`].
+//!
+//! Each check runs in its own task under a deadline a little over the step
+//! timeout: a check that panics, hangs or errors becomes that check's
+//! `unknown` with the reason, and never delays or breaks the others.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::checks::{catalogue, CheckDef, Ctx, Outcome};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::{CheckResult, Report, Status, SCHEMA_VERSION};
+use crate::tr;
+
+/// Which checks to run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Selection {
+    /// Every check of the enabled subsystems.
+    #[default]
+    All,
+    /// The guide's quick-check set.
+    Quick,
+    /// These check ids and subsystem names.
+    Only(Vec<String>),
+}
+
+impl Selection {
+    /// `All` for an empty list, else `Only`.
+    #[must_use]
+    pub fn from_names(names: Vec<String>) -> Self {
+        if names.is_empty() {
+            Selection::All
+        } else {
+            Selection::Only(names)
+        }
+    }
+
+    /// The checks selected, in catalogue order.
+    ///
+    /// # Errors
+    /// [`Error::UnknownCheck`] for a name that is neither a check id nor a subsystem.
+    pub fn resolve(&self, config: &Config) -> Result<Vec<&'static CheckDef>> {
+        let all = catalogue();
+        let enabled = |d: &CheckDef| config.subsystems.is_empty() || config.subsystems.iter().any(|s| s == d.subsystem());
+        match self {
+            Selection::All => Ok(all.into_iter().filter(|d| enabled(d)).collect()),
+            Selection::Quick => Ok(all.into_iter().filter(|d| d.quick && enabled(d)).collect()),
+            Selection::Only(names) => {
+                if let Some(bad) = names.iter().find(|n| !all.iter().any(|d| d.id == n.as_str() || d.subsystem() == n.as_str())) {
+                    return Err(Error::UnknownCheck(bad.clone()));
+                }
+                Ok(all
+                    .into_iter()
+                    .filter(|d| names.iter().any(|n| d.id == n.as_str() || d.subsystem() == n.as_str()))
+                    .collect())
+            }
+        }
+    }
+}
+
+/// Slack given to a whole check beyond one step timeout, so a check's own
+/// timeout message wins over the runner's.
+fn deadline(config: &Config) -> Duration {
+    config.timeout() + config.timeout() / 20
+}
+
+/// Runs the selected checks and returns the report.
+///
+/// # Errors
+/// Only for a selection naming an unknown check; failed checks are results.
+pub async fn run(config: Arc<Config>, selection: &Selection) -> Result<Report> {
+    run_with_progress(config, selection, |_| {}).await
+}
+
+/// As [`run`], calling `progress` as each check finishes (in completion order).
+///
+/// # Errors
+/// Only for a selection naming an unknown check.
+pub async fn run_with_progress(
+    config: Arc<Config>,
+    selection: &Selection,
+    mut progress: impl FnMut(&CheckResult),
+) -> Result<Report> {
+    let defs = selection.resolve(&config)?;
+    let started_at = chrono::Utc::now();
+    let start = Instant::now();
+    let ctx = Arc::new(Ctx::new(config.clone()));
+    let mut set = tokio::task::JoinSet::new();
+    for (index, def) in defs.iter().enumerate() {
+        let ctx = ctx.clone();
+        let def: &'static CheckDef = def;
+        set.spawn(async move { (index, run_one(def, ctx).await) });
+    }
+    let mut results: Vec<Option<CheckResult>> = vec![None; defs.len()];
+    while let Some(joined) = set.join_next().await {
+        // run_one never panics itself: it catches the check's panic.
+        if let Ok((index, result)) = joined {
+            progress(&result);
+            results[index] = Some(result);
+        }
+    }
+    let checks: Vec<CheckResult> = results.into_iter().flatten().collect();
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        version: crate::VERSION.to_owned(),
+        host: hostname(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        duration_ms: millis(start.elapsed()),
+        status: Report::overall(&checks),
+        checks,
+    })
+}
+
+/// Runs one check in its own task, under the deadline, catching its panic.
+pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
+    let lang = ctx.lang();
+    let limit = deadline(&ctx.config);
+    let start = Instant::now();
+    let task = tokio::spawn((def.run)(ctx.clone()));
+    let abort = task.abort_handle();
+    let outcome = match tokio::time::timeout(limit, task).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(join)) => {
+            let reason = panic_message(join);
+            Outcome::unknown(tr!(lang, "check failed internally: {reason}", "échec interne de la vérification : {reason}"))
+        }
+        Err(_) => {
+            abort.abort();
+            let secs = ctx.config.timeout_secs;
+            Outcome::unknown(tr!(lang, "timed out after {secs} s", "pas de réponse après {secs} s"))
+        }
+    };
+    finish(def, outcome, lang, start.elapsed())
+}
+
+fn finish(def: &CheckDef, o: Outcome, lang: crate::Lang, took: Duration) -> CheckResult {
+    let remediation = if o.status == Status::Ok || o.status == Status::Skipped {
+        o.remediation
+    } else if o.remediation.is_empty() {
+        def.remediation(lang)
+    } else {
+        o.remediation
+    };
+    CheckResult {
+        id: def.id.to_owned(),
+        subsystem: def.subsystem().to_owned(),
+        status: o.status,
+        summary: o.summary,
+        details: o.details,
+        metrics: o.metrics,
+        remediation,
+        duration_ms: millis(took),
+    }
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    match join.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_owned()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".to_owned())
+}

@@ -1,0 +1,830 @@
+#!/usr/bin/env bash
+# mssante-diag real-service test stack.
+#
+# Runs private instances of PostgreSQL, Redis, Postfix, Dovecot, nginx (API
+# stand-in), NSD and dockerd, all listening ONLY on 127.0.77.1 with
+# non-standard ports, with every file they write under one state dir:
+#   ${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}
+# Nothing system-wide is changed besides installing Debian packages.
+#
+# Usage: stack.sh COMMAND
+#   install          apt-get install what is missing (fast no-op otherwise)
+#   up               install, generate the PKI (once), start every service and
+#                    wait until each answers (idempotent)
+#   down             stop every service (by pid file)
+#   stop SERVICE     stop one service (fault injection)
+#   start SERVICE    start one service and wait until it answers
+#   status           one line per service: "NAME up" or "NAME down"
+#   env              write (if needed) and print the path of the env file
+# SERVICE is one of: postgres redis postfix dovecot nginx nsd dockerd
+#
+# Commands that change state take a lock (flock on $STATE/.lock), so parallel
+# test processes may all call "up" safely.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TEMPLATES="$SCRIPT_DIR/templates"
+
+# --------------------------------------------------------------------------
+# Fixed parameters of the stack
+# --------------------------------------------------------------------------
+STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
+HOST=127.0.77.1
+API_PORT=13000
+HTTPS_PORT=13443
+PG_PORT=15432
+REDIS_PORT=16379
+SMTP_PORT=10025
+SUBMISSION_PORT=10587
+IMAP_PORT=10143
+DNS_PORT=10053
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_USER=mssante
+PG_PASSWORD=mssante-test-pw
+PG_DB=mssante
+PG_SUPERUSER=diagadmin
+PG_SUPERPASSWORD=diagadmin-pw
+REDIS_PASSWORD=redis-test-pw
+MAIL_DOMAIN=mssante.test
+MAIL_USER=test@mssante.test
+MAIL_PASSWORD=test-mail-pw
+DOCKER_IMAGE=mssante-busybox:latest
+
+# Derived paths (everything under $STATE).
+LOGS="$STATE/logs"
+PKI="$STATE/pki"
+ENV_FILE="$STATE/stack.env"
+PG_DIR="$STATE/postgres"
+PG_DATA="$PG_DIR/data"
+PG_SOCKET_DIR="$PG_DIR/run"
+PF_CONFIG="$STATE/postfix/etc"
+PF_QUEUE="$STATE/postfix/queue"
+DOVECOT_CONF="$STATE/dovecot/dovecot.conf"
+MAIL_HOME="$STATE/mail/mssante.test/test"
+NGINX_CONF="$STATE/nginx/nginx.conf"
+NSD_CONF="$STATE/nsd/nsd.conf"
+DOCKER_SOCK="$STATE/docker.sock"
+DOCKER_HOST_URL="unix://$DOCKER_SOCK"
+DOCKER_PIDFILE="$STATE/docker.pid"
+DOCKER_EXEC_ROOT="$STATE/docker-exec"
+
+SERVICES=(postgres redis dovecot postfix nginx nsd dockerd)
+
+# Debian packages: the services, their peer tools used by benchmarks, and the
+# clients this script uses for readiness checks (dig, curl, flock/runuser).
+PACKAGES=(postgresql-15 redis-server postfix dovecot-core dovecot-imapd
+  dovecot-lmtpd nginx nsd docker.io busybox-static openssl ca-certificates
+  pflogsumm monitoring-plugins hyperfine dnsutils curl util-linux)
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+log() { printf 'stack: %s\n' "$*" >&2; }
+die() { printf 'stack: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# fail_service NAME LOGFILE MESSAGE: report a service that did not come up,
+# with the tail of its log, and exit non-zero.
+fail_service() {
+  local name="$1" logfile="$2" msg="$3"
+  printf 'stack: ERROR: %s: %s\n' "$name" "$msg" >&2
+  if [[ -f "$logfile" ]]; then
+    printf 'stack: ---- last lines of %s ----\n' "$logfile" >&2
+    tail -n 40 "$logfile" >&2 || true
+    printf 'stack: ----\n' >&2
+  fi
+  exit 1
+}
+
+# render TEMPLATE DEST: copy a template, substituting @NAME@ placeholders.
+render() {
+  local src="$TEMPLATES/$1" dest="$2"
+  local tmp="$dest.tmp.$$"
+  sed -e "s|@STATE@|$STATE|g" -e "s|@LOGS@|$LOGS|g" -e "s|@PKI@|$PKI|g" \
+    -e "s|@HOST@|$HOST|g" -e "s|@API_PORT@|$API_PORT|g" \
+    -e "s|@HTTPS_PORT@|$HTTPS_PORT|g" -e "s|@PG_PORT@|$PG_PORT|g" \
+    -e "s|@PG_SOCKET_DIR@|$PG_SOCKET_DIR|g" -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+    -e "s|@REDIS_PASSWORD@|$REDIS_PASSWORD|g" -e "s|@SMTP_PORT@|$SMTP_PORT|g" \
+    -e "s|@SUBMISSION_PORT@|$SUBMISSION_PORT|g" -e "s|@IMAP_PORT@|$IMAP_PORT|g" \
+    -e "s|@DNS_PORT@|$DNS_PORT|g" -e "s|@PF_CONFIG@|$PF_CONFIG|g" \
+    -e "s|@PF_QUEUE@|$PF_QUEUE|g" -e "s|@MAIL_UID@|${MAIL_UID:-8}|g" \
+    -e "s|@MAIL_GID@|${MAIL_GID:-8}|g" -e "s|@CADB@|${CADB:-}|g" \
+    -e "s|@DKIM_TXT@|${DKIM_TXT:-}|g" \
+    "$src" >"$tmp"
+  mv -f "$tmp" "$dest"
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }" # drop "pid (comm) ", leaving "STATE ppid ..."
+  [[ "${stat:0:1}" != Z ]]
+}
+
+# pid_of PIDFILE COMM: print the pid recorded in PIDFILE if that process is
+# alive and its command name starts with COMM (guards against stale pid files
+# whose pid was reused; NSD renames its processes "nsd: xfrd", ...).
+pid_of() {
+  local file="$1" comm="$2" pid
+  [[ -r "$file" ]] || return 1
+  pid="$(head -n 1 "$file" 2>/dev/null | tr -d '[:space:]')" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  alive "$pid" || return 1
+  [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$comm"* ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+# kill_and_wait PID TIMEOUT_SECONDS [SIGNAL]: signal a process and wait for it
+# to exit; SIGKILL after the timeout.
+kill_and_wait() {
+  local pid="$1" timeout="$2" sig="${3:-TERM}" i
+  kill "-$sig" "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < timeout * 10; i++)); do
+    alive "$pid" || return 0
+    sleep 0.1
+  done
+  log "pid $pid still alive after ${timeout}s, sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    alive "$pid" || return 0
+    sleep 0.1
+  done
+}
+
+# wait_pid_gone PID TIMEOUT_SECONDS: wait for a process to exit (no signal).
+wait_pid_gone() {
+  local pid="$1" timeout="$2" i
+  for ((i = 0; i < timeout * 10; i++)); do
+    alive "$pid" || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# wait_until TIMEOUT_SECONDS COMMAND...: retry COMMAND every 0.1 s.
+wait_until() {
+  local timeout="$1" i
+  shift
+  for ((i = 0; i < timeout * 10; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# tcp_greeting PORT EXPECTED_PREFIX QUIT_COMMAND: connect to HOST:PORT, check
+# the first line starts with EXPECTED_PREFIX, then say goodbye politely.
+tcp_greeting() {
+  local port="$1" expect="$2" quit="$3"
+  timeout 3 bash -c '
+    exec 3<>"/dev/tcp/$0/$1" || exit 1
+    IFS= read -r -t 2 line <&3 || exit 1
+    printf "%s\r\n" "$3" >&3 || true
+    [[ "$line" == "$2"* ]]
+  ' "$HOST" "$port" "$expect" "$quit"
+}
+
+# --------------------------------------------------------------------------
+# install: Debian packages
+# --------------------------------------------------------------------------
+cmd_install() {
+  local missing=() p status
+  # One dpkg-query for all packages (fast path when everything is there).
+  for p in "${PACKAGES[@]}"; do
+    status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
+    [[ "$status" == "install ok installed" ]] || missing+=("$p")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+
+  log "installing: ${missing[*]}"
+  # A policy-rc.d that denies every start keeps the distribution's own
+  # instances (standard ports) from starting. Removed after, only if ours.
+  local created_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# mssante-diag stack.sh: deny service starts during install\nexit 101\n' \
+      >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  # Postfix: install without any system configuration.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+
+  local rc=0
+  apt_install "${missing[@]}" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    log "apt-get install failed (rc=$rc); running apt-get update and retrying"
+    apt-get update -q >&2 || true
+    rc=0
+    apt_install "${missing[@]}" || rc=$?
+  fi
+  if [[ $created_policy -eq 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi
+  [[ $rc -eq 0 ]] || die "apt-get install failed for: ${missing[*]}"
+}
+
+apt_install() {
+  # apt output goes to stderr: stdout of this script stays clean.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends -o Dpkg::Options::=--force-confdef \
+    -o Dpkg::Options::=--force-confold "$@" >&2
+}
+
+# --------------------------------------------------------------------------
+# State dir and PKI
+# --------------------------------------------------------------------------
+prepare_state() {
+  mkdir -p "$STATE" "$LOGS"
+  # Daemons dropping privileges (postgres, dovecot's mail user, nginx
+  # workers) must be able to traverse it.
+  chmod 755 "$STATE" "$LOGS"
+  MAIL_UID="$(id -u mail)"
+  MAIL_GID="$(id -g mail)"
+}
+
+# pki_generate: root CA -> intermediate CA -> server cert (+ an expired one),
+# DKIM key pair and DH parameters. Generated once, atomically (temp dir +
+# rename), so a half-made PKI is never used.
+pki_generate() {
+  [[ -f "$PKI/.complete" ]] && return 0
+  log "generating PKI in $PKI"
+  local tmp="$STATE/pki.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp/ca-db/newcerts"
+  (
+    set -euo pipefail
+    cd "$tmp"
+    umask 077
+    CADB="$tmp/ca-db"
+    render openssl.cnf openssl.cnf
+    local subj_base="/C=FR/O=TEST MSSANTE DIAG"
+    newkey() { openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1"; }
+    serial() { printf '0x%s' "$(openssl rand -hex 16)"; }
+
+    # Root CA (self-signed, 10 years).
+    newkey root.key
+    openssl req -new -x509 -config openssl.cnf -extensions v3_root -sha256 \
+      -days 3650 -key root.key -set_serial "$(serial)" \
+      -subj "$subj_base/OU=TEST IGC-SANTE/CN=TEST AC IGC-SANTE ELEMENTAIRE ROOT" \
+      -out root.pem
+
+    # Intermediate CA signed by the root (5 years).
+    newkey intermediate.key
+    openssl req -new -config openssl.cnf -key intermediate.key \
+      -subj "$subj_base/OU=TEST IGC-SANTE/CN=TEST AC IGC-SANTE ELEMENTAIRE SERVEURS" \
+      -out intermediate.csr
+    openssl x509 -req -in intermediate.csr -CA root.pem -CAkey root.key \
+      -set_serial "$(serial)" -days 1825 -sha256 \
+      -extfile openssl.cnf -extensions v3_intermediate -out intermediate.pem 2>/dev/null
+
+    # Server certificate signed by the intermediate (365 days).
+    newkey server.key
+    openssl req -new -config openssl.cnf -key server.key \
+      -subj "$subj_base/CN=mail.mssante.test" -out server.csr
+    openssl x509 -req -in server.csr -CA intermediate.pem -CAkey intermediate.key \
+      -set_serial "$(serial)" -days 365 -sha256 \
+      -extfile openssl.cnf -extensions v3_server -out server.crt 2>/dev/null
+
+    # Expired server certificate (valid 2020-01-01 .. 2021-01-01): OpenSSL 3.0
+    # "x509" has no -not_before/-not_after, "openssl ca" has -startdate/-enddate.
+    newkey expired.key
+    openssl req -new -config openssl.cnf -key expired.key \
+      -subj "$subj_base/CN=mail.mssante.test" -out expired.csr
+    : >ca-db/index.txt
+    openssl rand -hex 16 >ca-db/serial
+    openssl ca -batch -notext -config openssl.cnf -name ca_intermediate \
+      -extensions v3_server -startdate 20200101000000Z -enddate 20210101000000Z \
+      -in expired.csr -out expired.crt 2>/dev/null
+
+    # Bundles.
+    cat intermediate.pem root.pem >ca-bundle.pem
+    cat server.crt intermediate.pem >fullchain.pem
+
+    # DKIM key pair (selector "default"), PEM private key + PEM public key.
+    newkey dkim.key
+    openssl pkey -in dkim.key -pubout -out dkim.pub
+
+    # Fixed RFC 7919 DH group for Dovecot (instant, unlike dhparam).
+    openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048 -out dh.pem
+
+    rm -f ./*.csr
+    chmod 600 ./*.key
+    chmod 644 ./*.pem ./*.crt dkim.pub
+    touch .complete
+  ) || { rm -rf "$tmp"; die "PKI generation failed"; }
+  rm -rf "$PKI"
+  mv "$tmp" "$PKI"
+  chmod 755 "$PKI"
+}
+
+# dkim_txt: the DKIM TXT record as quoted strings of at most 255 characters
+# (resolvers concatenate them): "v=DKIM1; k=rsa; p=<base64 DER public key>".
+dkim_txt() {
+  local b64 txt out="" i
+  b64="$(grep -v '^-----' "$PKI/dkim.pub" | tr -d '\n')"
+  txt="v=DKIM1; k=rsa; p=$b64"
+  for ((i = 0; i < ${#txt}; i += 255)); do
+    out+="${out:+ }\"${txt:i:255}\""
+  done
+  printf '%s' "$out"
+}
+
+# --------------------------------------------------------------------------
+# env file
+# --------------------------------------------------------------------------
+write_env() {
+  mkdir -p "$STATE"
+  local tmp="$ENV_FILE.tmp.$$"
+  cat >"$tmp" <<EOF
+# mssante-diag test stack (generated by tests/stack/stack.sh). KEY=VALUE, no quotes.
+STACK_DIR=$STATE
+STACK_HOST=$HOST
+LOG_DIR=$LOGS
+API_URL=http://$HOST:$API_PORT/health
+API_PORT=$API_PORT
+HTTPS_PORT=$HTTPS_PORT
+API_HTTPS_URL=https://$HOST:$HTTPS_PORT/health
+NGINX_ERROR_LOG=$LOGS/nginx-error.log
+NGINX_ACCESS_LOG=$LOGS/nginx-access.log
+PG_HOST=$HOST
+PG_PORT=$PG_PORT
+PG_USER=$PG_USER
+PG_PASSWORD=$PG_PASSWORD
+PG_DB=$PG_DB
+PG_SUPERUSER=$PG_SUPERUSER
+PG_SUPERPASSWORD=$PG_SUPERPASSWORD
+PG_SOCKET_DIR=$PG_SOCKET_DIR
+PG_DATA=$PG_DATA
+PG_BIN=$PG_BIN
+PG_LOG=$LOGS/postgres.log
+PG_URL=postgres://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/$PG_DB
+REDIS_PORT=$REDIS_PORT
+REDIS_PASSWORD=$REDIS_PASSWORD
+REDIS_URL=redis://:$REDIS_PASSWORD@$HOST:$REDIS_PORT/0
+REDIS_LOG=$LOGS/redis.log
+MAIL_HOSTNAME=mail.mssante.test
+MAIL_DOMAIN=$MAIL_DOMAIN
+MAIL_USER=$MAIL_USER
+MAIL_PASSWORD=$MAIL_PASSWORD
+MAILDIR=$MAIL_HOME/Maildir
+SMTP_PORT=$SMTP_PORT
+SUBMISSION_PORT=$SUBMISSION_PORT
+IMAP_PORT=$IMAP_PORT
+POSTFIX_CONFIG_DIR=$PF_CONFIG
+POSTFIX_QUEUE_DIR=$PF_QUEUE
+POSTFIX_LOG=$LOGS/postfix.log
+DOVECOT_CONFIG=$DOVECOT_CONF
+DOVECOT_USERS_FILE=$STATE/dovecot/users
+DOVECOT_LOG=$LOGS/dovecot.log
+DNS_PORT=$DNS_PORT
+DNS_ZONE_DIR=$STATE/nsd/zones
+NSD_CONFIG=$NSD_CONF
+NSD_PIDFILE=$STATE/nsd/nsd.pid
+DKIM_SELECTOR=default
+DKIM_KEY=$PKI/dkim.key
+DKIM_PUB=$PKI/dkim.pub
+DOCKER_HOST=$DOCKER_HOST_URL
+DOCKER_IMAGE=$DOCKER_IMAGE
+DOCKER_LOG=$LOGS/dockerd.log
+PKI_DIR=$PKI
+CA_BUNDLE=$PKI/ca-bundle.pem
+ROOT_CA=$PKI/root.pem
+INTERMEDIATE_CERT=$PKI/intermediate.pem
+SERVER_CERT=$PKI/server.crt
+SERVER_KEY=$PKI/server.key
+FULLCHAIN=$PKI/fullchain.pem
+EXPIRED_CERT=$PKI/expired.crt
+EXPIRED_KEY=$PKI/expired.key
+EOF
+  if ! cmp -s "$tmp" "$ENV_FILE" 2>/dev/null; then mv -f "$tmp" "$ENV_FILE"; else rm -f "$tmp"; fi
+}
+
+# --------------------------------------------------------------------------
+# Services. Each has: NAME_pid (prints pid if running), NAME_start,
+# NAME_ready (answers?), NAME_stop, NAME_log (log file for error reports).
+# --------------------------------------------------------------------------
+
+# ---- PostgreSQL 15: own cluster, port 15432 ----
+postgres_pid() { pid_of "$PG_DATA/postmaster.pid" postgres; }
+postgres_log() { echo "$LOGS/postgres.log"; }
+postgres_ready() { "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 2; }
+pg_as_postgres() { runuser -u postgres -- "$@"; }
+postgres_start() {
+  local fresh=0
+  if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+    log "postgres: initdb in $PG_DATA"
+    rm -rf "$PG_DIR"
+    mkdir -p "$PG_DATA" "$PG_SOCKET_DIR"
+    chown -R postgres:postgres "$PG_DIR"
+    chmod 700 "$PG_DIR" "$PG_DATA"
+    pg_as_postgres "$PG_BIN/initdb" -D "$PG_DATA" --data-checksums -U postgres \
+      -E UTF8 --locale=C.UTF-8 --auth-local=peer --auth-host=scram-sha-256 \
+      >"$LOGS/postgres-initdb.log" 2>&1 ||
+      fail_service postgres "$LOGS/postgres-initdb.log" "initdb failed"
+    echo "include 'mssante-diag.conf'" >>"$PG_DATA/postgresql.conf"
+    fresh=1
+  fi
+  mkdir -p "$PG_SOCKET_DIR"
+  chown postgres:postgres "$PG_SOCKET_DIR"
+  render postgresql.conf "$PG_DATA/mssante-diag.conf"
+  render pg_hba.conf "$PG_DATA/pg_hba.conf"
+  chown postgres:postgres "$PG_DATA/mssante-diag.conf" "$PG_DATA/pg_hba.conf"
+  touch "$LOGS/postgres.log"
+  chown postgres:postgres "$LOGS/postgres.log"
+  pg_as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -w -t 30 start \
+    >/dev/null 2>>"$LOGS/postgres.log" ||
+    fail_service postgres "$LOGS/postgres.log" "pg_ctl start failed"
+  if [[ $fresh -eq 1 || ! -f "$PG_DIR/.bootstrapped" ]]; then
+    postgres_bootstrap
+  fi
+}
+# Roles, database and extension (once, right after initdb).
+postgres_bootstrap() {
+  log "postgres: creating roles $PG_USER, $PG_SUPERUSER and database $PG_DB"
+  local psql=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres)
+  pg_as_postgres "${psql[@]}" -d postgres >>"$LOGS/postgres.log" 2>&1 <<EOF ||
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') THEN
+    CREATE ROLE $PG_USER LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$PG_PASSWORD';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_SUPERUSER') THEN
+    CREATE ROLE $PG_SUPERUSER LOGIN SUPERUSER PASSWORD '$PG_SUPERPASSWORD';
+  END IF;
+END
+\$\$;
+SELECT 'CREATE DATABASE $PG_DB OWNER $PG_USER'
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
+EOF
+    fail_service postgres "$LOGS/postgres.log" "role/database bootstrap failed"
+  pg_as_postgres "${psql[@]}" -d "$PG_DB" \
+    -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >>"$LOGS/postgres.log" 2>&1 ||
+    fail_service postgres "$LOGS/postgres.log" "CREATE EXTENSION pg_stat_statements failed"
+  touch "$PG_DIR/.bootstrapped"
+}
+postgres_stop() {
+  postgres_pid >/dev/null || return 0
+  pg_as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 || {
+    local pid
+    pid="$(postgres_pid)" && kill_and_wait "$pid" 10 QUIT
+  }
+}
+
+# ---- Redis: port 16379, password ----
+redis_pid() { pid_of "$STATE/redis/redis.pid" redis-server; }
+redis_log() { echo "$LOGS/redis.log"; }
+redis_ready() {
+  [[ "$(REDISCLI_AUTH="$REDIS_PASSWORD" timeout 3 redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]
+}
+redis_start() {
+  mkdir -p "$STATE/redis"
+  render redis.conf "$STATE/redis/redis.conf"
+  redis-server "$STATE/redis/redis.conf" >>"$LOGS/redis.log" 2>&1 ||
+    fail_service redis "$LOGS/redis.log" "redis-server failed to start"
+}
+redis_stop() {
+  local pid
+  pid="$(redis_pid)" || return 0
+  kill_and_wait "$pid" 15
+}
+
+# ---- Postfix: own instance (postfix -c DIR), ports 10025 and 10587 ----
+postfix_pid() { pid_of "$PF_QUEUE/pid/master.pid" master; }
+postfix_log() { echo "$LOGS/postfix.log"; }
+postfix_ready() {
+  tcp_greeting "$SMTP_PORT" "220 " QUIT && tcp_greeting "$SUBMISSION_PORT" "220 " QUIT
+}
+# Config files and queue directories; also needed before Dovecot starts,
+# since Dovecot's auth/LMTP sockets live in the queue's private/ dir.
+postfix_prepare() {
+  mkdir -p "$PF_CONFIG" "$PF_QUEUE" "$STATE/postfix/data"
+  render postfix-main.cf "$PF_CONFIG/main.cf"
+  render postfix-master.cf "$PF_CONFIG/master.cf"
+  # Data files: written once (tests may edit them).
+  [[ -f "$PF_CONFIG/vmailbox" ]] || render postfix-vmailbox "$PF_CONFIG/vmailbox"
+  [[ -f "$PF_CONFIG/virtual" ]] || render postfix-virtual "$PF_CONFIG/virtual"
+  chown postfix:postfix "$STATE/postfix/data"
+  if [[ ! -d "$PF_QUEUE/private" || ! -d "$PF_QUEUE/maildrop" ]]; then
+    # "postfix check" creates missing queue directories with the right owners.
+    postfix -c "$PF_CONFIG" check >>"$LOGS/postfix-start.log" 2>&1 ||
+      fail_service postfix "$LOGS/postfix-start.log" "postfix check failed"
+  fi
+}
+postfix_start() {
+  postfix_prepare
+  postfix -c "$PF_CONFIG" start >>"$LOGS/postfix-start.log" 2>&1 ||
+    fail_service postfix "$LOGS/postfix-start.log" "postfix start failed (see also $LOGS/postfix.log)"
+}
+postfix_stop() {
+  local pid
+  pid="$(postfix_pid)" || return 0
+  postfix -c "$PF_CONFIG" stop >>"$LOGS/postfix-start.log" 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  wait_pid_gone "$pid" 15 || kill_and_wait "$pid" 1 KILL
+}
+
+# ---- Dovecot: IMAP 10143 (STARTTLS), LMTP + SASL sockets for Postfix ----
+dovecot_pid() { pid_of "$STATE/dovecot/run/master.pid" dovecot; }
+dovecot_log() { echo "$LOGS/dovecot.log"; }
+dovecot_ready() {
+  [[ -S "$PF_QUEUE/private/auth" && -S "$PF_QUEUE/private/dovecot-lmtp" ]] &&
+    tcp_greeting "$IMAP_PORT" "* OK" "a LOGOUT"
+}
+dovecot_start() {
+  # The sockets for Postfix go into its queue dir: make sure it exists.
+  [[ -d "$PF_QUEUE/private" ]] || postfix_prepare
+  mkdir -p "$STATE/dovecot/run" "$STATE/dovecot/state"
+  render dovecot.conf "$DOVECOT_CONF"
+  # Users file: data, written once (tests may rewrite it).
+  if [[ ! -f "$STATE/dovecot/users" ]]; then
+    printf '%s:{PLAIN}%s:%s:%s::%s::\n' "$MAIL_USER" "$MAIL_PASSWORD" \
+      "$MAIL_UID" "$MAIL_GID" "$MAIL_HOME" >"$STATE/dovecot/users"
+    chmod 600 "$STATE/dovecot/users"
+  fi
+  seed_maildir
+  dovecot -c "$DOVECOT_CONF" >>"$LOGS/dovecot-start.log" 2>&1 ||
+    fail_service dovecot "$LOGS/dovecot-start.log" "dovecot failed to start (see also $LOGS/dovecot.log)"
+}
+# Pre-seed the INBOX with 10 messages (maildir files written directly), once.
+seed_maildir() {
+  local md="$MAIL_HOME/Maildir" i f
+  [[ -d "$md/cur" ]] && return 0
+  mkdir -p "$md/cur" "$md/new" "$md/tmp"
+  for i in $(seq 1 10); do
+    # Odd messages are \Seen, even ones unseen.
+    if ((i % 2)); then f="$md/cur/$((1700000000 + i)).M${i}P1.mail.mssante.test:2,S"
+    else f="$md/cur/$((1700000000 + i)).M${i}P1.mail.mssante.test:2,"; fi
+    {
+      printf 'Return-Path: <sender%d@example.test>\r\n' "$i"
+      printf 'Date: %s\r\n' "$(LC_ALL=C date -u -d "@$((1700000000 + i * 3600))" '+%a, %d %b %Y %H:%M:%S +0000')"
+      printf 'From: Sender %d <sender%d@example.test>\r\n' "$i" "$i"
+      printf 'To: <%s>\r\n' "$MAIL_USER"
+      printf 'Subject: Test message %d\r\n' "$i"
+      printf 'Message-ID: <seed-%d@mssante.test>\r\n' "$i"
+      printf 'MIME-Version: 1.0\r\n'
+      printf 'Content-Type: text/plain; charset=utf-8\r\n'
+      printf '\r\n'
+      printf 'This is pre-seeded test message number %d.\r\n' "$i"
+      printf 'It exists so that FETCH 1:10 has something to return.\r\n'
+    } >"$f"
+  done
+  chown -R "$MAIL_UID:$MAIL_GID" "$STATE/mail"
+  chmod -R go-rwx "$STATE/mail"
+  chmod 755 "$STATE/mail"
+}
+dovecot_stop() {
+  local pid
+  pid="$(dovecot_pid)" || return 0
+  kill_and_wait "$pid" 15
+}
+
+# ---- nginx: API stand-in, HTTP 13000 and HTTPS 13443 ----
+nginx_pid() { pid_of "$STATE/nginx/nginx.pid" nginx; }
+nginx_log() { echo "$LOGS/nginx-error.log"; }
+nginx_ready() {
+  curl -fsS --max-time 2 "http://$HOST:$API_PORT/health" &&
+    curl -fsS --max-time 2 --cacert "$PKI/ca-bundle.pem" \
+      --resolve "mail.mssante.test:$HTTPS_PORT:$HOST" "https://mail.mssante.test:$HTTPS_PORT/health"
+}
+nginx_start() {
+  mkdir -p "$STATE/nginx/tmp"
+  render nginx.conf "$NGINX_CONF"
+  nginx -p "$STATE/nginx" -c "$NGINX_CONF" -e "$LOGS/nginx-error.log" \
+    >>"$LOGS/nginx-error.log" 2>&1 ||
+    fail_service nginx "$LOGS/nginx-error.log" "nginx failed to start"
+}
+nginx_stop() {
+  local pid
+  pid="$(nginx_pid)" || return 0
+  kill_and_wait "$pid" 15 QUIT
+}
+
+# ---- NSD: authoritative DNS on 10053 (udp+tcp) ----
+nsd_pid() { pid_of "$STATE/nsd/nsd.pid" nsd; }
+nsd_log() { echo "$LOGS/nsd.log"; }
+nsd_ready() {
+  [[ -n "$(dig +short +time=1 +tries=1 -p "$DNS_PORT" @"$HOST" mssante.test SOA 2>/dev/null)" ]] &&
+    [[ -n "$(dig +short +tcp +time=1 +tries=1 -p "$DNS_PORT" @"$HOST" mssante.test SOA 2>/dev/null)" ]]
+}
+nsd_start() {
+  mkdir -p "$STATE/nsd/zones" "$STATE/nsd/xfr"
+  render nsd.conf "$NSD_CONF"
+  # Zone files: data, written once (tests may edit them and SIGHUP NSD).
+  if [[ ! -f "$STATE/nsd/zones/mssante.test.zone" ]]; then
+    DKIM_TXT="$(dkim_txt)"
+    render mssante.test.zone "$STATE/nsd/zones/mssante.test.zone"
+  fi
+  [[ -f "$STATE/nsd/zones/77.0.127.in-addr.arpa.zone" ]] ||
+    render 77.0.127.in-addr.arpa.zone "$STATE/nsd/zones/77.0.127.in-addr.arpa.zone"
+  nsd-checkconf "$NSD_CONF" >>"$LOGS/nsd.log" 2>&1 ||
+    fail_service nsd "$LOGS/nsd.log" "nsd-checkconf rejected $NSD_CONF"
+  nsd -c "$NSD_CONF" >>"$LOGS/nsd.log" 2>&1 ||
+    fail_service nsd "$LOGS/nsd.log" "nsd failed to start"
+}
+nsd_stop() {
+  local pid
+  pid="$(nsd_pid)" || return 0
+  kill_and_wait "$pid" 15
+}
+
+# ---- dockerd: own socket, data-root, exec-root, no networking ----
+dockerd_pid() { pid_of "$DOCKER_PIDFILE" dockerd; }
+dockerd_log() { echo "$LOGS/dockerd.log"; }
+docker_cli() { docker -H "$DOCKER_HOST_URL" "$@"; }
+dockerd_ready() {
+  [[ "$(curl -sS --max-time 2 --unix-socket "$DOCKER_SOCK" http://localhost/_ping 2>/dev/null)" == OK ]]
+}
+# Launch dockerd in the background with an optional storage driver.
+dockerd_launch() {
+  local driver="${1:-}" args=()
+  mkdir -p "$STATE/dockerd" "$STATE/docker" "$DOCKER_EXEC_ROOT"
+  [[ -f "$STATE/dockerd/daemon.json" ]] || echo '{}' >"$STATE/dockerd/daemon.json"
+  [[ -n "$driver" ]] && args+=(--storage-driver "$driver")
+  # dockerd 20.10 has no flag for its trust key and writes
+  # /etc/docker/key.json at start (read only then). Remove it afterwards if
+  # it is ours, so nothing is left outside the state dir.
+  local had_key=0
+  [[ -e /etc/docker/key.json ]] && had_key=1
+  # Own daemon.json, own containerd namespaces (in case a system containerd is running), no
+  # bridge/iptables/forwarding so the host network is never touched.
+  setsid dockerd \
+    --host "$DOCKER_HOST_URL" \
+    --data-root "$STATE/docker" \
+    --exec-root "$DOCKER_EXEC_ROOT" \
+    --pidfile "$DOCKER_PIDFILE" \
+    --config-file "$STATE/dockerd/daemon.json" \
+    --containerd-namespace mssante-diag \
+    --containerd-plugins-namespace mssante-diag-plugins \
+    --bridge=none --iptables=false --ip6tables=false \
+    --ip-forward=false --ip-masq=false --userland-proxy=false \
+    "${args[@]}" </dev/null >>"$LOGS/dockerd.log" 2>&1 &
+  local launcher=$!
+  # Wait for the API; give up early if the daemon exits.
+  local i
+  for ((i = 0; i < 600; i++)); do
+    if dockerd_ready; then
+      [[ $had_key -eq 1 ]] || rm -f /etc/docker/key.json
+      return 0
+    fi
+    alive "$launcher" || return 1
+    sleep 0.1
+  done
+  return 1
+}
+dockerd_start() {
+  local driver=""
+  [[ -f "$STATE/dockerd/storage-driver" ]] && driver="$(cat "$STATE/dockerd/storage-driver")"
+  if ! dockerd_launch "$driver"; then
+    if [[ -z "$driver" ]]; then
+      # Default driver (overlay2) failed: stop what may be left, retry vfs.
+      log "dockerd: default storage driver failed, falling back to vfs"
+      dockerd_stop
+      driver=vfs
+      dockerd_launch vfs ||
+        fail_service dockerd "$LOGS/dockerd.log" "dockerd failed to start (also with vfs)"
+    else
+      fail_service dockerd "$LOGS/dockerd.log" "dockerd failed to start (storage driver $driver)"
+    fi
+  fi
+  if [[ ! -f "$STATE/dockerd/storage-driver" ]]; then
+    docker_cli info --format '{{.Driver}}' >"$STATE/dockerd/storage-driver" 2>/dev/null ||
+      rm -f "$STATE/dockerd/storage-driver"
+  fi
+  docker_image
+}
+# Build mssante-busybox:latest from busybox-static (no registry: docker import).
+docker_image() {
+  docker_cli image inspect "$DOCKER_IMAGE" >/dev/null 2>&1 && return 0
+  log "dockerd: building $DOCKER_IMAGE from busybox-static"
+  local rootfs="$STATE/busybox-rootfs" applet
+  rm -rf "$rootfs"
+  mkdir -p "$rootfs"/{bin,etc,tmp,proc,sys,dev,root}
+  chmod 1777 "$rootfs/tmp"
+  cp /bin/busybox "$rootfs/bin/busybox"
+  for applet in $("$rootfs/bin/busybox" --list); do
+    [[ "$applet" == busybox ]] || ln -sf busybox "$rootfs/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  tar --numeric-owner -C "$rootfs" -c . |
+    docker_cli import --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' - "$DOCKER_IMAGE" \
+      >>"$LOGS/dockerd.log" 2>&1 ||
+    fail_service dockerd "$LOGS/dockerd.log" "docker import of $DOCKER_IMAGE failed"
+  local out
+  out="$(docker_cli run --rm --network none "$DOCKER_IMAGE" echo ok 2>>"$LOGS/dockerd.log")" || true
+  [[ "$out" == ok ]] ||
+    fail_service dockerd "$LOGS/dockerd.log" "docker run --network none $DOCKER_IMAGE echo ok failed"
+}
+dockerd_stop() {
+  local pid
+  if pid="$(dockerd_pid)"; then
+    kill_and_wait "$pid" 30
+  fi
+  # The containerd that dockerd supervises normally exits with it.
+  if pid="$(pid_of "$DOCKER_EXEC_ROOT/containerd/containerd.pid" containerd)"; then
+    kill_and_wait "$pid" 10
+  fi
+}
+
+# --------------------------------------------------------------------------
+# Generic service control
+# --------------------------------------------------------------------------
+valid_service() {
+  local s
+  for s in "${SERVICES[@]}"; do [[ "$s" == "$1" ]] && return 0; done
+  die "unknown service '$1' (expected one of: ${SERVICES[*]})"
+}
+
+# ensure_service NAME: start NAME unless running, then wait until it answers.
+ensure_service() {
+  local name="$1" timeout=30
+  [[ "$name" == dockerd ]] && timeout=60
+  if ! "${name}_pid" >/dev/null; then
+    "${name}_start"
+  fi
+  wait_until "$timeout" "${name}_ready" ||
+    fail_service "$name" "$("${name}_log")" "not answering after ${timeout}s"
+}
+
+stop_service() {
+  local name="$1"
+  "${name}_stop"
+  if "${name}_pid" >/dev/null; then die "$name: still running after stop"; fi
+}
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
+cmd_up() {
+  cmd_install
+  prepare_state
+  pki_generate
+  write_env
+  # Order: Postfix's queue dir must exist before Dovecot puts its sockets
+  # there; Postfix starts after Dovecot so SASL/LMTP are there at once.
+  local s
+  for s in postgres redis; do ensure_service "$s"; done
+  postfix_prepare
+  for s in dovecot postfix nginx nsd dockerd; do ensure_service "$s"; done
+  log "all services up; env file: $ENV_FILE"
+}
+
+cmd_down() {
+  local i
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do stop_service "${SERVICES[i]}"; done
+  log "all services stopped"
+}
+
+cmd_start() {
+  valid_service "$1"
+  prepare_state
+  pki_generate
+  write_env
+  ensure_service "$1"
+  # Postfix smtpd needs Dovecot's sockets: after Dovecot comes back, reload
+  # Postfix so new smtpd processes connect again (no throttling delay).
+  if [[ "$1" == dovecot ]] && postfix_pid >/dev/null; then
+    postfix -c "$PF_CONFIG" reload >>"$LOGS/postfix-start.log" 2>&1 || true
+  fi
+}
+
+cmd_stop() {
+  valid_service "$1"
+  stop_service "$1"
+}
+
+cmd_status() {
+  local s pid
+  for s in "${SERVICES[@]}"; do
+    if pid="$("${s}_pid")"; then printf '%s up\n' "$s"; else printf '%s down\n' "$s"; fi
+  done
+}
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+  exit 2
+}
+
+# Serialize state-changing commands across processes. The lock is held by
+# flock(1) itself; -o keeps its descriptor away from the daemons we start.
+with_lock() {
+  if [[ -z "${MSSANTE_STACK_LOCKED:-}" ]]; then
+    mkdir -p "$STATE"
+    MSSANTE_STACK_LOCKED=1 exec flock -o -w 900 "$STATE/.lock" bash "${BASH_SOURCE[0]}" "$@"
+  fi
+}
+
+main() {
+  local cmd="${1:-}"
+  case "$cmd" in
+    install) with_lock "$@"; cmd_install ;;
+    up) with_lock "$@"; cmd_up ;;
+    down) with_lock "$@"; cmd_down ;;
+    start) [[ $# -eq 2 ]] || usage; with_lock "$@"; cmd_start "$2" ;;
+    stop) [[ $# -eq 2 ]] || usage; with_lock "$@"; cmd_stop "$2" ;;
+    status) cmd_status ;;
+    env) write_env; printf '%s\n' "$ENV_FILE" ;;
+    -h | --help | help | "") usage ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"
