@@ -337,10 +337,31 @@ impl Config {
         Self::defaults(project_dir.to_path_buf(), EnvFile::default()).overlay(text, Path::new("<inline>"))
     }
 
+    /// Applies overrides given as a JSON object (the shape of `mssante-diag.toml`),
+    /// as the bindings receive them: `{"postgres": {"port": 5433}, "timeout_secs": 2}`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the key at fault (file shown as `<overrides>`).
+    pub fn with_overrides(self, overrides: &serde_json::Value) -> Result<Self> {
+        let file = Path::new("<overrides>");
+        let table = match toml::Value::try_from(overrides) {
+            Ok(toml::Value::Table(t)) => t,
+            Ok(_) => return Err(Error::Config { file: file.into(), key: "-".into(), reason: "overrides must be an object".into() }),
+            Err(e) => return Err(Error::Config { file: file.into(), key: "-".into(), reason: e.to_string() }),
+        };
+        self.overlay_table(table, file)
+    }
+
     /// Applies a TOML document over this configuration.
     fn overlay(self, text: &str, file: &Path) -> Result<Self> {
+        let overrides: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::Config { file: file.to_path_buf(), key: "-".into(), reason: e.message().to_owned() })?;
+        self.overlay_table(overrides, file)
+    }
+
+    fn overlay_table(self, overrides: toml::Table, file: &Path) -> Result<Self> {
         let err = |key: String, reason: String| Error::Config { file: file.to_path_buf(), key, reason };
-        let overrides: toml::Table = text.parse().map_err(|e: toml::de::Error| err("-".into(), e.message().to_owned()))?;
         let mut base = toml::Table::try_from(&self).map_err(|e| err("-".into(), e.to_string()))?;
         merge(&mut base, overrides);
         let mut cfg: Config = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(|e| {

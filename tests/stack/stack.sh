@@ -537,8 +537,10 @@ dovecot_start() {
   if [[ ! -f "$STATE/dovecot/users" ]]; then
     printf '%s:{PLAIN}%s:%s:%s::%s::\n' "$MAIL_USER" "$MAIL_PASSWORD" \
       "$MAIL_UID" "$MAIL_GID" "$MAIL_HOME" >"$STATE/dovecot/users"
-    chmod 600 "$STATE/dovecot/users"
   fi
+  # Read by the auth process, which runs as the "dovecot" user.
+  chown root:dovecot "$STATE/dovecot/users"
+  chmod 640 "$STATE/dovecot/users"
   seed_maildir
   dovecot -c "$DOVECOT_CONF" >>"$LOGS/dovecot-start.log" 2>&1 ||
     fail_service dovecot "$LOGS/dovecot-start.log" "dovecot failed to start (see also $LOGS/dovecot.log)"
