@@ -149,6 +149,8 @@ pub struct Config {
     pub imap: ImapConfig,
     /// The host (`system.*` checks).
     pub system: SystemConfig,
+    /// Docker and the compose project (`docker.*` checks).
+    pub docker: DockerConfig,
     /// Variables of the platform's `.env` (never serialised).
     #[serde(skip)]
     pub env: EnvFile,
@@ -184,6 +186,123 @@ pub struct PostgresConfig {
     /// Password. Default: variable `POSTGRES_PASSWORD`.
     #[serde(flatten)]
     pub credential: Credential,
+    /// Connections in use that warn, percent of the slots open to ordinary roles
+    /// (`max_connections` minus the reserved ones). Default: 80.
+    pub connections_warn_pct: f64,
+    /// Connections in use that are critical, percent. Default: 95.
+    pub connections_crit_pct: f64,
+    /// Idle connections older than this are listed, and `idle in transaction` sessions older
+    /// than this warn, minutes. Default: 10.
+    pub idle_minutes: f64,
+    /// Active queries running longer than this warn, as do statements whose mean time
+    /// exceeds it, seconds. Default: 1.
+    pub long_query_secs: f64,
+    /// Rows of `audit_logs` older than this many months warn. Default: 6.
+    pub retention_months: u32,
+    /// Indexes the platform needs, written `table(column, ...)` (optionally `schema.table`),
+    /// matched on the leading indexed columns, never on the index name.
+    /// Default: `mailboxes(email)`, `users(rpps_id)`.
+    pub expected_indexes: Vec<ExpectedIndex>,
+    /// Table recording the applied migrations (optionally `schema.table`). Default: `schema_migrations`.
+    pub migrations_table: String,
+    /// Folder of the migration files, relative to the project folder. Default: `database/migrations`.
+    pub migrations_dir: PathBuf,
+    /// A role allowed in the slots PostgreSQL reserves (a superuser; on 16+ also a member of
+    /// `pg_use_reserved_connections`), used only when the server refuses the configured user
+    /// with "too many clients". Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<PgReserved>,
+}
+
+/// `[postgres.reserved]`: the role used only when the server is full for the platform's user.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PgReserved {
+    /// Role name, e.g. a superuser.
+    pub user: String,
+    /// Its password (`password_env` preferred).
+    #[serde(flatten)]
+    pub credential: Credential,
+}
+
+/// An index the platform needs: a table and the columns an index must start with,
+/// written `table(column, ...)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ExpectedIndex {
+    /// Table, optionally schema-qualified, resolved through the search path.
+    pub table: String,
+    /// Leading indexed columns, in order.
+    pub columns: Vec<String>,
+}
+
+impl TryFrom<String> for ExpectedIndex {
+    type Error = String;
+
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        let bad = || format!("`{s}` is not `table(column, ...)`");
+        let (table, rest) = s.split_once('(').ok_or_else(bad)?;
+        let cols = rest.trim().strip_suffix(')').ok_or_else(bad)?;
+        let table = table.trim().to_owned();
+        let columns: Vec<String> = cols.split(',').map(|c| c.trim().to_owned()).collect();
+        if !is_sql_name(&table, true) || !columns.iter().all(|c| is_sql_name(c, false)) {
+            return Err(bad());
+        }
+        Ok(Self { table, columns })
+    }
+}
+
+impl From<ExpectedIndex> for String {
+    fn from(i: ExpectedIndex) -> String {
+        i.to_string()
+    }
+}
+
+impl std::fmt::Display for ExpectedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.table, self.columns.join(", "))
+    }
+}
+
+/// A plain SQL identifier (`[A-Za-z_][A-Za-z0-9_$]*`), or `schema.name` when `qualified`.
+fn is_sql_name(s: &str, qualified: bool) -> bool {
+    let part = |p: &str| {
+        let mut c = p.chars();
+        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    };
+    match s.split_once('.') {
+        Some((schema, name)) if qualified => part(schema) && part(name),
+        Some(_) => false,
+        None => part(s),
+    }
+}
+
+impl PostgresConfig {
+    fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        let (w, c) = (self.connections_warn_pct, self.connections_crit_pct);
+        if !(0.0..=100.0).contains(&w) || !(0.0..=100.0).contains(&c) {
+            return Err(("postgres.connections_warn_pct", "percentages must be between 0 and 100".into()));
+        }
+        if w > c {
+            return Err(("postgres.connections_warn_pct", "must not exceed connections_crit_pct".into()));
+        }
+        if !(self.idle_minutes.is_finite() && self.idle_minutes >= 0.0) {
+            return Err(("postgres.idle_minutes", "must be 0 or more".into()));
+        }
+        if !(self.long_query_secs.is_finite() && self.long_query_secs > 0.0) {
+            return Err(("postgres.long_query_secs", "must be more than 0".into()));
+        }
+        if self.retention_months == 0 {
+            return Err(("postgres.retention_months", "must be at least 1".into()));
+        }
+        if !is_sql_name(&self.migrations_table, true) {
+            return Err(("postgres.migrations_table", format!("`{}` is not a table name", self.migrations_table)));
+        }
+        if self.reserved.as_ref().is_some_and(|r| r.user.is_empty()) {
+            return Err(("postgres.reserved.user", "must not be empty".into()));
+        }
+        Ok(())
+    }
 }
 
 /// `[redis]`: the platform's cache.
@@ -242,6 +361,112 @@ pub struct SystemConfig {
     pub disk_crit_pct: f64,
 }
 
+/// Docker host used when neither `DOCKER_HOST` nor `[docker] host` says otherwise.
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// `[docker]`: the Docker engine and the platform's compose project.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// `true`: always run the `docker.*` checks; `false`: skip them. Default (unset): run them
+    /// when `host` is not the default socket, the default socket exists, or the project folder
+    /// has a compose file; otherwise they are `skipped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Engine address: `unix:///path`, a socket path, or `tcp://host:port`.
+    /// Default: `DOCKER_HOST` (environment, then `.env`), else `unix:///var/run/docker.sock`.
+    pub host: String,
+    /// Compose project (label `com.docker.compose.project`). Default: `COMPOSE_PROJECT_NAME`
+    /// (environment, then `.env`), else the project folder's name normalised as compose does.
+    pub project: String,
+    /// Services expected to run. Default: api, postgres, redis, postfix, dovecot, traefik.
+    pub services: Vec<String>,
+    /// CPU use that warns, percent of the container's CPU limit (or of all host CPUs). Default: 80.
+    pub cpu_warn_pct: f64,
+    /// CPU use that is critical, percent. Default: 95.
+    pub cpu_crit_pct: f64,
+    /// Memory use that warns, percent of the container's limit (or of the host's memory). Default: 80.
+    pub memory_warn_pct: f64,
+    /// Memory use that is critical, percent. Default: 95.
+    pub memory_crit_pct: f64,
+    /// Log lines read per container, the most recent. Default: 500.
+    pub log_lines: u32,
+    /// Only log lines younger than this are read, seconds. Default: 3600.
+    pub log_since_secs: u64,
+    /// Substrings (case-insensitive) that make a log line an error.
+    /// Default: `error`, `fatal`, `panic`, `critical`.
+    pub log_error_patterns: Vec<String>,
+    /// Substrings (case-insensitive) that make a log line a warning. Default: `warn`.
+    pub log_warning_patterns: Vec<String>,
+    /// Error lines of one service that turn `docker.logs` to warning. Default: 1.
+    pub log_errors_warn: u64,
+    /// Error lines of one service that turn `docker.logs` to critical. Default: 100.
+    pub log_errors_crit: u64,
+}
+
+impl DockerConfig {
+    fn defaults(project_dir: &Path, env: &EnvFile) -> Self {
+        Self {
+            enabled: None,
+            host: env.lookup("DOCKER_HOST").unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned()),
+            project: env.lookup("COMPOSE_PROJECT_NAME").unwrap_or_else(|| compose_project_name(project_dir)),
+            services: ["api", "postgres", "redis", "postfix", "dovecot", "traefik"].map(str::to_owned).to_vec(),
+            cpu_warn_pct: 80.0,
+            cpu_crit_pct: 95.0,
+            memory_warn_pct: 80.0,
+            memory_crit_pct: 95.0,
+            log_lines: 500,
+            log_since_secs: 3600,
+            log_error_patterns: crate::logscan::DEFAULT_ERROR_PATTERNS.iter().map(|s| (*s).to_owned()).collect(),
+            log_warning_patterns: crate::logscan::DEFAULT_WARNING_PATTERNS.iter().map(|s| (*s).to_owned()).collect(),
+            log_errors_warn: 1,
+            log_errors_crit: 100,
+        }
+    }
+
+    fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        for (key, warn, crit) in [
+            ("docker.cpu_warn_pct", self.cpu_warn_pct, self.cpu_crit_pct),
+            ("docker.memory_warn_pct", self.memory_warn_pct, self.memory_crit_pct),
+        ] {
+            if !(0.0..=100.0).contains(&warn) || !(0.0..=100.0).contains(&crit) {
+                return Err((key, "percentages must be between 0 and 100".into()));
+            }
+            if warn > crit {
+                return Err((key, "must not exceed the matching _crit_pct".into()));
+            }
+        }
+        if self.log_errors_warn > self.log_errors_crit {
+            return Err(("docker.log_errors_warn", "must not exceed log_errors_crit".into()));
+        }
+        if self.log_lines == 0 {
+            return Err(("docker.log_lines", "must be at least 1".into()));
+        }
+        if let Err(e) = crate::logscan::Matcher::new(&self.log_error_patterns, &self.log_warning_patterns) {
+            return Err(("docker.log_error_patterns", e.to_string()));
+        }
+        if self.project.is_empty() {
+            return Err(("docker.project", "must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A folder name as Docker Compose turns it into a project name: lower case, only
+/// `[a-z0-9_-]`, no leading `_` or `-`.
+#[must_use]
+pub fn compose_project_name(dir: &Path) -> String {
+    let name = dir
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .or_else(|| dir.canonicalize().ok().and_then(|d| d.file_name().map(std::ffi::OsStr::to_os_string)))
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let kept: String = name.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-').collect();
+    let trimmed = kept.trim_start_matches(['_', '-']);
+    if trimmed.is_empty() { "default".to_owned() } else { trimmed.to_owned() }
+}
+
 /// Compose service names that mean "inside the Docker network": from the host, use localhost.
 const COMPOSE_HOSTS: &[&str] = &["postgres", "redis", "postfix", "dovecot", "api", "traefik", "db"];
 
@@ -263,6 +488,7 @@ impl Config {
     pub fn defaults(project_dir: PathBuf, env: EnvFile) -> Self {
         let domain = env.get("DOMAIN").map(str::to_owned);
         let tls_name = domain.as_ref().map_or_else(|| "localhost".to_owned(), |d| format!("mail.{d}"));
+        let docker = DockerConfig::defaults(&project_dir, &env);
         Self {
             project_dir,
             lang: Lang::from_env(),
@@ -279,6 +505,17 @@ impl Config {
                 user: env.get("POSTGRES_USER").unwrap_or("mssante").to_owned(),
                 database: env.get("POSTGRES_DB").unwrap_or("mssante").to_owned(),
                 credential: Credential { password: None, password_env: Some("POSTGRES_PASSWORD".into()) },
+                connections_warn_pct: 80.0,
+                connections_crit_pct: 95.0,
+                idle_minutes: 10.0,
+                long_query_secs: 1.0,
+                retention_months: 6,
+                expected_indexes: [("mailboxes", "email"), ("users", "rpps_id")]
+                    .map(|(t, c)| ExpectedIndex { table: t.into(), columns: vec![c.into()] })
+                    .to_vec(),
+                migrations_table: "schema_migrations".into(),
+                migrations_dir: PathBuf::from("database/migrations"),
+                reserved: None,
             },
             redis: RedisConfig {
                 host: host_from(&env, "REDIS_HOST"),
@@ -299,6 +536,7 @@ impl Config {
                 disk_warn_pct: DEFAULT_DISK_WARN_PCT,
                 disk_crit_pct: DEFAULT_DISK_CRIT_PCT,
             },
+            docker,
             env,
             source: None,
         }
@@ -354,9 +592,11 @@ impl Config {
 
     /// Applies a TOML document over this configuration.
     fn overlay(self, text: &str, file: &Path) -> Result<Self> {
-        let overrides: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| Error::Config { file: file.to_path_buf(), key: "-".into(), reason: e.message().to_owned() })?;
+        let overrides: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let reason = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            Error::Config { file: file.to_path_buf(), key: format!("line {line}"), reason }
+        })?;
         self.overlay_table(overrides, file)
     }
 
@@ -391,6 +631,8 @@ impl Config {
         if let Err(e) = reqwest::Url::parse(&self.api.url) {
             return Err(("api.url", format!("not a URL: {e}")));
         }
+        self.docker.validate()?;
+        self.postgres.validate()?;
         Ok(())
     }
 
@@ -434,7 +676,7 @@ macro_rules! section_default {
         }
     )*};
 }
-section_default!(ApiConfig => api, PostgresConfig => postgres, RedisConfig => redis, SmtpConfig => smtp, ImapConfig => imap, SystemConfig => system);
+section_default!(ApiConfig => api, PostgresConfig => postgres, RedisConfig => redis, SmtpConfig => smtp, ImapConfig => imap, SystemConfig => system, DockerConfig => docker);
 
 /// Deep-merges `over` into `base` (tables recursively, other values replaced).
 fn merge(base: &mut toml::Table, over: toml::Table) {
@@ -480,6 +722,19 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "[REDACTED]");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"[REDACTED]\"");
+    }
+
+    #[test]
+    fn docker_defaults() {
+        assert_eq!(compose_project_name(Path::new("/srv/My Platform.v2")), "myplatformv2");
+        assert_eq!(compose_project_name(Path::new("/srv/_-MSSante_prod")), "mssante_prod");
+        let c = Config::from_toml_str("[docker]\nproject = \"p\"\nenabled = true\n", Path::new("/srv/x")).unwrap();
+        assert_eq!((c.docker.project.as_str(), c.docker.enabled), ("p", Some(true)));
+        assert_eq!(c.docker.services.len(), 6);
+        let e = Config::from_toml_str("[docker]\ncpu_warn_pct = 99\n", Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("docker.cpu_warn_pct"), "{e}");
+        let e = Config::from_toml_str("[docker]\nlog_warning_patterns = [\"\"]\n", Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("docker.log_error_patterns"), "{e}");
     }
 
     #[test]

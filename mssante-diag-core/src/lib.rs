@@ -19,7 +19,9 @@
 pub mod checks;
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod lang;
+pub mod logscan;
 pub mod model;
 pub mod output;
 pub mod probe;

@@ -1,1 +1,8 @@
-//! Integration tests.
+//! Integration tests against the real test stack (`tests/stack/stack.sh`).
+//! One binary, one module per subsystem or concern.
+
+mod docker;
+mod hostile;
+mod postgres;
+mod quick;
+mod report;

@@ -75,7 +75,7 @@ SERVICES=(postgres redis dovecot postfix nginx nsd dockerd)
 # clients this script uses for readiness checks (dig, curl, flock/runuser).
 PACKAGES=(postgresql-15 redis-server postfix dovecot-core dovecot-imapd
   dovecot-lmtpd nginx nsd docker.io busybox-static openssl ca-certificates
-  pflogsumm monitoring-plugins hyperfine dnsutils curl util-linux)
+  pflogsumm monitoring-plugins hyperfine time dnsutils curl util-linux)
 
 # --------------------------------------------------------------------------
 # Small helpers
@@ -111,7 +111,9 @@ render() {
     -e "s|@MAIL_GID@|${MAIL_GID:-8}|g" -e "s|@CADB@|${CADB:-}|g" \
     -e "s|@DKIM_TXT@|${DKIM_TXT:-}|g" \
     "$src" >"$tmp"
-  mv -f "$tmp" "$dest"
+  # Replace only when the content changed: keeping the mtime matters (Postfix
+  # spends ~2 s in "postfix start/check" after main.cf was just modified).
+  if cmp -s "$tmp" "$dest" 2>/dev/null; then rm -f "$tmp"; else mv -f "$tmp" "$dest"; fi
 }
 
 # alive PID: the process exists and is not a zombie.
@@ -152,6 +154,30 @@ kill_and_wait() {
   done
 }
 
+# descendants PID: every process below PID (by parent pid, recursively).
+descendants() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    printf '%s\n' "$child"
+    descendants "$child"
+  done
+}
+
+# stop_tree PID TIMEOUT [SIGNAL]: stop a daemon's main process, then any of
+# its (former) children still alive. Dovecot's auth/log/anvil/stats processes,
+# for instance, outlive the master while Postfix holds an auth connection.
+stop_tree() {
+  local pid="$1" timeout="$2" sig="${3:-TERM}" kids child
+  kids="$(descendants "$pid")"
+  kill_and_wait "$pid" "$timeout" "$sig"
+  for child in $kids; do
+    if alive "$child"; then kill -TERM "$child" 2>/dev/null || true; fi
+  done
+  for child in $kids; do
+    wait_pid_gone "$child" 5 || kill_and_wait "$child" 1 KILL
+  done
+}
+
 # wait_pid_gone PID TIMEOUT_SECONDS: wait for a process to exit (no signal).
 wait_pid_gone() {
   local pid="$1" timeout="$2" i
@@ -189,11 +215,13 @@ tcp_greeting() {
 # install: Debian packages
 # --------------------------------------------------------------------------
 cmd_install() {
-  local missing=() p status
-  # One dpkg-query for all packages (fast path when everything is there).
+  local missing=() p installed
+  # One dpkg-query for all packages (fast path when everything is there);
+  # unknown packages are simply absent from its output.
+  installed=" $(dpkg-query -W -f='${Package}=${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
+    sed -n 's/=install ok installed$//p' | tr '\n' ' ') "
   for p in "${PACKAGES[@]}"; do
-    status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
-    [[ "$status" == "install ok installed" ]] || missing+=("$p")
+    [[ "$installed" == *" $p "* ]] || missing+=("$p")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
 
@@ -239,6 +267,10 @@ prepare_state() {
   chmod 755 "$STATE" "$LOGS"
   MAIL_UID="$(id -u mail)"
   MAIL_GID="$(id -g mail)"
+  # Unix socket paths are limited to 107 bytes; the longest one is
+  # containerd's debug socket under the docker exec-root.
+  local longest="$DOCKER_EXEC_ROOT/containerd/containerd-debug.sock"
+  ((${#longest} <= 100)) || die "state dir path too long for unix sockets: $STATE (set MSSANTE_STACK_DIR shorter)"
 }
 
 # pki_generate: root CA -> intermediate CA -> server cert (+ an expired one),
@@ -399,12 +431,14 @@ EOF
 }
 
 # --------------------------------------------------------------------------
-# Services. Each has: NAME_pid (prints pid if running), NAME_start,
-# NAME_ready (answers?), NAME_stop, NAME_log (log file for error reports).
+# Services. Each has: NAME_pidfile, NAME_pid (prints the pid if running),
+# NAME_start, NAME_ready (answers?), NAME_stop, NAME_log (log file shown in
+# error reports).
 # --------------------------------------------------------------------------
 
 # ---- PostgreSQL 15: own cluster, port 15432 ----
-postgres_pid() { pid_of "$PG_DATA/postmaster.pid" postgres; }
+postgres_pidfile() { echo "$PG_DATA/postmaster.pid"; }
+postgres_pid() { pid_of "$(postgres_pidfile)" postgres; }
 postgres_log() { echo "$LOGS/postgres.log"; }
 postgres_ready() { "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 2; }
 pg_as_postgres() { runuser -u postgres -- "$@"; }
@@ -416,7 +450,8 @@ postgres_start() {
     mkdir -p "$PG_DATA" "$PG_SOCKET_DIR"
     chown -R postgres:postgres "$PG_DIR"
     chmod 700 "$PG_DIR" "$PG_DATA"
-    pg_as_postgres "$PG_BIN/initdb" -D "$PG_DATA" --data-checksums -U postgres \
+    # --no-sync: a throw-away test cluster, no need to wait for fsync.
+    pg_as_postgres "$PG_BIN/initdb" -D "$PG_DATA" --data-checksums --no-sync -U postgres \
       -E UTF8 --locale=C.UTF-8 --auth-local=peer --auth-host=scram-sha-256 \
       >"$LOGS/postgres-initdb.log" 2>&1 ||
       fail_service postgres "$LOGS/postgres-initdb.log" "initdb failed"
@@ -470,7 +505,8 @@ postgres_stop() {
 }
 
 # ---- Redis: port 16379, password ----
-redis_pid() { pid_of "$STATE/redis/redis.pid" redis-server; }
+redis_pidfile() { echo "$STATE/redis/redis.pid"; }
+redis_pid() { pid_of "$(redis_pidfile)" redis-server; }
 redis_log() { echo "$LOGS/redis.log"; }
 redis_ready() {
   [[ "$(REDISCLI_AUTH="$REDIS_PASSWORD" timeout 3 redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]
@@ -484,11 +520,12 @@ redis_start() {
 redis_stop() {
   local pid
   pid="$(redis_pid)" || return 0
-  kill_and_wait "$pid" 15
+  stop_tree "$pid" 15
 }
 
 # ---- Postfix: own instance (postfix -c DIR), ports 10025 and 10587 ----
-postfix_pid() { pid_of "$PF_QUEUE/pid/master.pid" master; }
+postfix_pidfile() { echo "$PF_QUEUE/pid/master.pid"; }
+postfix_pid() { pid_of "$(postfix_pidfile)" master; }
 postfix_log() { echo "$LOGS/postfix.log"; }
 postfix_ready() {
   tcp_greeting "$SMTP_PORT" "220 " QUIT && tcp_greeting "$SUBMISSION_PORT" "220 " QUIT
@@ -503,6 +540,13 @@ postfix_prepare() {
   [[ -f "$PF_CONFIG/vmailbox" ]] || render postfix-vmailbox "$PF_CONFIG/vmailbox"
   [[ -f "$PF_CONFIG/virtual" ]] || render postfix-virtual "$PF_CONFIG/virtual"
   chown postfix:postfix "$STATE/postfix/data"
+  # Postfix commands sleep 1 s for each config file modified within the last
+  # second (timestamp race guard): backdate the files we just wrote.
+  local f now
+  now="$(date +%s)"
+  for f in main.cf master.cf vmailbox virtual; do
+    if (($(stat -c %Y "$PF_CONFIG/$f") >= now - 1)); then touch -d "@$((now - 2))" "$PF_CONFIG/$f"; fi
+  done
   if [[ ! -d "$PF_QUEUE/private" || ! -d "$PF_QUEUE/maildrop" ]]; then
     # "postfix check" creates missing queue directories with the right owners.
     postfix -c "$PF_CONFIG" check >>"$LOGS/postfix-start.log" 2>&1 ||
@@ -517,12 +561,18 @@ postfix_start() {
 postfix_stop() {
   local pid
   pid="$(postfix_pid)" || return 0
+  local kids child
+  kids="$(descendants "$pid")"
   postfix -c "$PF_CONFIG" stop >>"$LOGS/postfix-start.log" 2>&1 || kill -TERM "$pid" 2>/dev/null || true
   wait_pid_gone "$pid" 15 || kill_and_wait "$pid" 1 KILL
+  for child in $kids; do
+    wait_pid_gone "$child" 5 || kill_and_wait "$child" 1 KILL
+  done
 }
 
 # ---- Dovecot: IMAP 10143 (STARTTLS), LMTP + SASL sockets for Postfix ----
-dovecot_pid() { pid_of "$STATE/dovecot/run/master.pid" dovecot; }
+dovecot_pidfile() { echo "$STATE/dovecot/run/master.pid"; }
+dovecot_pid() { pid_of "$(dovecot_pidfile)" dovecot; }
 dovecot_log() { echo "$LOGS/dovecot.log"; }
 dovecot_ready() {
   [[ -S "$PF_QUEUE/private/auth" && -S "$PF_QUEUE/private/dovecot-lmtp" ]] &&
@@ -575,11 +625,12 @@ seed_maildir() {
 dovecot_stop() {
   local pid
   pid="$(dovecot_pid)" || return 0
-  kill_and_wait "$pid" 15
+  stop_tree "$pid" 15
 }
 
 # ---- nginx: API stand-in, HTTP 13000 and HTTPS 13443 ----
-nginx_pid() { pid_of "$STATE/nginx/nginx.pid" nginx; }
+nginx_pidfile() { echo "$STATE/nginx/nginx.pid"; }
+nginx_pid() { pid_of "$(nginx_pidfile)" nginx; }
 nginx_log() { echo "$LOGS/nginx-error.log"; }
 nginx_ready() {
   curl -fsS --max-time 2 "http://$HOST:$API_PORT/health" &&
@@ -589,22 +640,28 @@ nginx_ready() {
 nginx_start() {
   mkdir -p "$STATE/nginx/tmp"
   render nginx.conf "$NGINX_CONF"
+  # nginx repeats on stderr what it writes to its error log (-e).
   nginx -p "$STATE/nginx" -c "$NGINX_CONF" -e "$LOGS/nginx-error.log" \
-    >>"$LOGS/nginx-error.log" 2>&1 ||
+    >>"$LOGS/nginx-start.log" 2>&1 ||
     fail_service nginx "$LOGS/nginx-error.log" "nginx failed to start"
 }
 nginx_stop() {
   local pid
   pid="$(nginx_pid)" || return 0
-  kill_and_wait "$pid" 15 QUIT
+  stop_tree "$pid" 15 QUIT
 }
 
 # ---- NSD: authoritative DNS on 10053 (udp+tcp) ----
-nsd_pid() { pid_of "$STATE/nsd/nsd.pid" nsd; }
+nsd_pidfile() { echo "$STATE/nsd/nsd.pid"; }
+nsd_pid() { pid_of "$(nsd_pidfile)" nsd; }
 nsd_log() { echo "$LOGS/nsd.log"; }
+# (dig +short prints its errors on stdout too: match the answer itself.)
 nsd_ready() {
-  [[ -n "$(dig +short +time=1 +tries=1 -p "$DNS_PORT" @"$HOST" mssante.test SOA 2>/dev/null)" ]] &&
-    [[ -n "$(dig +short +tcp +time=1 +tries=1 -p "$DNS_PORT" @"$HOST" mssante.test SOA 2>/dev/null)" ]]
+  local proto
+  for proto in +notcp +tcp; do
+    [[ "$(dig +short "$proto" +time=1 +tries=1 -p "$DNS_PORT" @"$HOST" mssante.test SOA 2>/dev/null)" == "ns1.mssante.test. "* ]] ||
+      return 1
+  done
 }
 nsd_start() {
   mkdir -p "$STATE/nsd/zones" "$STATE/nsd/xfr"
@@ -624,30 +681,40 @@ nsd_start() {
 nsd_stop() {
   local pid
   pid="$(nsd_pid)" || return 0
-  kill_and_wait "$pid" 15
+  stop_tree "$pid" 15
 }
 
 # ---- dockerd: own socket, data-root, exec-root, no networking ----
-dockerd_pid() { pid_of "$DOCKER_PIDFILE" dockerd; }
+dockerd_pidfile() { echo "$DOCKER_PIDFILE"; }
+dockerd_pid() { pid_of "$(dockerd_pidfile)" dockerd; }
 dockerd_log() { echo "$LOGS/dockerd.log"; }
 docker_cli() { docker -H "$DOCKER_HOST_URL" "$@"; }
 dockerd_ready() {
   [[ "$(curl -sS --max-time 2 --unix-socket "$DOCKER_SOCK" http://localhost/_ping 2>/dev/null)" == OK ]]
 }
 # Launch dockerd in the background with an optional storage driver.
+#
+# dockerd runs in a private mount namespace (unshare) where /run is a fresh
+# tmpfs and /etc/docker is bound to a dir of the state dir: dockerd 20.10
+# writes /etc/docker/key.json, and its containerd/runc keep shim sockets and
+# state under /run/containerd whatever their configured dirs. This way nothing
+# of ours lands outside the state dir, and a system daemon's /run is untouched.
+# Containers' mounts live in that namespace too (invisible from the host).
 dockerd_launch() {
   local driver="${1:-}" args=()
-  mkdir -p "$STATE/dockerd" "$STATE/docker" "$DOCKER_EXEC_ROOT"
+  mkdir -p "$STATE/dockerd/etc" "$STATE/docker" "$DOCKER_EXEC_ROOT"
   [[ -f "$STATE/dockerd/daemon.json" ]] || echo '{}' >"$STATE/dockerd/daemon.json"
   [[ -n "$driver" ]] && args+=(--storage-driver "$driver")
-  # dockerd 20.10 has no flag for its trust key and writes
-  # /etc/docker/key.json at start (read only then). Remove it afterwards if
-  # it is ours, so nothing is left outside the state dir.
-  local had_key=0
-  [[ -e /etc/docker/key.json ]] && had_key=1
-  # Own daemon.json, own containerd namespaces (in case a system containerd is running), no
-  # bridge/iptables/forwarding so the host network is never touched.
-  setsid dockerd \
+  # Own daemon.json, own containerd namespaces (in case a system containerd
+  # is running), no bridge/iptables/forwarding: the host network is never
+  # touched and containers run with --network none. Stopping dockerd stops
+  # running containers first (10 s each unless run with --stop-timeout).
+  setsid unshare --mount --propagation private -- bash -c '
+      set -e
+      mount -n -t tmpfs -o mode=755 mssante-diag-run /run
+      if [ -d /etc/docker ]; then mount -n --bind "$0" /etc/docker; fi
+      exec "$@"' "$STATE/dockerd/etc" \
+    dockerd \
     --host "$DOCKER_HOST_URL" \
     --data-root "$STATE/docker" \
     --exec-root "$DOCKER_EXEC_ROOT" \
@@ -662,10 +729,7 @@ dockerd_launch() {
   # Wait for the API; give up early if the daemon exits.
   local i
   for ((i = 0; i < 600; i++)); do
-    if dockerd_ready; then
-      [[ $had_key -eq 1 ]] || rm -f /etc/docker/key.json
-      return 0
-    fi
+    dockerd_ready && return 0
     alive "$launcher" || return 1
     sleep 0.1
   done
@@ -718,7 +782,7 @@ docker_image() {
 dockerd_stop() {
   local pid
   if pid="$(dockerd_pid)"; then
-    kill_and_wait "$pid" 30
+    stop_tree "$pid" 30
   fi
   # The containerd that dockerd supervises normally exits with it.
   if pid="$(pid_of "$DOCKER_EXEC_ROOT/containerd/containerd.pid" containerd)"; then
@@ -740,6 +804,9 @@ ensure_service() {
   local name="$1" timeout=30
   [[ "$name" == dockerd ]] && timeout=60
   if ! "${name}_pid" >/dev/null; then
+    # A pid file left by a killed run could name a reused pid, and some
+    # daemons (dockerd, dovecot) refuse to start over it.
+    rm -f "$("${name}_pidfile")"
     "${name}_start"
   fi
   wait_until "$timeout" "${name}_ready" ||

@@ -9,6 +9,8 @@ use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use mssante_diag_core::{Config, Report, Selection};
 
+pub mod postgres;
+
 /// The running test stack.
 #[derive(Debug)]
 pub struct Stack {

@@ -15,6 +15,7 @@ use crate::lang::Lang;
 use crate::model::{Metric, Remedy, Status};
 
 pub mod api;
+pub mod docker;
 pub mod imap;
 pub mod postgres;
 pub mod redis;
@@ -24,7 +25,7 @@ pub mod system;
 /// Every check, in catalogue (report) order.
 #[must_use]
 pub fn catalogue() -> Vec<&'static CheckDef> {
-    [system::CHECKS, api::CHECKS, postgres::CHECKS, redis::CHECKS, smtp::CHECKS, imap::CHECKS]
+    [docker::CHECKS, system::CHECKS, api::CHECKS, postgres::CHECKS, redis::CHECKS, smtp::CHECKS, imap::CHECKS]
         .into_iter()
         .flatten()
         .collect()
@@ -206,13 +207,17 @@ impl Outcome {
 pub struct Ctx {
     /// The run's configuration.
     pub config: Arc<Config>,
+    /// The Docker engine and compose project, gathered once per run.
+    pub docker: docker::Shared,
+    /// The PostgreSQL connection attempt and pool, made once per run on first use.
+    pub postgres: postgres::PgShared,
 }
 
 impl Ctx {
     /// A context for a configuration.
     #[must_use]
     pub fn new(config: Arc<Config>) -> Self {
-        Self { config }
+        Self { config, docker: docker::Shared::default(), postgres: postgres::PgShared::default() }
     }
 
     /// Language of messages.

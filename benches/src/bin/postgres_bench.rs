@@ -1,0 +1,88 @@
+//! PostgreSQL subsystem benchmark (issue target): the ten `postgres.*` checks on a
+//! healthy local server take at most 100 ms more than one round trip.
+//!
+//! "One round trip" is what any client pays to ask the server anything: connect
+//! (SCRAM authentication) and run `SELECT 1`. The bench also prints `SELECT 1` on an
+//! open connection. The database is a fixture with the platform's schema, so every
+//! check has real work to do.
+//!
+//! Run: `cargo build --release -p mssante-diag-benches && target/release/postgres_bench [ROUNDS]`
+//! (the test stack must be up: `tests/stack/stack.sh up`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mssante_diag_core::checks::postgres::connect_options;
+use mssante_diag_core::{Selection, Status};
+use mssante_diag_tests::postgres::PgFixture;
+use sqlx::{Connection, PgConnection};
+
+/// The issue's budget over one round trip.
+const BUDGET: Duration = Duration::from_millis(100);
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn timed<F: std::future::Future>(rounds: usize, mut f: impl FnMut() -> F) -> Duration {
+    let mut v = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        f().await;
+        v.push(start.elapsed());
+    }
+    median(v)
+}
+
+fn main() {
+    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let pass = rt.block_on(async {
+        let fx = PgFixture::platform("bench").await;
+        let config = Arc::new(fx.config());
+        let opts = connect_options(&config);
+        let only = Selection::Only(vec!["postgres".into()]);
+        let run = || async { mssante_diag_core::run(config.clone(), &only).await.expect("postgres is a subsystem") };
+
+        let report = run().await; // warm-up, and a look at the statuses
+        let not_ok: Vec<String> = report.checks.iter().filter(|c| c.status != Status::Ok).map(|c| format!("{} {}", c.id, c.status)).collect();
+
+        let connect_rtt = timed(rounds, || async {
+            let mut c = PgConnection::connect_with(&opts).await.expect("connect");
+            sqlx::query("SELECT 1").execute(&mut c).await.expect("SELECT 1");
+            c.close().await.ok();
+        })
+        .await;
+        let mut open = PgConnection::connect_with(&opts).await.expect("connect");
+        let select_rtt = timed(rounds, || async {
+            sqlx::query("SELECT 1").execute(&mut open).await.expect("SELECT 1");
+        })
+        .await;
+        open.close().await.ok();
+        let subsystem = timed(rounds, || async {
+            run().await;
+        })
+        .await;
+
+        let overhead = subsystem.saturating_sub(connect_rtt);
+        let pass = overhead <= BUDGET;
+        println!("postgres subsystem, {} checks, median of {rounds} rounds (database {}):", report.checks.len(), fx.db);
+        println!("  connect + SELECT 1        {:>8.2} ms   (one round trip)", ms(connect_rtt));
+        println!("  SELECT 1 (open conn.)     {:>8.2} ms", ms(select_rtt));
+        println!("  all postgres.* checks     {:>8.2} ms", ms(subsystem));
+        println!("  over one round trip       {:>8.2} ms   (target <= {} ms): {}", ms(overhead), BUDGET.as_millis(), if pass { "PASS" } else { "FAIL" });
+        if !not_ok.is_empty() {
+            println!("  note: not ok on this database: {}", not_ok.join(", "));
+        }
+        pass
+    });
+    rt.shutdown_background();
+    if !pass {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,127 @@
+//! Runner benchmarks (SPEC targets):
+//! 1. every endpoint hung: `quick` ends within the timeout plus 10 %, where the
+//!    guide's sequential quick-check.sh takes the sum of its timeouts;
+//! 2. a whole `check` on the healthy stack: within 1.2x of its slowest single probe;
+//! 3. peak memory of `mssante-diag check` (under 50 MiB), when the CLI binary is beside this one.
+//!
+//! Run: `cargo build --release -p mssante-diag-cli -p mssante-diag-benches &&
+//! target/release/quick_bench` (the test stack must be up: `tests/stack/stack.sh up`).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mssante_diag_core::{catalogue, Config, Selection};
+use mssante_diag_tests::{hung_listener, run, run_only, Stack};
+
+const ROUNDS: usize = 5;
+const HUNG_TIMEOUT: f64 = 2.0;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn hung_config(port: u16, dir: &std::path::Path) -> Config {
+    let text = format!(
+        "timeout_secs = {HUNG_TIMEOUT}\nsubsystems = [\"system\", \"api\", \"postgres\", \"redis\", \"smtp\", \"imap\"]\n\
+         [api]\nurl = \"http://127.0.0.1:{port}/health\"\n[postgres]\nhost = \"127.0.0.1\"\nport = {port}\n\
+         [redis]\nhost = \"127.0.0.1\"\nport = {port}\n[smtp]\nhost = \"127.0.0.1\"\nsubmission_port = {port}\n\
+         [imap]\nhost = \"127.0.0.1\"\nport = {port}\n"
+    );
+    Config::from_toml_str(&text, dir).expect("valid config")
+}
+
+fn bench_hung() {
+    let (_listener, port) = hung_listener();
+    let dir = std::env::temp_dir();
+    let ours = median(
+        (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                let _ = run(hung_config(port, &dir), &Selection::Quick);
+                start.elapsed()
+            })
+            .collect(),
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/quick-check.sh");
+    let p = port.to_string();
+    let start = Instant::now();
+    let status = Command::new("bash")
+        .arg(&script)
+        .args(["127.0.0.1", &p, &p, &p, &p, &p, &HUNG_TIMEOUT.to_string()])
+        .output()
+        .expect("bash runs");
+    let theirs = start.elapsed();
+    let out = String::from_utf8_lossy(&status.stdout);
+    let oks = out.matches("OK").count();
+    println!("hung endpoints (timeout {HUNG_TIMEOUT} s):");
+    println!("  mssante-diag quick      {:>7.3} s  (target <= {:.3} s)", secs(ours), HUNG_TIMEOUT * 1.1);
+    println!("  guide quick-check.sh    {:>7.3} s  ({oks} of 5 probes wrongly say OK on a hung server)", secs(theirs));
+    println!("  ratio guide/ours        {:>7.2}x", secs(theirs) / secs(ours));
+}
+
+fn bench_healthy() {
+    let stack = Stack::get();
+    let ids: Vec<&str> = catalogue().iter().map(|d| d.id).collect();
+    let mut slowest = (Duration::ZERO, "");
+    for id in &ids {
+        let d = median(
+            (0..ROUNDS)
+                .map(|_| {
+                    let start = Instant::now();
+                    let _ = run_only(stack.config(), &[id]);
+                    start.elapsed()
+                })
+                .collect(),
+        );
+        if d > slowest.0 {
+            slowest = (d, id);
+        }
+    }
+    let whole = median(
+        (0..ROUNDS)
+            .map(|_| {
+                let start = Instant::now();
+                let _ = run(stack.config(), &Selection::All);
+                start.elapsed()
+            })
+            .collect(),
+    );
+    println!("healthy stack, {} checks (median of {ROUNDS}):", ids.len());
+    println!("  slowest single probe    {:>7.3} s  ({})", secs(slowest.0), slowest.1);
+    println!("  whole check             {:>7.3} s  ratio {:.2}x (target <= 1.2x)", secs(whole), secs(whole) / secs(slowest.0));
+}
+
+fn bench_memory() {
+    let Some(cli) = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("mssante-diag"))).filter(|p| p.exists()) else {
+        println!("peak memory: mssante-diag binary not beside this one; build it in the same profile");
+        return;
+    };
+    let stack = Stack::get();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(&cli)
+        .arg("--project")
+        .arg(&stack.project)
+        .args(["check", "--format", "json"])
+        .output();
+    match out {
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let kib: f64 = err.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(f64::NAN);
+            println!("peak memory of `mssante-diag check`: {:.1} MiB (target < 50 MiB)", kib / 1024.0);
+        }
+        Err(e) => println!("peak memory: /usr/bin/time unavailable ({e})"),
+    }
+}
+
+fn main() {
+    bench_hung();
+    bench_healthy();
+    bench_memory();
+}

@@ -1,0 +1,95 @@
+// run() and checks.* against the real test stack (tests/stack/stack.sh up;
+// tests/stack/write-project.sh). Run with --test-concurrency=1: one test stops Redis.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import diag from '../index.js'
+import bot from '../examples/bot.js'
+import { cliReport, hungServer, projectDir, withStopped, withoutTimings } from './support.mjs'
+
+const { run, checks, catalogue } = diag
+
+test('a healthy run reports every check ok, in catalogue order', async () => {
+  const report = await run({ projectDir })
+  const notOk = report.checks.filter((c) => c.status !== 'ok' && c.status !== 'skipped')
+  assert.deepEqual(notOk, [], 'checks not ok on the healthy stack')
+  assert.equal(report.status, 'ok')
+  assert.deepEqual(bot.toMessage(report).split('\n').length, 1, 'a healthy report is one headline')
+  const order = catalogue().map((c) => c.id)
+  const ids = report.checks.map((c) => c.id)
+  assert.deepEqual(ids, order.filter((id) => ids.includes(id)))
+  for (const subsystem of ['api', 'postgres', 'redis', 'smtp', 'imap']) {
+    assert.ok(report.checks.some((c) => c.subsystem === subsystem && c.status === 'ok'), `${subsystem} ran ok`)
+  }
+})
+
+test("the report is the CLI's JSON document", async () => {
+  // Checks whose facts are stable from one run to the next (the disk and
+  // connection counts of other checks move between two runs).
+  const names = ['api.health', 'postgres.reachable', 'redis.reachable', 'smtp.submission', 'imap.reachable']
+  const [fromNode, fromCli] = [await run({ projectDir, only: names }), cliReport(projectDir, names)]
+  assert.deepEqual(Object.keys(fromNode), Object.keys(fromCli))
+  assert.deepEqual(withoutTimings(fromNode), withoutTimings(fromCli))
+  // Byte for byte, key order included, once timings are out.
+  assert.equal(JSON.stringify(withoutTimings(fromNode)), JSON.stringify(withoutTimings(fromCli)))
+  assert.equal(fromNode.checks.length, names.length)
+})
+
+test('a stopped service is reported critical with its remedy', async () => {
+  const report = await withStopped('redis', () => checks.redis({ projectDir }))
+  const redis = report.checks.find((c) => c.id === 'redis.reachable')
+  assert.equal(redis.status, 'critical', redis.summary)
+  assert.equal(report.status, 'critical')
+  assert.ok(redis.remediation.length > 0 && redis.remediation.every((r) => r.text && r.guide))
+  assert.ok(report.checks.every((c) => c.subsystem === 'redis'))
+  // The example bot's message names the broken check and its first remedy step.
+  const message = bot.toMessage(report)
+  assert.match(message.split('\n')[0], /CRITICAL/)
+  assert.ok(message.includes('`redis.reachable`'), message)
+  assert.ok(message.includes(`→ ${redis.remediation[0].text}`), message)
+  // Started again by withStopped: healthy once more.
+  assert.equal((await checks.redis({ projectDir })).status, 'ok')
+})
+
+test('the quick set and the per-subsystem functions select as the catalogue says', async () => {
+  const all = catalogue()
+  assert.deepEqual(Object.keys(checks).sort(), [...new Set(all.map((c) => c.subsystem))].sort())
+  const quick = await run({ projectDir, quick: true })
+  const quickIds = all.filter((c) => c.quick).map((c) => c.id)
+  assert.ok(quick.checks.length > 0)
+  assert.ok(quick.checks.every((c) => quickIds.includes(c.id)), 'only quick checks')
+  const postgres = await checks.postgres({ projectDir, config: { lang: 'fr' } })
+  assert.ok(postgres.checks.length > 0 && postgres.checks.every((c) => c.subsystem === 'postgres'))
+  assert.equal(postgres.status, 'ok')
+})
+
+test('runs in parallel without blocking the event loop, even on a hung endpoint', async () => {
+  const hung = await hungServer()
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 50)
+  try {
+    const config = { timeout_secs: 2, api: { url: `http://127.0.0.1:${hung.port}/health` } }
+    const started = performance.now()
+    const finished = []
+    const stamp = (name) => (report) => (finished.push(name), report)
+    const [a, b, c, healthy] = await Promise.all([
+      run({ projectDir, config, only: ['api.health'] }).then(stamp('hung')),
+      run({ projectDir, config, only: ['api.health'] }).then(stamp('hung')),
+      run({ projectDir, config, only: ['api.health'] }).then(stamp('hung')),
+      run({ projectDir, only: ['postgres.reachable', 'redis.reachable'] }).then(stamp('healthy')),
+    ])
+    const elapsed = performance.now() - started
+    for (const report of [a, b, c]) {
+      assert.equal(report.checks[0].status, 'unknown', report.checks[0].summary)
+    }
+    assert.equal(healthy.status, 'ok')
+    assert.equal(finished[0], 'healthy', 'the healthy run did not wait for the hung ones')
+    // Three 2 s waits in a row would take 6 s; side by side, a little over 2 s.
+    assert.ok(elapsed >= 1900 && elapsed < 4000, `took ${elapsed} ms`)
+    // The timer fired all along (about 40 times in 2 s).
+    assert.ok(ticks >= 20, `timer ticked ${ticks} times in ${elapsed} ms`)
+  } finally {
+    clearInterval(timer)
+    await hung.close()
+  }
+})
+

@@ -1,0 +1,205 @@
+//! Node bindings of mssante-diag: `require('mssante-diag')`.
+//!
+//! Each function converts its arguments, calls the core and converts the
+//! result or the error; no check logic lives here. A report crosses as the
+//! CLI's JSON document, parsed (see [`report`]).
+//! `index.js` adds one function per subsystem on top of [`run`].
+
+mod errors;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mssante_diag_core::output::{self, Style};
+use mssante_diag_core::{CheckDef, Config, Report, Selection};
+use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::{Env, Result};
+use napi_derive::napi;
+use serde_json::Value;
+
+/// Language of summaries, titles and remedies.
+#[napi(string_enum = "lowercase")]
+pub enum Lang {
+    /// English.
+    En,
+    /// French.
+    Fr,
+}
+
+impl From<Lang> for mssante_diag_core::Lang {
+    fn from(l: Lang) -> Self {
+        match l {
+            Lang::En => Self::En,
+            Lang::Fr => Self::Fr,
+        }
+    }
+}
+
+/// The language asked for, else the one of the process locale (as the CLI does).
+fn lang(l: Option<Lang>) -> mssante_diag_core::Lang {
+    l.map_or_else(mssante_diag_core::Lang::from_env, Into::into)
+}
+
+/// Output format of [`render`].
+#[napi(string_enum = "lowercase")]
+pub enum Format {
+    /// Grouped by subsystem, for a person.
+    Human,
+    /// The stable JSON document (as `mssante-diag check --format json`).
+    Json,
+    /// One status line plus perfdata, as monitoring-plugins print it.
+    Nagios,
+    /// Prometheus text exposition format.
+    Prometheus,
+}
+
+impl From<Format> for output::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Human => Self::Human,
+            Format::Json => Self::Json,
+            Format::Nagios => Self::Nagios,
+            Format::Prometheus => Self::Prometheus,
+        }
+    }
+}
+
+/// What to run and with which configuration. Every field is optional.
+#[napi(object)]
+#[derive(Default)]
+pub struct RunOptions {
+    /// The platform's project folder, holding `.env` and `mssante-diag.toml`.
+    /// Default: the current working directory.
+    pub project_dir: Option<String>,
+    /// Configuration file to read instead of the project's `mssante-diag.toml`.
+    pub config_path: Option<String>,
+    /// Overrides applied last, shaped like `mssante-diag.toml`,
+    /// e.g. `{ timeout_secs: 2, lang: 'fr', postgres: { port: 5433 } }`.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub config: Option<Value>,
+    /// Check ids (`smtp.auth`) and subsystem names (`postgres`) to run. Default: every check.
+    pub only: Option<Vec<String>>,
+    /// Run the guide's quick-check set (as `mssante-diag quick`); not with `only`.
+    pub quick: Option<bool>,
+}
+
+/// Runs the selected checks concurrently, off the event loop.
+///
+/// Resolves with the report (the same document as `mssante-diag check --format json`);
+/// a failed check is data in it, not a rejection. Rejects with an `Error` whose `code` is:
+/// - `CONFIG`: the configuration file or the `config` overrides are invalid (message names the key);
+/// - `ENV_FILE`: the project's `.env` exists but cannot be read or parsed;
+/// - `UNKNOWN_CHECK`: `only` names no check id or subsystem of the catalogue;
+/// - `IO`: an I/O error outside any check.
+///
+/// Throws synchronously, with napi's codes, for arguments of the wrong type (e.g.
+/// `ArrayExpected`), and with code `InvalidArg` for `only` combined with `quick`.
+#[napi(ts_return_type = "Promise<Report>")]
+pub fn run<'env>(env: &'env Env, options: Option<RunOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    let RunOptions { project_dir, config_path, config, only, quick } = options.unwrap_or_default();
+    let selection = match (only.filter(|o| !o.is_empty()), quick.unwrap_or(false)) {
+        (Some(_), true) => return Err(napi::Error::new(napi::Status::InvalidArg, "`only` and `quick` cannot be combined")),
+        (Some(names), false) => Selection::Only(names),
+        (None, true) => Selection::Quick,
+        (None, false) => Selection::All,
+    };
+    let job = async move {
+        let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
+        mssante_diag_core::run(Arc::new(config), &selection).await
+    };
+    env.spawn_future_with_callback(async move { Ok(job.await) }, |env, result| match result {
+        Ok(report) => report::to_js(env, &report),
+        Err(e) => Err(errors::to_js(env, &e)),
+    })
+}
+
+/// Loads a configuration as the CLI does, then applies the overrides.
+fn load_config(project_dir: Option<PathBuf>, config_path: Option<PathBuf>, overrides: Option<&Value>) -> mssante_diag_core::Result<Config> {
+    let dir = project_dir.unwrap_or_else(|| PathBuf::from("."));
+    let config = Config::load(Path::new(&dir), config_path.as_deref())?;
+    match overrides {
+        Some(o) => config.with_overrides(o),
+        None => Ok(config),
+    }
+}
+
+/// A check of the catalogue: what it decides, where the guide speaks of it, its generic remedy.
+#[napi(object)]
+pub struct CheckInfo {
+    /// Stable id, `subsystem.name`.
+    pub id: String,
+    /// Subsystem the check belongs to.
+    pub subsystem: String,
+    /// What the check decides.
+    pub title: String,
+    /// Sections of the troubleshooting guide, e.g. `BD P1`.
+    pub guide: String,
+    /// Part of the guide's quick-check set.
+    pub quick: bool,
+    /// The guide's remedy for a non-ok result, step by step.
+    #[napi(ts_type = "Remedy[]")]
+    pub remediation: Value,
+}
+
+impl CheckInfo {
+    fn new(def: &CheckDef, lang: mssante_diag_core::Lang) -> Result<Self> {
+        Ok(Self {
+            id: def.id.to_owned(),
+            subsystem: def.subsystem().to_owned(),
+            title: def.title(lang).to_owned(),
+            guide: def.guide.to_owned(),
+            quick: def.quick,
+            remediation: serde_json::to_value(def.remediation(lang))?,
+        })
+    }
+}
+
+/// Every check, in report order (as `mssante-diag list`).
+#[napi]
+pub fn catalogue(lang: Option<Lang>) -> Result<Vec<CheckInfo>> {
+    let lang = self::lang(lang);
+    mssante_diag_core::catalogue().into_iter().map(|d| CheckInfo::new(d, lang)).collect()
+}
+
+/// One check and its remedy (as `mssante-diag explain ID`).
+/// Throws an `Error` with code `UNKNOWN_CHECK` for an id that is not in the catalogue.
+#[napi]
+pub fn explain(env: &Env, id: String, lang: Option<Lang>) -> Result<CheckInfo> {
+    match mssante_diag_core::catalogue().into_iter().find(|d| d.id == id) {
+        Some(def) => CheckInfo::new(def, self::lang(lang)),
+        None => Err(errors::to_js(env, &mssante_diag_core::Error::UnknownCheck(id))),
+    }
+}
+
+/// Options of [`render`].
+#[napi(object)]
+#[derive(Default)]
+pub struct RenderOptions {
+    /// ANSI colours in the human format. Default: false.
+    pub color: Option<bool>,
+    /// Language of the human format's headings. Default: from the locale.
+    pub lang: Option<Lang>,
+}
+
+/// Prints a report as the CLI would in a format.
+/// Throws with code `InvalidArg` when `report` is not a report document.
+#[napi]
+pub fn render(#[napi(ts_arg_type = "Report")] report: Value, format: Format, options: Option<RenderOptions>) -> Result<String> {
+    let report = report::from_js(report)?;
+    let options = options.unwrap_or_default();
+    let style = Style { color: options.color.unwrap_or(false), lang: lang(options.lang) };
+    Ok(output::render(&report, format.into(), style))
+}
+
+/// JSON Schema of the report document (as `mssante-diag schema`).
+#[napi(ts_return_type = "Record<string, unknown>")]
+pub fn report_schema() -> Value {
+    Report::json_schema()
+}
+
+/// Version of mssante-diag (the core), as written into every report.
+#[napi]
+pub fn version() -> &'static str {
+    mssante_diag_core::VERSION
+}

@@ -1,0 +1,75 @@
+"""Diagnostics for an MSSanté platform, from Python.
+
+The checks run in the Rust core (``mssante-diag-core``) on one shared tokio
+runtime; this package only converts arguments and results::
+
+    import mssante_diag
+
+    config = mssante_diag.Config("/srv/mssante")          # .env + mssante-diag.toml
+    report = await mssante_diag.run(config, only=["postgres"])
+    report = mssante_diag.run_sync(config, quick=True)     # blocking, releases the GIL
+    report = await mssante_diag.checks.postgres(config)    # one subsystem
+    print(report.status, report.to_json())
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from . import _native
+from ._native import (
+    DEFAULT_TIMEOUT_SECS,
+    CheckResult,
+    Config,
+    ConfigError,
+    DiagError,
+    DiagIOError,
+    EnvFileError,
+    Metric,
+    Remedy,
+    Report,
+    UnknownCheckError,
+    __version__,
+    catalogue,
+    explain,
+    render,
+    report_schema,
+    run_sync,
+    subsystems,
+)
+
+
+async def run(config: Optional[Config] = None, only: Optional[Sequence[str]] = None, *, quick: bool = False) -> Report:
+    """Run checks and return the report.
+
+    ``config`` defaults to the zero-config one of the current folder; ``only``
+    names check ids or subsystems (all checks when omitted); ``quick`` runs the
+    guide's quick-check set. Cancelling the awaiting task cancels the run.
+    """
+    return await _native.run(config, None if only is None else list(only), quick)
+
+
+from . import checks  # noqa: E402  (uses `run`)
+
+__all__ = [
+    "DEFAULT_TIMEOUT_SECS",
+    "CheckResult",
+    "Config",
+    "ConfigError",
+    "DiagError",
+    "DiagIOError",
+    "EnvFileError",
+    "Metric",
+    "Remedy",
+    "Report",
+    "UnknownCheckError",
+    "__version__",
+    "catalogue",
+    "checks",
+    "explain",
+    "render",
+    "report_schema",
+    "run",
+    "run_sync",
+    "subsystems",
+]

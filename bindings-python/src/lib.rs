@@ -1,0 +1,145 @@
+//! Python bindings of mssante-diag: the extension module `mssante_diag._native`.
+//!
+//! Conversions only: every function converts its arguments, calls the core,
+//! and converts the result or the error. The Python package `mssante_diag`
+//! (in `python/`) adds the asyncio `run` coroutine and `mssante_diag.checks`.
+
+mod config;
+mod convert;
+mod errors;
+mod report;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use mssante_diag_core::output::{Format, Style};
+use mssante_diag_core::{catalogue as core_catalogue, CheckDef, Config, Error, Lang, Report, Selection};
+
+use crate::config::PyConfig;
+use crate::errors::IntoPyResult;
+use crate::report::{PyCheckResult, PyMetric, PyRemedy, PyReport};
+
+/// How often a blocking run wakes up to let Python handle signals (Ctrl-C).
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// The configuration and selection of a run, checked before it starts
+/// (an unknown check name raises at the call).
+fn prepare(config: Option<&Bound<'_, PyConfig>>, only: Option<Vec<String>>, quick: bool) -> PyResult<(Arc<Config>, Selection)> {
+    let selection = match (only, quick) {
+        (Some(_), true) => return Err(PyValueError::new_err("give `only` or `quick`, not both")),
+        (Some(names), false) => Selection::from_names(names),
+        (None, true) => Selection::Quick,
+        (None, false) => Selection::All,
+    };
+    let config = PyConfig::or_default(config)?;
+    selection.resolve(&config).or_raise()?;
+    Ok((config, selection))
+}
+
+/// Runs checks on the shared tokio runtime; returns an asyncio future of the `Report`.
+/// Cancelling the future cancels the run.
+#[pyfunction]
+#[pyo3(signature = (config = None, only = None, quick = false))]
+fn run<'py>(py: Python<'py>, config: Option<&Bound<'py, PyConfig>>, only: Option<Vec<String>>, quick: bool) -> PyResult<Bound<'py, PyAny>> {
+    let (config, selection) = prepare(config, only, quick)?;
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        mssante_diag_core::run(config, &selection).await.map(PyReport::from).or_raise()
+    })
+}
+
+/// Runs checks and blocks until the report is ready, without holding the
+/// interpreter lock; Ctrl-C (or any signal handler raising) cancels the run.
+#[pyfunction]
+#[pyo3(signature = (config = None, only = None, quick = false))]
+fn run_sync(py: Python<'_>, config: Option<&Bound<'_, PyConfig>>, only: Option<Vec<String>>, quick: bool) -> PyResult<PyReport> {
+    let (config, selection) = prepare(config, only, quick)?;
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    let mut running = std::pin::pin!(mssante_diag_core::run(config, &selection));
+    loop {
+        match py.detach(|| runtime.block_on(async { tokio::time::timeout(SIGNAL_POLL, running.as_mut()).await })) {
+            Ok(report) => return report.map(PyReport::from).or_raise(),
+            Err(_) => py.check_signals()?,
+        }
+    }
+}
+
+fn entry(def: &CheckDef, lang: Lang) -> serde_json::Value {
+    serde_json::json!({
+        "id": def.id,
+        "subsystem": def.subsystem(),
+        "title": def.title(lang),
+        "guide": def.guide,
+        "quick": def.quick,
+    })
+}
+
+/// The catalogue of checks: `id`, `subsystem`, `title`, `guide`, `quick` (as `mssante-diag list`).
+#[pyfunction]
+#[pyo3(signature = (lang = None))]
+fn catalogue<'py>(py: Python<'py>, lang: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
+    let lang = convert::lang(lang)?;
+    let items: Vec<_> = core_catalogue().into_iter().map(|d| entry(d, lang)).collect();
+    convert::to_py(py, &serde_json::Value::Array(items))
+}
+
+/// Subsystem names, in catalogue order.
+#[pyfunction]
+fn subsystems() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for def in core_catalogue() {
+        if !names.contains(&def.subsystem()) {
+            names.push(def.subsystem());
+        }
+    }
+    names
+}
+
+/// What a check decides and the guide's remedy (as `mssante-diag explain ID`).
+#[pyfunction]
+#[pyo3(signature = (id, lang = None))]
+fn explain<'py>(py: Python<'py>, id: &str, lang: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
+    let lang = convert::lang(lang)?;
+    let def = core_catalogue().into_iter().find(|d| d.id == id).ok_or_else(|| Error::UnknownCheck(id.to_owned())).or_raise()?;
+    let mut out = entry(def, lang);
+    out["remediation"] = serde_json::to_value(def.remediation(lang)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    convert::to_py(py, &out)
+}
+
+/// A report in one of the CLI's formats: `human`, `json`, `nagios`, `prometheus`.
+#[pyfunction]
+#[pyo3(signature = (report, format = "human", *, color = false, lang = None))]
+fn render(report: &Bound<'_, PyReport>, format: &str, color: bool, lang: Option<&str>) -> PyResult<String> {
+    let format: Format = format.parse().map_err(PyValueError::new_err)?;
+    let style = Style { color, lang: convert::lang(lang)? };
+    Ok(mssante_diag_core::output::render(&report.get().inner, format, style))
+}
+
+/// The JSON Schema of the report document.
+#[pyfunction]
+fn report_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    convert::to_py(py, &Report::json_schema())
+}
+
+/// The extension module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyConfig>()?;
+    m.add_class::<PyReport>()?;
+    m.add_class::<PyCheckResult>()?;
+    m.add_class::<PyMetric>()?;
+    m.add_class::<PyRemedy>()?;
+    errors::register(m)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(run_sync, m)?)?;
+    m.add_function(wrap_pyfunction!(catalogue, m)?)?;
+    m.add_function(wrap_pyfunction!(subsystems, m)?)?;
+    m.add_function(wrap_pyfunction!(explain, m)?)?;
+    m.add_function(wrap_pyfunction!(render, m)?)?;
+    m.add_function(wrap_pyfunction!(report_schema, m)?)?;
+    m.add("__version__", mssante_diag_core::VERSION)?;
+    m.add("DEFAULT_TIMEOUT_SECS", mssante_diag_core::config::DEFAULT_TIMEOUT_SECS)?;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The command line's contract: exit codes, one-line errors, formats.
+//! These need no running service (everything points at closed loopback ports).
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn cmd(project: &std::path::Path) -> Command {
+    let mut c = Command::cargo_bin("mssante-diag").expect("binary built");
+    c.arg("--project").arg(project).env_remove("LANG").env_remove("LC_ALL").env("NO_COLOR", "1");
+    c
+}
+
+/// A project folder whose services all point to a closed loopback port.
+fn closed_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // The listener is dropped: nothing listens on `port` any more.
+    std::fs::write(
+        dir.path().join("mssante-diag.toml"),
+        format!(
+            "timeout_secs = 1\n[api]\nurl = \"http://127.0.0.1:{port}/health\"\n[postgres]\nhost = \"127.0.0.1\"\nport = {port}\n\
+             [redis]\nhost = \"127.0.0.1\"\nport = {port}\n[smtp]\nhost = \"127.0.0.1\"\nsubmission_port = {port}\n\
+             [imap]\nhost = \"127.0.0.1\"\nport = {port}\n"
+        ),
+    )
+    .expect("write config");
+    dir
+}
+
+fn one_line_error(output: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(err.trim_end().lines().count(), 1, "expected one error line, got:\n{err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    err
+}
+
+#[test]
+fn malformed_config_names_file_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("mssante-diag.toml"), "[postgres]\nport = \"five\"\n").expect("write");
+    let out = cmd(dir.path()).arg("check").output().expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    let err = one_line_error(&out);
+    assert!(err.contains("mssante-diag.toml") && err.contains("postgres.port"), "{err}");
+
+    std::fs::write(dir.path().join("mssante-diag.toml"), "[postgres\nport = 1\n").expect("write");
+    let out = cmd(dir.path()).arg("quick").output().expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    one_line_error(&out);
+
+    std::fs::write(dir.path().join("mssante-diag.toml"), "[smtp]\nsubmision_port = 587\n").expect("write");
+    let out = cmd(dir.path()).arg("check").output().expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(one_line_error(&out).contains("submision_port"));
+}
+
+#[test]
+fn unreadable_env_file_is_one_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join(".env")).expect("a folder where .env should be");
+    let out = cmd(dir.path()).arg("quick").output().expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(one_line_error(&out).contains(".env"));
+}
+
+#[test]
+fn unknown_check_id_is_one_error() {
+    let dir = closed_project();
+    let out = cmd(dir.path()).args(["check", "postgres.nope"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(one_line_error(&out).contains("postgres.nope"));
+    let out = cmd(dir.path()).args(["explain", "nope"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    one_line_error(&out);
+}
+
+#[test]
+fn usage_error_exits_3() {
+    let dir = closed_project();
+    cmd(dir.path()).arg("--no-such-flag").assert().code(3);
+    cmd(dir.path()).args(["check", "--format", "xml"]).assert().code(3);
+}
+
+#[test]
+fn critical_run_exits_2_in_every_format() {
+    let dir = closed_project();
+    for format in ["human", "json", "nagios", "prometheus"] {
+        cmd(dir.path()).args(["check", "api", "redis", "--format", format]).assert().code(2);
+    }
+    let out = cmd(dir.path()).args(["check", "api.health", "--format", "json"]).output().expect("runs");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(doc["status"], "critical");
+    assert_eq!(doc["checks"][0]["id"], "api.health");
+    assert!(doc["checks"][0]["summary"].as_str().is_some_and(|s| s.contains("connection refused")));
+    assert!(doc["checks"][0]["remediation"][0]["guide"].is_string());
+}
+
+#[test]
+fn nagios_and_prometheus_shapes() {
+    let dir = closed_project();
+    let out = cmd(dir.path()).args(["check", "system", "api", "--format", "nagios"]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.starts_with("MSSANTE-DIAG CRITICAL - api.health: "), "{first}");
+    assert!(first.contains(" | 'system.disk.space_used"), "perfdata expected: {first}");
+    let out = cmd(dir.path()).args(["check", "api", "--format", "prometheus"]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("mssante_diag_check_status{id=\"api.health\",subsystem=\"api\"} 2"), "{text}");
+}
+
+#[test]
+fn list_explain_and_french() {
+    let dir = closed_project();
+    cmd(dir.path()).arg("list").assert().success().stdout(predicate::str::contains("postgres.reachable").and(predicate::str::contains("BD P1")));
+    cmd(dir.path())
+        .args(["explain", "system.disk", "--lang", "fr"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("[DESTRUCTIF]").and(predicate::str::contains("docker system prune")));
+    cmd(dir.path())
+        .args(["check", "api", "--lang", "fr"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("connexion refusée").and(predicate::str::contains("CRITIQUE")));
+}

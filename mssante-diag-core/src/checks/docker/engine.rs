@@ -1,0 +1,330 @@
+//! Reaching the Docker engine, and explaining why it cannot be reached.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::{Docker, API_DEFAULT_VERSION};
+use serde::Serialize;
+
+use crate::checks::{step, Outcome, Step};
+use crate::config::{DockerConfig, DEFAULT_DOCKER_HOST};
+use crate::model::Remedy;
+use crate::{tr, Lang};
+
+/// Compose files whose presence in the project folder means Docker is expected.
+const COMPOSE_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
+
+/// Where the engine listens, parsed from a `DOCKER_HOST`-style address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A local Unix socket.
+    Unix(PathBuf),
+    /// Plain HTTP over TCP, `host:port`.
+    Tcp(String),
+}
+
+/// Parses `unix:///path`, a bare socket path, or `tcp://host:port` (`http://` too; port 2375 if absent).
+///
+/// # Errors
+/// Why the address is not usable, in English (unsupported scheme, no port, ...).
+pub fn parse_host(host: &str) -> Result<Endpoint, String> {
+    let host = host.trim();
+    if let Some(path) = host.strip_prefix("unix://").or_else(|| host.starts_with('/').then_some(host)) {
+        return if path.starts_with('/') {
+            Ok(Endpoint::Unix(PathBuf::from(path)))
+        } else {
+            Err(format!("`{host}` is not an absolute socket path"))
+        };
+    }
+    if let Some(rest) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') {
+            return Err(format!("`{host}` is not tcp://HOST:PORT"));
+        }
+        return match authority.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(Endpoint::Tcp(authority.to_owned())),
+            Some((_, p)) if !authority.ends_with(']') => Err(format!("bad port `{p}` in `{host}`")),
+            _ => Ok(Endpoint::Tcp(format!("{authority}:2375"))),
+        };
+    }
+    match host.split_once("://") {
+        Some((scheme, _)) => Err(format!("scheme `{scheme}://` is not supported (use unix:// or tcp://)")),
+        None => Err(format!("`{host}` is neither unix:///path nor tcp://host:port")),
+    }
+}
+
+/// Why the engine could not be used. Each cause has its own remedy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum DaemonError {
+    /// No host configured, no default socket, no compose file: Docker is not part of this platform here.
+    NotConfigured,
+    /// `[docker] enabled = false`.
+    Disabled,
+    /// The socket is missing or nobody listens on it: dockerd is stopped.
+    NotRunning {
+        /// The address tried.
+        host: String,
+        /// What was seen.
+        detail: String,
+    },
+    /// The socket exists but this user may not open it (not in the `docker` group).
+    PermissionDenied {
+        /// The address tried.
+        host: String,
+        /// What was seen.
+        detail: String,
+    },
+    /// The address is wrong: unparsable, unsupported, not a socket, nothing there, or not Docker.
+    WrongHost {
+        /// The address tried.
+        host: String,
+        /// What was seen.
+        detail: String,
+    },
+    /// The engine answered, with an error.
+    Api {
+        /// The address tried.
+        host: String,
+        /// The engine's message.
+        detail: String,
+    },
+}
+
+impl DaemonError {
+    /// True for the two causes that mean "skipped" rather than "critical".
+    #[must_use]
+    pub fn is_skip(&self) -> bool {
+        matches!(self, Self::NotConfigured | Self::Disabled)
+    }
+
+    /// One sentence naming the cause.
+    #[must_use]
+    pub fn describe(&self, lang: Lang) -> String {
+        match self {
+            Self::NotConfigured => tr!(
+                lang,
+                "Docker not configured: no socket at {DEFAULT_DOCKER_HOST}, no DOCKER_HOST, no [docker] host, no compose file",
+                "Docker non configuré : pas de socket {DEFAULT_DOCKER_HOST}, ni DOCKER_HOST, ni [docker] host, ni fichier compose"
+            ),
+            Self::Disabled => tr!(lang, "Docker checks disabled ([docker] enabled = false)", "vérifications Docker désactivées ([docker] enabled = false)"),
+            Self::NotRunning { host, detail } => {
+                tr!(lang, "Docker is not running at {host}: {detail}", "Docker n'est pas démarré ({host}) : {detail}")
+            }
+            Self::PermissionDenied { host, detail } => tr!(
+                lang,
+                "permission denied on the Docker socket {host} ({detail}): this user is not in the docker group",
+                "permission refusée sur le socket Docker {host} ({detail}) : l'utilisateur n'est pas dans le groupe docker"
+            ),
+            Self::WrongHost { host, detail } => {
+                tr!(lang, "wrong DOCKER_HOST `{host}`: {detail}", "DOCKER_HOST erroné `{host}` : {detail}")
+            }
+            Self::Api { host, detail } => {
+                tr!(lang, "the Docker engine at {host} answered with an error: {detail}", "le moteur Docker ({host}) a répondu par une erreur : {detail}")
+            }
+        }
+    }
+
+    /// The guide's remedy for this cause (Démarrage P2).
+    #[must_use]
+    pub fn remedy(&self, lang: Lang) -> Vec<Remedy> {
+        let steps: &[Step] = match self {
+            Self::NotConfigured | Self::Disabled => &[],
+            Self::NotRunning { .. } => NOT_RUNNING,
+            Self::PermissionDenied { .. } => PERMISSION,
+            Self::WrongHost { .. } => WRONG_HOST,
+            Self::Api { .. } => API,
+        };
+        steps.iter().map(|s| s.to_remedy(lang)).collect()
+    }
+
+    /// The outcome every docker check gives for this cause: skipped, or critical with the remedy.
+    #[must_use]
+    pub fn outcome(&self, lang: Lang) -> Outcome {
+        let mut o = if self.is_skip() { Outcome::skipped(self.describe(lang)) } else { Outcome::critical(self.describe(lang)) };
+        o.remediation = self.remedy(lang);
+        o.details(self)
+    }
+}
+
+const NOT_RUNNING: &[Step] = &[
+    step!("Check that Docker is started", "Vérifier que Docker est démarré", guide = "Démarrage P2", cmd = "sudo systemctl status docker"),
+    step!("Start Docker", "Démarrer Docker", guide = "Démarrage P2", cmd = "sudo systemctl start docker"),
+    step!("Check that DOCKER_HOST (or [docker] host) names the engine's socket", "Vérifier que DOCKER_HOST (ou [docker] host) désigne le socket du moteur", guide = "Démarrage P2", cmd = "echo \"$DOCKER_HOST\""),
+    step!("Test", "Tester", guide = "Démarrage P2", cmd = "docker ps"),
+];
+
+const PERMISSION: &[Step] = &[
+    step!("Add the user to the docker group", "Ajouter l'utilisateur au groupe docker", guide = "Démarrage P2", cmd = "sudo usermod -aG docker $USER"),
+    step!("Reload the groups (or log in again)", "Recharger les groupes (ou se reconnecter)", guide = "Démarrage P2", cmd = "newgrp docker"),
+    step!("Test", "Tester", guide = "Démarrage P2", cmd = "docker ps"),
+];
+
+const WRONG_HOST: &[Step] = &[
+    step!("Check DOCKER_HOST and [docker] host in mssante-diag.toml (unix:///var/run/docker.sock by default)", "Vérifier DOCKER_HOST et [docker] host dans mssante-diag.toml (unix:///var/run/docker.sock par défaut)", guide = "Démarrage P2", cmd = "echo \"$DOCKER_HOST\""),
+    step!("Check that Docker is started", "Vérifier que Docker est démarré", guide = "Démarrage P2", cmd = "sudo systemctl status docker"),
+    step!("Test", "Tester", guide = "Démarrage P2", cmd = "docker ps"),
+];
+
+const API: &[Step] = &[
+    step!("Read the engine's version and state", "Lire la version et l'état du moteur", guide = "Démarrage P2", cmd = "docker version && docker info"),
+    step!("Read the engine's log", "Lire le journal du moteur", guide = "Démarrage P2", cmd = "sudo journalctl -u docker --since -1h"),
+];
+
+/// Facts of a reachable engine.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineVersion {
+    /// Engine version, e.g. `24.0.7`.
+    pub version: Option<String>,
+    /// API version the engine speaks at most.
+    pub api_version: Option<String>,
+    /// API version used by this client (negotiated).
+    pub client_api_version: String,
+    /// Operating system / architecture.
+    pub platform: String,
+    /// Kernel of the engine's host.
+    pub kernel: Option<String>,
+}
+
+/// A reachable engine: the client and what it said about itself.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    /// The client (cheap to clone).
+    pub docker: Docker,
+    /// The address used.
+    pub host: String,
+    /// Where it is: a local socket or TCP.
+    pub endpoint: Endpoint,
+    /// Its version.
+    pub version: EngineVersion,
+}
+
+/// Whether the docker checks should run when `enabled` is unset.
+fn expected(cfg: &DockerConfig, project_dir: &Path) -> bool {
+    cfg.host != DEFAULT_DOCKER_HOST
+        || !matches!(std::fs::symlink_metadata("/var/run/docker.sock"), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+        || COMPOSE_FILES.iter().any(|f| project_dir.join(f).exists())
+}
+
+/// Connects to the configured engine, negotiates the API version and reads the engine's version.
+/// Call it under a timeout (`Ctx::step`).
+///
+/// # Errors
+/// A [`DaemonError`] naming the cause.
+pub async fn connect(cfg: &DockerConfig, project_dir: &Path, timeout: Duration) -> Result<Engine, DaemonError> {
+    if cfg.enabled == Some(false) {
+        return Err(DaemonError::Disabled);
+    }
+    let host = cfg.host.clone();
+    let endpoint = parse_host(&host).map_err(|detail| DaemonError::WrongHost { host: host.clone(), detail })?;
+    if cfg.enabled.is_none() && !expected(cfg, project_dir) {
+        return Err(DaemonError::NotConfigured);
+    }
+    // Longer than the step timeout: the caller's `ctx.step` decides, as for every other check.
+    let secs = timeout.as_secs() + 2;
+    let docker = match &endpoint {
+        Endpoint::Unix(path) => {
+            check_socket(path, &host)?;
+            Docker::connect_with_unix(&path.to_string_lossy(), secs, API_DEFAULT_VERSION)
+        }
+        Endpoint::Tcp(addr) => Docker::connect_with_http(addr, secs, API_DEFAULT_VERSION),
+    }
+    .map_err(|e| classify(&endpoint, &host, &e))?;
+    let docker = docker.negotiate_version().await.map_err(|e| not_docker(classify(&endpoint, &host, &e), &e))?;
+    let v = docker.version().await.map_err(|e| not_docker(classify(&endpoint, &host, &e), &e))?;
+    let client = docker.client_version();
+    let version = EngineVersion {
+        version: v.version,
+        api_version: v.api_version,
+        client_api_version: format!("{}.{}", client.major_version, client.minor_version),
+        platform: format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
+        kernel: v.kernel_version,
+    };
+    Ok(Engine { docker, host, endpoint, version })
+}
+
+/// Looks at the socket file itself: missing, not a socket, or not reachable by this user.
+fn check_socket(path: &Path, host: &str) -> Result<(), DaemonError> {
+    use std::os::unix::fs::FileTypeExt;
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(m) if m.file_type().is_socket() => Ok(()),
+        Ok(_) => Err(DaemonError::WrongHost { host: host.into(), detail: format!("{shown} is not a socket") }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(DaemonError::NotRunning { host: host.into(), detail: format!("no socket at {shown}") })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(DaemonError::PermissionDenied { host: host.into(), detail: format!("{shown}: {e}") })
+        }
+        Err(e) => Err(DaemonError::WrongHost { host: host.into(), detail: format!("{shown}: {e}") }),
+    }
+}
+
+/// While connecting, a peer that breaks HTTP (rather than answering an HTTP error) is not a Docker engine.
+fn not_docker(d: DaemonError, e: &bollard::errors::Error) -> DaemonError {
+    match d {
+        DaemonError::Api { host, detail }
+            if !matches!(e, bollard::errors::Error::DockerResponseServerError { .. } | bollard::errors::Error::RequestTimeoutError) =>
+        {
+            DaemonError::WrongHost { host, detail: format!("does not answer like a Docker engine ({detail})") }
+        }
+        other => other,
+    }
+}
+
+/// Explains a failed request to the engine.
+#[must_use]
+pub fn classify(endpoint: &Endpoint, host: &str, e: &bollard::errors::Error) -> DaemonError {
+    use bollard::errors::Error as B;
+    use std::io::ErrorKind as K;
+    let host = host.to_owned();
+    if let Some(io) = crate::probe::find_io_error(e) {
+        let detail = io.to_string();
+        return match (io.kind(), endpoint) {
+            (K::PermissionDenied, _) => DaemonError::PermissionDenied { host, detail },
+            (K::NotFound | K::ConnectionRefused, Endpoint::Unix(_)) => DaemonError::NotRunning { host, detail },
+            (K::ConnectionRefused, Endpoint::Tcp(_)) => {
+                DaemonError::WrongHost { host, detail: format!("nothing listens there ({detail})") }
+            }
+            (_, Endpoint::Tcp(_)) => DaemonError::WrongHost { host, detail },
+            _ => DaemonError::Api { host, detail },
+        };
+    }
+    match e {
+        B::DockerResponseServerError { status_code, message } => {
+            DaemonError::Api { host, detail: format!("HTTP {status_code}: {}", crate::logscan::sample(message.as_bytes())) }
+        }
+        B::JsonDataError { .. } | B::JsonSerdeError { .. } | B::APIVersionParseError {} => {
+            DaemonError::WrongHost { host, detail: format!("does not answer like a Docker engine ({e})") }
+        }
+        B::UnsupportedURISchemeError { .. } | B::SocketNotFoundError(_) => DaemonError::WrongHost { host, detail: e.to_string() },
+        _ => DaemonError::Api { host, detail: e.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(parse_host("unix:///run/d.sock"), Ok(Endpoint::Unix("/run/d.sock".into())));
+        assert_eq!(parse_host("/run/d.sock"), Ok(Endpoint::Unix("/run/d.sock".into())));
+        assert_eq!(parse_host("tcp://127.0.0.1:2376"), Ok(Endpoint::Tcp("127.0.0.1:2376".into())));
+        assert_eq!(parse_host("tcp://docker"), Ok(Endpoint::Tcp("docker:2375".into())));
+        assert!(parse_host("ssh://me@box").unwrap_err().contains("ssh://"));
+        assert!(parse_host("unix://relative").is_err());
+        assert!(parse_host("tcp://h:99999").is_err());
+        assert!(parse_host("docker.sock").is_err());
+    }
+
+    #[test]
+    fn causes_have_remedies() {
+        let e = DaemonError::PermissionDenied { host: "unix:///x".into(), detail: "EACCES".into() };
+        let o = e.outcome(Lang::Fr);
+        assert_eq!(o.status, crate::Status::Critical);
+        assert!(o.summary.contains("groupe docker"), "{}", o.summary);
+        assert!(o.remediation.iter().any(|r| r.command.as_deref() == Some("sudo usermod -aG docker $USER")));
+        assert_eq!(DaemonError::NotConfigured.outcome(Lang::En).status, crate::Status::Skipped);
+    }
+}

@@ -1,0 +1,126 @@
+//! Error and warning lines in the recent logs of each service (`docker compose logs | grep -i error`).
+
+use bollard::Docker;
+use serde::Serialize;
+
+use super::project::{read_log, Project};
+use super::{compose_remedy, Compose};
+use crate::checks::{grade, Outcome};
+use crate::config::DockerConfig;
+use crate::logscan::{Matcher, Tally, DEFAULT_SAMPLES};
+use crate::model::{Metric, Status};
+use crate::{tr, Lang};
+
+/// The scan of one service's containers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServiceLog {
+    /// Compose service.
+    pub service: String,
+    /// Its containers.
+    pub containers: Vec<String>,
+    /// Counts and the last matching lines.
+    #[serde(flatten)]
+    pub tally: Tally,
+}
+
+/// Scans the recent log of every container of the project, grouped by service.
+///
+/// # Errors
+/// The engine's error.
+pub async fn scan(docker: &Docker, p: &Project, cfg: &DockerConfig, matcher: &Matcher) -> Result<Vec<ServiceLog>, bollard::errors::Error> {
+    let tallies = futures::future::join_all(p.containers.iter().map(|c| async move {
+        let mut s = matcher.stream();
+        read_log(docker, &c.id, cfg.log_lines, Some(cfg.log_since_secs), |b| s.feed(b)).await?;
+        Ok::<_, bollard::errors::Error>((c, s.finish()))
+    }))
+    .await;
+    let mut out: Vec<ServiceLog> = Vec::new();
+    for t in tallies {
+        let (c, tally) = match t {
+            Ok(t) => t,
+            // Removed since it was listed.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        match out.iter_mut().find(|s| s.service == c.service) {
+            Some(s) => {
+                s.containers.push(c.name.clone());
+                s.tally.merge(tally, DEFAULT_SAMPLES);
+            }
+            None => out.push(ServiceLog { service: c.service.clone(), containers: vec![c.name.clone()], tally }),
+        }
+    }
+    Ok(out)
+}
+
+/// Judges error lines per service against `log_errors_warn` / `log_errors_crit`.
+#[must_use]
+#[allow(clippy::cast_precision_loss)]
+pub fn evaluate_logs(logs: &[ServiceLog], project: &str, cfg: &DockerConfig, compose: &Compose, lang: Lang) -> Outcome {
+    if logs.is_empty() {
+        return Outcome::skipped(tr!(lang, "no container in project `{project}`", "aucun conteneur dans le projet `{project}`"));
+    }
+    let (warn, crit) = (cfg.log_errors_warn as f64, cfg.log_errors_crit as f64);
+    let mut status = Status::Ok;
+    let mut problems = Vec::new();
+    let mut remedies = Vec::new();
+    let mut metrics = Vec::new();
+    for s in logs {
+        let t = &s.tally;
+        let st = if t.errors == 0 { Status::Ok } else { grade(t.errors as f64, warn, crit) };
+        status = status.worst(st);
+        metrics.push(Metric::new("errors", t.errors as f64, "").thresholds(warn, crit).label("service", &s.service));
+        metrics.push(Metric::new("warnings", t.warnings as f64, "").label("service", &s.service));
+        if st != Status::Ok {
+            let last = t.error_samples.back().map_or("", String::as_str);
+            problems.push(tr!(
+                lang,
+                "{} ({}): {} error line(s), last: {last}",
+                "{} ({}) : {} ligne(s) d'erreur, dernière : {last}",
+                s.service,
+                s.containers.join(", "),
+                t.errors
+            ));
+            let svc = &s.service;
+            remedies.push(compose_remedy(
+                lang,
+                compose,
+                &format!("logs --tail=100 --timestamps {svc}"),
+                &format!("Read the errors of {svc} in context"),
+                &format!("Lire les erreurs de {svc} dans leur contexte"),
+                "Général",
+            ));
+        }
+    }
+    let window = tr!(lang, "last {} lines / {} s", "{} dernières lignes / {} s", cfg.log_lines, cfg.log_since_secs);
+    let summary = if status == Status::Ok {
+        let warnings: u64 = logs.iter().map(|s| s.tally.warnings).sum();
+        tr!(lang, "no error line in the logs of {} service(s) ({window}); {warnings} warning line(s)", "aucune ligne d'erreur dans les logs de {} service(s) ({window}) ; {warnings} ligne(s) d'avertissement", logs.len())
+    } else {
+        problems.join("; ")
+    };
+    let mut o = Outcome::new(status, summary).details(serde_json::json!({ "project": project, "window": { "lines": cfg.log_lines, "since_secs": cfg.log_since_secs }, "services": logs }));
+    o.metrics = metrics;
+    o.remediation = remedies;
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_service_counts() {
+        let m = Matcher::defaults();
+        let mut t = Tally::default();
+        m.scan(b"ok\nERROR db gone\nwarn slow\n", &mut t);
+        let logs = vec![
+            ServiceLog { service: "api".into(), containers: vec!["p-api-1".into()], tally: t },
+            ServiceLog { service: "redis".into(), containers: vec!["p-redis-1".into()], tally: Tally::default() },
+        ];
+        let o = evaluate_logs(&logs, "p", &DockerConfig::default(), &Compose::default(), Lang::En);
+        assert_eq!(o.status, Status::Warning);
+        assert!(o.summary.contains("api (p-api-1): 1 error line(s), last: ERROR db gone"), "{}", o.summary);
+        assert_eq!(o.remediation[0].command.as_deref(), Some("docker compose logs --tail=100 --timestamps api"));
+    }
+}

@@ -1,0 +1,187 @@
+//! The run's one PostgreSQL connection attempt and its small read-only pool,
+//! shared by every `postgres.*` check through [`Ctx`].
+
+use std::future::Future;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Postgres;
+use tokio::sync::OnceCell;
+
+use super::{classify, connect, reserved_options, with_steps, PgFailure, PgServer, REACHABLE_STEPS};
+use crate::checks::{Ctx, Outcome, TimedOut};
+use crate::config::Config;
+use crate::{tr, Lang};
+
+/// Connections the shared pool may open (the checks queue on them).
+const POOL_SIZE: u32 = 2;
+
+/// Per-run PostgreSQL state: the connection attempt, made once, on first use.
+#[derive(Debug, Default)]
+pub struct PgShared {
+    cell: OnceCell<Session>,
+}
+
+impl PgShared {
+    /// The run's session: connects on the first call, later calls wait for that attempt.
+    pub async fn session(&self, config: &Config) -> &Session {
+        self.cell.get_or_init(|| Session::open(config)).await
+    }
+}
+
+/// How one connection attempt ended.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    /// Connected; the server's facts.
+    Connected(PgServer),
+    /// Refused or failed, classified.
+    Failed(PgFailure),
+    /// No answer within the step timeout.
+    TimedOut(TimedOut),
+}
+
+/// The outcome of the run's connection attempts, and the pool the checks query through.
+#[derive(Debug)]
+pub struct Session {
+    /// The configured role's attempt (what `postgres.reachable` judges).
+    pub primary: Attempt,
+    /// The `[postgres.reserved]` role's attempt, made only when the server refused the
+    /// configured role with "too many clients".
+    pub reserved: Option<Attempt>,
+    /// Read-only pool for the checks' queries, when an attempt connected.
+    pub pool: Option<PgPool>,
+}
+
+impl Session {
+    /// Connects as the configured role (then as the reserved role if the server is full),
+    /// all within one step timeout, and prepares the pool.
+    pub async fn open(config: &Config) -> Self {
+        let deadline = tokio::time::Instant::now() + config.timeout();
+        let opts = super::connect_options(config);
+        let primary = attempt(&opts, config, deadline).await;
+        let (reserved, pool_opts) = match (&primary, reserved_options(config)) {
+            (Attempt::Connected(_), _) => (None, Some(opts)),
+            (Attempt::Failed(PgFailure::TooManyConnections(_)), Some(r)) => {
+                let a = attempt(&r, config, deadline).await;
+                let ok = matches!(a, Attempt::Connected(_));
+                (Some(a), ok.then_some(r))
+            }
+            _ => (None, None),
+        };
+        Self { primary, reserved, pool: pool_opts.map(|o| read_only_pool(o, config)) }
+    }
+
+    /// Whether the checks run through the reserved role (the server being full).
+    #[must_use]
+    pub fn via_reserved(&self) -> bool {
+        matches!(self.reserved, Some(Attempt::Connected(_)))
+    }
+
+    /// Whether the server refused the configured role with "too many clients".
+    #[must_use]
+    pub fn refused_full(&self) -> bool {
+        matches!(self.primary, Attempt::Failed(PgFailure::TooManyConnections(_)))
+    }
+
+    /// The brief `unknown` of a check that could not query: PostgreSQL is unavailable,
+    /// and `postgres.reachable` says why.
+    #[must_use]
+    pub fn unavailable(&self, lang: Lang) -> Outcome {
+        let cause = match (&self.primary, &self.reserved) {
+            (_, Some(Attempt::Failed(f))) => {
+                let f = f.brief(lang);
+                tr!(lang, "too many clients, and the reserved role failed: {f}", "trop de clients, et le rôle réservé échoue : {f}")
+            }
+            (_, Some(Attempt::TimedOut(t))) | (Attempt::TimedOut(t), _) => {
+                let s = t.0;
+                tr!(lang, "no answer within {s} s", "pas de réponse en {s} s")
+            }
+            (Attempt::Failed(f), _) => f.brief(lang),
+            (Attempt::Connected(_), _) => tr!(lang, "no connection", "pas de connexion"),
+        };
+        let o = Outcome::unknown(tr!(
+            lang,
+            "not checked: PostgreSQL unavailable ({cause}), see postgres.reachable",
+            "non vérifié : PostgreSQL indisponible ({cause}), voir postgres.reachable"
+        ));
+        with_steps(o, REACHABLE_STEPS, lang)
+    }
+}
+
+async fn attempt(opts: &PgConnectOptions, config: &Config, deadline: tokio::time::Instant) -> Attempt {
+    match tokio::time::timeout_at(deadline, connect(opts, config.lang)).await {
+        Ok(Ok((conn, server))) => {
+            // The probe measured the round trip; the pool opens its own connections.
+            drop(conn);
+            Attempt::Connected(server)
+        }
+        Ok(Err(f)) => Attempt::Failed(f),
+        Err(_) => Attempt::TimedOut(TimedOut(config.timeout_secs)),
+    }
+}
+
+/// A small pool whose sessions are read-only and whose statements stop at the step timeout.
+fn read_only_pool(opts: PgConnectOptions, config: &Config) -> PgPool {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let timeout_ms = ((config.timeout_secs * 1000.0).round() as u64).to_string();
+    PgPoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .min_connections(0)
+        .acquire_timeout(config.timeout())
+        .test_before_acquire(false)
+        .after_connect(move |conn, _| {
+            let timeout_ms = timeout_ms.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT set_config('default_transaction_read_only', 'on', false), set_config('statement_timeout', $1, false)")
+                    .bind(timeout_ms)
+                    .execute(conn)
+                    .await
+                    .map(drop)
+            })
+        })
+        .connect_lazy_with(opts)
+}
+
+/// Runs `gather` on a connection of the run's shared pool, under the step timeout.
+///
+/// # Errors
+/// The finished outcome when it could not: PostgreSQL unavailable (brief `unknown`),
+/// timed out, or the query failed (`unknown` with the reason).
+pub(super) async fn on_db<T, F, Fut>(ctx: &Ctx, gather: F) -> Result<T, Outcome>
+where
+    F: FnOnce(PoolConnection<Postgres>) -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let lang = ctx.lang();
+    let session = ctx.postgres.session(&ctx.config).await;
+    let Some(pool) = &session.pool else { return Err(session.unavailable(lang)) };
+    match ctx.step(async { gather(pool.acquire().await?).await }).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(Outcome::unknown(query_failure(&e, ctx.config.timeout_secs, lang))),
+        Err(t) => Err(ctx.timed_out("PostgreSQL", t)),
+    }
+}
+
+/// Why a query failed, in a few words.
+fn query_failure(e: &sqlx::Error, timeout_secs: f64, lang: Lang) -> String {
+    match e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => {
+            let m = db.message();
+            tr!(lang, "permission denied: {m}", "permission refusée : {m}")
+        }
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
+            tr!(lang, "query cancelled by statement_timeout ({timeout_secs} s)", "requête annulée par statement_timeout ({timeout_secs} s)")
+        }
+        sqlx::Error::PoolTimedOut => {
+            tr!(lang, "no connection to PostgreSQL within {timeout_secs} s", "pas de connexion à PostgreSQL en {timeout_secs} s")
+        }
+        other => {
+            let f = classify(other, lang);
+            let m = match &f {
+                PgFailure::Other(m) => m.clone(),
+                f => f.brief(lang),
+            };
+            tr!(lang, "PostgreSQL query failed: {m}", "échec de la requête PostgreSQL : {m}")
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The report document: its committed JSON Schema is current and real output validates against it.
+
+use mssante_diag_core::{Report, Selection};
+use mssante_diag_tests::{healthy, run, Stack};
+
+fn committed_schema() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/report.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("schema/report.schema.json exists")).expect("schema is JSON")
+}
+
+#[test]
+fn committed_schema_is_current() {
+    assert_eq!(
+        committed_schema(),
+        Report::json_schema(),
+        "schema/report.schema.json is stale: regenerate it with `cargo run -q -p mssante-diag-cli -- schema > schema/report.schema.json`"
+    );
+}
+
+#[test]
+fn real_report_validates_against_the_schema() {
+    let stack = Stack::get();
+    let _g = healthy();
+    // Every check: healthy ones, faulty ones and skipped ones all validate.
+    let report = run(stack.config(), &Selection::All);
+    let doc = serde_json::to_value(&report).expect("serialises");
+    let validator = jsonschema::validator_for(&committed_schema()).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // Catalogue order and overall status are what the model promises.
+    let ids: Vec<&str> = report.checks.iter().map(|c| c.id.as_str()).collect();
+    let order: Vec<&str> = mssante_diag_core::catalogue().iter().map(|d| d.id).filter(|id| ids.contains(id)).collect();
+    assert_eq!(ids, order);
+    assert_eq!(report.status, Report::overall(&report.checks));
+}

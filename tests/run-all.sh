@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs and starts everything the tests need, then runs every test of the
+# workspace: Rust (unit, integration, CLI), the Python binding, the Node binding.
+# This is the README's test command, and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export MSSANTE_STACK_DIR="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
+
+echo "== test stack (install + start on 127.0.77.1)"
+bash tests/stack/stack.sh up
+bash tests/stack/write-project.sh >/dev/null
+
+echo "== Rust tests"
+# One test thread: fault tests stop shared services; the suite's own lock orders them.
+cargo test --locked 2>&1
+
+for binding in bindings-python bindings-node; do
+  if [ -x "$binding/run-tests.sh" ]; then
+    echo "== $binding"
+    bash "$binding/run-tests.sh"
+  fi
+done
+echo "== all tests passed"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# [docker] section of the test project, and its healthy compose project "mssante-test" on the
+# stack's dockerd: one busybox container per platform service, compose-labelled, no network,
+# restarted with the daemon (so stopping dockerd in a fault test leaves it healthy afterwards).
+# Usage: docker.sh TOML_FILE (called by write-project.sh). Idempotent.
+set -euo pipefail
+STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
+# shellcheck disable=SC1091
+source "$STATE/stack.env"
+PROJECT=mssante-test
+SERVICES=(api postgres redis postfix dovecot traefik)
+
+cat >>"$1" <<TOML
+
+[docker]
+host = "$DOCKER_HOST"
+project = "$PROJECT"
+services = [$(printf '"%s", ' "${SERVICES[@]}" | sed 's/, $//')]
+TOML
+
+d() { docker -H "$DOCKER_HOST" "$@"; }
+for svc in "${SERVICES[@]}"; do
+  name="$PROJECT-$svc-1"
+  state="$(d inspect -f '{{.State.Status}}' "$name" 2>/dev/null || true)"
+  case "$state" in
+    running) continue ;;
+    "") ;;
+    *) d rm -f "$name" >/dev/null ;;
+  esac
+  health=()
+  # The API stand-in has a healthcheck, like the platform's API.
+  [[ "$svc" == api ]] && health=(--health-cmd true --health-interval 1s --health-retries 1)
+  d run -d --name "$name" --network none --restart unless-stopped --stop-signal KILL \
+    --label "com.docker.compose.project=$PROJECT" --label "com.docker.compose.service=$svc" \
+    "${health[@]}" "$DOCKER_IMAGE" sh -c "echo '$svc ready'; exec sleep 2147483647" >/dev/null
+done
+# Wait (bounded) until the healthcheck has passed once.
+for _ in $(seq 1 50); do
+  [[ "$(d inspect -f '{{.State.Health.Status}}' "$PROJECT-api-1")" == healthy ]] && break
+  sleep 0.2
+done
