@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use mssante_diag_core::output::{self, Style};
 use mssante_diag_core::{CheckDef, Config, Report, Selection};
-use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::bindgen_prelude::{Function, PromiseRaw, Unknown};
+use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunctionCallMode};
 use napi::{Env, Result};
 use napi_derive::napi;
 use serde_json::Value;
@@ -66,9 +67,9 @@ impl From<Format> for output::Format {
 }
 
 /// What to run and with which configuration. Every field is optional.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 #[derive(Default)]
-pub struct RunOptions {
+pub struct RunOptions<'a> {
     /// The platform's project folder, holding `.env` and `mssante-diag.toml`.
     /// Default: the current working directory.
     pub project_dir: Option<String>,
@@ -82,6 +83,10 @@ pub struct RunOptions {
     pub only: Option<Vec<String>>,
     /// Run the guide's quick-check set (as `mssante-diag quick`); not with `only`.
     pub quick: Option<bool>,
+    /// Called with each check's result as soon as it finishes (in completion order),
+    /// e.g. to show progress; the report still has them all, in catalogue order.
+    #[napi(ts_type = "(check: CheckResult) => void")]
+    pub on_check: Option<Function<'a, Unknown<'a>, ()>>,
 }
 
 /// Runs the selected checks concurrently, off the event loop.
@@ -96,17 +101,29 @@ pub struct RunOptions {
 /// Throws synchronously, with napi's codes, for arguments of the wrong type (e.g.
 /// `ArrayExpected`), and with code `InvalidArg` for `only` combined with `quick`.
 #[napi(ts_return_type = "Promise<Report>")]
-pub fn run<'env>(env: &'env Env, options: Option<RunOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-    let RunOptions { project_dir, config_path, config, only, quick } = options.unwrap_or_default();
+pub fn run<'env>(env: &'env Env, options: Option<RunOptions<'env>>) -> Result<PromiseRaw<'env, Unknown<'static>>> {
+    let RunOptions { project_dir, config_path, config, only, quick, on_check } = options.unwrap_or_default();
     let selection = match (only.filter(|o| !o.is_empty()), quick.unwrap_or(false)) {
         (Some(_), true) => return Err(napi::Error::new(napi::Status::InvalidArg, "`only` and `quick` cannot be combined")),
         (Some(names), false) => Selection::Only(names),
         (None, true) => Selection::Quick,
         (None, false) => Selection::All,
     };
+    let on_check = on_check
+        .map(|f| {
+            f.build_threadsafe_function::<String>()
+                .callee_handled::<false>()
+                .build_callback(|ctx: ThreadsafeCallContext<String>| report::parse(&ctx.env, ctx.value))
+        })
+        .transpose()?;
     let job = async move {
         let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
-        mssante_diag_core::run(Arc::new(config), &selection).await
+        mssante_diag_core::run_with_progress(Arc::new(config), &selection, |check| {
+            if let Some(f) = &on_check {
+                f.call(report::check_json(check), ThreadsafeFunctionCallMode::NonBlocking);
+            }
+        })
+        .await
     };
     env.spawn_future_with_callback(async move { Ok(job.await) }, |env, result| match result {
         Ok(report) => report::to_js(env, &report),

@@ -618,6 +618,10 @@ impl Config {
         if !(self.timeout_secs > 0.0 && self.timeout_secs <= 600.0) {
             return Err(("timeout_secs", format!("must be between 0 and 600 seconds, got {}", self.timeout_secs)));
         }
+        let known = crate::checks::catalogue();
+        if let Some(bad) = self.subsystems.iter().find(|s| !known.iter().any(|d| d.subsystem() == s.as_str())) {
+            return Err(("subsystems", format!("unknown subsystem `{bad}` (see `mssante-diag list`)")));
+        }
         let s = &self.system;
         if !(0.0..=100.0).contains(&s.disk_warn_pct) || !(0.0..=100.0).contains(&s.disk_crit_pct) {
             return Err(("system.disk_warn_pct", "percentages must be between 0 and 100".into()));
@@ -707,6 +711,12 @@ mod tests {
         assert!(e.to_string().contains("postgres.port"), "{e}");
         let e = Config::from_toml_str("timeout_secs = -1\n", Path::new(".")).unwrap_err();
         assert!(e.to_string().contains("timeout_secs"), "{e}");
+    }
+
+    #[test]
+    fn unknown_subsystem_is_named() {
+        let e = Config::from_toml_str("subsystems = [\"postgress\"]\n", Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("postgress"), "{e}");
     }
 
     #[test]
