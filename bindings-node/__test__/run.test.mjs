@@ -9,7 +9,8 @@ import { cliReport, hungServer, projectDir, withStopped, withoutTimings } from '
 const { run, checks, catalogue } = diag
 
 test('a healthy run reports every check ok, in catalogue order', async () => {
-  const report = await run({ projectDir })
+  const seen = []
+  const report = await run({ projectDir, onCheck: (check) => seen.push(check) })
   const notOk = report.checks.filter((c) => c.status !== 'ok' && c.status !== 'skipped')
   assert.deepEqual(notOk, [], 'checks not ok on the healthy stack')
   assert.equal(report.status, 'ok')
@@ -17,6 +18,9 @@ test('a healthy run reports every check ok, in catalogue order', async () => {
   const order = catalogue().map((c) => c.id)
   const ids = report.checks.map((c) => c.id)
   assert.deepEqual(ids, order.filter((id) => ids.includes(id)))
+  // onCheck saw every result, as it is in the report, before the run resolved.
+  const byId = (a, b) => a.id.localeCompare(b.id)
+  assert.deepEqual([...seen].sort(byId), [...report.checks].sort(byId))
   for (const subsystem of ['api', 'postgres', 'redis', 'smtp', 'imap']) {
     assert.ok(report.checks.some((c) => c.subsystem === subsystem && c.status === 'ok'), `${subsystem} ran ok`)
   }

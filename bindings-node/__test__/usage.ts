@@ -9,6 +9,7 @@ async function main(): Promise<number> {
     configPath: '/etc/mssante-diag.toml',
     config: { timeout_secs: 2, postgres: { port: 5433 } },
     only: ['postgres', 'smtp.auth'],
+    onCheck: (check: CheckResult) => console.log(`${check.id}: ${check.status}`),
   }
   let report: Report
   try {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mssante_diag_core::output::{self, Style};
-use mssante_diag_core::{CheckDef, Config, Report, Selection};
+use mssante_diag_core::{CheckDef, CheckResult, Config, Report, Selection};
 use napi::bindgen_prelude::{Function, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunctionCallMode};
 use napi::{Env, Result};
@@ -83,11 +83,15 @@ pub struct RunOptions<'a> {
     pub only: Option<Vec<String>>,
     /// Run the guide's quick-check set (as `mssante-diag quick`); not with `only`.
     pub quick: Option<bool>,
-    /// Called with each check's result as soon as it finishes (in completion order),
-    /// e.g. to show progress; the report still has them all, in catalogue order.
+    /// Called with each check's result as soon as it finishes (in completion order, all
+    /// before the run resolves), e.g. to show progress; the report still has them all,
+    /// in catalogue order. What it throws is an uncaught exception, as in an event listener.
     #[napi(ts_type = "(check: CheckResult) => void")]
-    pub on_check: Option<Function<'a, Unknown<'a>, ()>>,
+    pub on_check: Option<Function<'a, Unknown<'static>, ()>>,
 }
+
+/// What `run` calls as each check finishes.
+type Progress = dyn Fn(&CheckResult) + Send + Sync;
 
 /// Runs the selected checks concurrently, off the event loop.
 ///
@@ -101,7 +105,7 @@ pub struct RunOptions<'a> {
 /// Throws synchronously, with napi's codes, for arguments of the wrong type (e.g.
 /// `ArrayExpected`), and with code `InvalidArg` for `only` combined with `quick`.
 #[napi(ts_return_type = "Promise<Report>")]
-pub fn run<'env>(env: &'env Env, options: Option<RunOptions<'env>>) -> Result<PromiseRaw<'env, Unknown<'static>>> {
+pub fn run<'env>(env: &'env Env, options: Option<RunOptions<'env>>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
     let RunOptions { project_dir, config_path, config, only, quick, on_check } = options.unwrap_or_default();
     let selection = match (only.filter(|o| !o.is_empty()), quick.unwrap_or(false)) {
         (Some(_), true) => return Err(napi::Error::new(napi::Status::InvalidArg, "`only` and `quick` cannot be combined")),
@@ -109,21 +113,23 @@ pub fn run<'env>(env: &'env Env, options: Option<RunOptions<'env>>) -> Result<Pr
         (None, true) => Selection::Quick,
         (None, false) => Selection::All,
     };
-    let on_check = on_check
-        .map(|f| {
-            f.build_threadsafe_function::<String>()
+    // Boxed as a plain `dyn Fn`: the future's `Send` check then does not meet the
+    // threadsafe function's lifetime-generic bounds (which rustc cannot prove there).
+    let progress: Option<Box<Progress>> = match on_check {
+        Some(f) => {
+            let tsfn = f
+                .build_threadsafe_function::<String>()
                 .callee_handled::<false>()
-                .build_callback(|ctx: ThreadsafeCallContext<String>| report::parse(&ctx.env, ctx.value))
-        })
-        .transpose()?;
+                .build_callback(|ctx: ThreadsafeCallContext<String>| report::parse(&ctx.env, ctx.value))?;
+            Some(Box::new(move |check| {
+                tsfn.call(report::check_json(check), ThreadsafeFunctionCallMode::NonBlocking);
+            }))
+        }
+        None => None,
+    };
     let job = async move {
         let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
-        mssante_diag_core::run_with_progress(Arc::new(config), &selection, |check| {
-            if let Some(f) = &on_check {
-                f.call(report::check_json(check), ThreadsafeFunctionCallMode::NonBlocking);
-            }
-        })
-        .await
+        mssante_diag_core::run_with_progress(Arc::new(config), &selection, |check| progress.iter().for_each(|p| p(check))).await
     };
     env.spawn_future_with_callback(async move { Ok(job.await) }, |env, result| match result {
         Ok(report) => report::to_js(env, &report),

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::{Function, JsObjectValue, Unknown};
 use napi::{Env, Result, JSON};
 
 /// The report as a plain JS object.
-pub(crate) fn to_js(env: &Env, report: &Report) -> Result<Unknown<'static>> {
+pub(crate) fn to_js<'env>(env: &'env Env, report: &Report) -> Result<Unknown<'env>> {
     parse(env, report.to_json())
 }
 

@@ -75,3 +75,5 @@ def test_unknown_check() -> None:
         mssante_diag.explain("nope")
     with pytest.raises(ValueError):
         mssante_diag.run_sync(config, only=["api"], quick=True)
+    with pytest.raises(TypeError):
+        asyncio.run(mssante_diag.run(config, only="postgres"))  # a str is not a list of names

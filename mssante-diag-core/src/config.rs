@@ -55,10 +55,32 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+thread_local! {
+    /// Set only while [`Config`] is serialised for merging overrides, so inline secrets survive the merge.
+    static REVEAL_SECRETS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str("[REDACTED]")
+        if REVEAL_SECRETS.with(std::cell::Cell::get) {
+            s.serialize_str(&self.0)
+        } else {
+            s.serialize_str("[REDACTED]")
+        }
     }
+}
+
+/// Serialises a configuration with its inline secrets (for the override merge only; never printed).
+fn to_table_with_secrets(config: &Config) -> std::result::Result<toml::Table, toml::ser::Error> {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            REVEAL_SECRETS.with(|r| r.set(false));
+        }
+    }
+    REVEAL_SECRETS.with(|r| r.set(true));
+    let _reset = Reset;
+    toml::Table::try_from(config)
 }
 
 /// The platform's `.env` variables (kept apart from the process environment).
@@ -602,7 +624,7 @@ impl Config {
 
     fn overlay_table(self, overrides: toml::Table, file: &Path) -> Result<Self> {
         let err = |key: String, reason: String| Error::Config { file: file.to_path_buf(), key, reason };
-        let mut base = toml::Table::try_from(&self).map_err(|e| err("-".into(), e.to_string()))?;
+        let mut base = to_table_with_secrets(&self).map_err(|e| err("-".into(), e.to_string()))?;
         merge(&mut base, overrides);
         let mut cfg: Config = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(|e| {
             let key = e.path().to_string();
@@ -725,6 +747,14 @@ mod tests {
         assert_eq!(c.postgres.port, 6543);
         assert_eq!(c.postgres.user, "mssante");
         assert_eq!(c.project_dir, PathBuf::from("/srv/p"));
+    }
+
+    #[test]
+    fn inline_secret_survives_overrides() {
+        let c = Config::from_toml_str("[postgres]\npassword = \"s3cret\"\n", Path::new(".")).unwrap();
+        let c = c.with_overrides(&serde_json::json!({"postgres": {"port": 6000}})).unwrap();
+        assert_eq!(c.postgres.credential.password.as_ref().map(Secret::expose), Some("s3cret"));
+        assert!(!serde_json::to_string(&c).unwrap().contains("s3cret"));
     }
 
     #[test]

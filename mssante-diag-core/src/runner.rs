@@ -119,6 +119,8 @@ pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
     let start = Instant::now();
     let task = tokio::spawn((def.run)(ctx.clone()));
     let abort = task.abort_handle();
+    // A cancelled run (its future dropped) stops its checks too.
+    let _stop_on_drop = AbortOnDrop(abort.clone());
     let outcome = match tokio::time::timeout(limit, task).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(join)) => {
@@ -132,6 +134,15 @@ pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
         }
     };
     finish(def, outcome, lang, start.elapsed())
+}
+
+/// Aborts a spawned check when the run that awaits it is dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn finish(def: &CheckDef, o: Outcome, lang: crate::Lang, took: Duration) -> CheckResult {

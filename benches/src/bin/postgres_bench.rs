@@ -71,6 +71,10 @@ fn main() {
             run().await;
         })
         .await;
+        let last = run().await;
+        let mut by_time: Vec<(u64, &str)> = last.checks.iter().map(|c| (c.duration_ms, c.id.as_str())).collect();
+        by_time.sort_unstable_by(|a, b| b.cmp(a));
+        let slowest: Vec<String> = by_time.iter().take(3).map(|(d, id)| format!("{id} {d} ms")).collect();
 
         let overhead = subsystem.saturating_sub(connect_rtt);
         let pass = overhead <= BUDGET;
@@ -79,6 +83,7 @@ fn main() {
         println!("  SELECT 1 (open conn.)     {:>8.2} ms", ms(select_rtt));
         println!("  all postgres.* checks     {:>8.2} ms", ms(subsystem));
         println!("  over one round trip       {:>8.2} ms   (target <= {} ms): {}", ms(overhead), BUDGET.as_millis(), if pass { "PASS" } else { "FAIL" });
+        println!("  slowest checks (one run)  {}", slowest.join(", "));
         if !not_ok.is_empty() {
             println!("  note: not ok on this database: {}", not_ok.join(", "));
         }

@@ -46,7 +46,7 @@ async def run(config: Optional[Config] = None, only: Optional[Sequence[str]] = N
     names check ids or subsystems (all checks when omitted); ``quick`` runs the
     guide's quick-check set. Cancelling the awaiting task cancels the run.
     """
-    return await _native.run(config, None if only is None else list(only), quick)
+    return await _native.run(config, only, quick)
 
 
 from . import checks  # noqa: E402  (uses `run`)
