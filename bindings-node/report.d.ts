@@ -21,15 +21,15 @@ export interface Report {
 /** The result of one check. */
 export interface CheckResult {
   /** Structured facts gathered by the check (shape depends on the check). */
-  details?: unknown
+  details: unknown
   /** Wall time the check took, in milliseconds. */
   duration_ms: number
   /** Stable identifier, `subsystem.name` (see the catalogue). */
   id: string
   /** Measured values with thresholds. */
-  metrics?: Metric[]
+  metrics: Metric[]
   /** What to do about a non-ok status, step by step. */
-  remediation?: Remedy[]
+  remediation: Remedy[]
   /** Outcome. */
   status: Status
   /** Subsystem the check belongs to (`postgres`, `smtp`, ...). */
@@ -54,7 +54,7 @@ export interface Metric {
   /** Metric name, `snake_case`, unique within its check (e.g. `latency`). */
   name: string
   /** Unit: `s`, `ms`, `B`, `%`, or empty for a plain count. */
-  unit?: string
+  unit: string
   /** Measured value. */
   value: number
   /** Warning threshold, if any. */
@@ -66,7 +66,7 @@ export interface Remedy {
   /** The command to run, if the step is one. */
   command?: string | null
   /** True when the step deletes data or interrupts service: read twice before running it. */
-  destructive?: boolean
+  destructive: boolean
   /** The guide section this step comes from, e.g. `Démarrage P2`. */
   guide: string
   /** What to do, in the report's language. */

@@ -226,9 +226,10 @@ impl Report {
         serde_json::to_string_pretty(self).expect("report serialises")
     }
 
-    /// JSON Schema of the report document.
+    /// JSON Schema of the report document, as serialised (fields always present are required).
     #[must_use]
     pub fn json_schema() -> serde_json::Value {
-        serde_json::to_value(schemars::schema_for!(Report)).expect("schema serialises")
+        let schema = schemars::generate::SchemaSettings::default().for_serialize().into_generator().into_root_schema_for::<Report>();
+        serde_json::to_value(schema).expect("schema serialises")
     }
 }
