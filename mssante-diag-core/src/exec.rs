@@ -92,7 +92,8 @@ pub enum ExecError {
     /// The command is not on the read-only allow-list: nothing was started.
     #[error("`{0}` is not an allowed read-only command")]
     NotAllowed(String),
-    /// It did not finish within the step timeout (seconds); a host process is killed.
+    /// It did not finish within the step timeout (seconds). A host process is killed; a process
+    /// in a container runs on (the Engine API cannot stop an exec), read-only as it is.
     #[error("timed out after {0} s")]
     TimedOut(f64),
     /// The program could not be started on the host (not installed, not executable).

@@ -100,6 +100,8 @@ pub async fn run_with_progress(
             results[index] = Some(result);
         }
     }
+    // Say goodbye to PostgreSQL (its log stays free of "connection reset" lines).
+    ctx.postgres.close().await;
     let checks: Vec<CheckResult> = results.into_iter().flatten().collect();
     Ok(Report {
         schema_version: SCHEMA_VERSION,

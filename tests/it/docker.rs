@@ -518,7 +518,7 @@ fn daemon_facts_are_typed() {
     let _g = healthy();
     let cfg = stack.config();
     let facts = block_on(async {
-        let e = mssante_diag_core::checks::docker::connect(&cfg.docker, &cfg.project_dir, cfg.timeout()).await.expect("engine");
+        let e = mssante_diag_core::checks::docker::connect(&cfg.docker, &cfg.project_dir, cfg.timeout(), cfg.lang).await.expect("engine");
         let p = mssante_diag_core::checks::docker::project::gather(&e.docker, "mssante-test").await.expect("project");
         (e.version, p)
     });

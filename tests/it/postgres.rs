@@ -214,7 +214,9 @@ fn old_audit_rows_warn_and_are_never_deleted() {
     assert!(delete.destructive);
     let left: i64 = block_on(async {
         let mut c = fx.user().await;
-        sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE action = 'old'").fetch_one(&mut c).await.expect("count")
+        let n = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE action = 'old'").fetch_one(&mut c).await.expect("count");
+        c.close().await.ok();
+        n
     });
     assert_eq!(left, 5, "the check never deletes");
 }

@@ -69,8 +69,10 @@ impl PgFixture {
         admin.execute(format!("CREATE DATABASE {db} OWNER {}", stack.var("PG_USER")).as_str()).await.expect("create database");
         admin.close().await.ok();
         let fx = PgFixture { migrations: stack.dir.join("pg-fixtures").join(&db).join("migrations"), db, stack };
-        fx.admin().await.execute("CREATE EXTENSION pg_stat_statements").await.expect("create pg_stat_statements");
-        fx.user().await.execute(sqlx::raw_sql(PLATFORM_SCHEMA)).await.expect("platform schema");
+        fx.admin_sql("CREATE EXTENSION pg_stat_statements").await;
+        let mut user = fx.user().await;
+        user.execute(sqlx::raw_sql(PLATFORM_SCHEMA)).await.expect("platform schema");
+        user.close().await.ok();
         let _ = std::fs::remove_dir_all(&fx.migrations);
         std::fs::create_dir_all(&fx.migrations).expect("migrations folder");
         for (file, sql) in MIGRATIONS {

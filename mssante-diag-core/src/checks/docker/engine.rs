@@ -26,30 +26,34 @@ pub enum Endpoint {
 /// Parses `unix:///path`, a bare socket path, or `tcp://host:port` (`http://` too; port 2375 if absent).
 ///
 /// # Errors
-/// Why the address is not usable, in English (unsupported scheme, no port, ...).
-pub fn parse_host(host: &str) -> Result<Endpoint, String> {
+/// Why the address is not usable (unsupported scheme, no port, ...), in `lang`.
+pub fn parse_host(host: &str, lang: Lang) -> Result<Endpoint, String> {
     let host = host.trim();
     if let Some(path) = host.strip_prefix("unix://").or_else(|| host.starts_with('/').then_some(host)) {
         return if path.starts_with('/') {
             Ok(Endpoint::Unix(PathBuf::from(path)))
         } else {
-            Err(format!("`{host}` is not an absolute socket path"))
+            Err(tr!(lang, "`{path}` is not an absolute socket path", "`{path}` n'est pas un chemin de socket absolu"))
         };
     }
     if let Some(rest) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
         let authority = rest.trim_end_matches('/');
         if authority.is_empty() || authority.contains('/') {
-            return Err(format!("`{host}` is not tcp://HOST:PORT"));
+            return Err(tr!(lang, "not of the form tcp://HOST:PORT", "pas de la forme tcp://HÔTE:PORT"));
         }
         return match authority.rsplit_once(':') {
             Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(Endpoint::Tcp(authority.to_owned())),
-            Some((_, p)) if !authority.ends_with(']') => Err(format!("bad port `{p}` in `{host}`")),
+            Some((_, p)) if !authority.ends_with(']') => Err(tr!(lang, "bad port `{p}`", "port `{p}` invalide")),
             _ => Ok(Endpoint::Tcp(format!("{authority}:2375"))),
         };
     }
     match host.split_once("://") {
-        Some((scheme, _)) => Err(format!("scheme `{scheme}://` is not supported (use unix:// or tcp://)")),
-        None => Err(format!("`{host}` is neither unix:///path nor tcp://host:port")),
+        Some((scheme, _)) => Err(tr!(
+            lang,
+            "scheme `{scheme}://` is not supported (use unix:// or tcp://)",
+            "le schéma `{scheme}://` n'est pas pris en charge (utiliser unix:// ou tcp://)"
+        )),
+        None => Err(tr!(lang, "neither unix:///path nor tcp://host:port", "ni unix:///chemin ni tcp://hôte:port")),
     }
 }
 
@@ -197,6 +201,8 @@ pub struct Engine {
     pub endpoint: Endpoint,
     /// Its version.
     pub version: EngineVersion,
+    /// Language of the explanations of failed requests.
+    pub lang: Lang,
 }
 
 /// Whether the docker checks should run when `enabled` is unset.
@@ -211,12 +217,12 @@ fn expected(cfg: &DockerConfig, project_dir: &Path) -> bool {
 ///
 /// # Errors
 /// A [`DaemonError`] naming the cause.
-pub async fn connect(cfg: &DockerConfig, project_dir: &Path, timeout: Duration) -> Result<Engine, DaemonError> {
+pub async fn connect(cfg: &DockerConfig, project_dir: &Path, timeout: Duration, lang: Lang) -> Result<Engine, DaemonError> {
     if cfg.enabled == Some(false) {
         return Err(DaemonError::Disabled);
     }
     let host = cfg.host.clone();
-    let endpoint = parse_host(&host).map_err(|detail| DaemonError::WrongHost { host: host.clone(), detail })?;
+    let endpoint = parse_host(&host, lang).map_err(|detail| DaemonError::WrongHost { host: host.clone(), detail })?;
     if cfg.enabled.is_none() && !expected(cfg, project_dir) {
         return Err(DaemonError::NotConfigured);
     }
@@ -224,14 +230,14 @@ pub async fn connect(cfg: &DockerConfig, project_dir: &Path, timeout: Duration) 
     let secs = timeout.as_secs() + 2;
     let docker = match &endpoint {
         Endpoint::Unix(path) => {
-            check_socket(path, &host)?;
+            check_socket(path, &host, lang)?;
             Docker::connect_with_unix(&path.to_string_lossy(), secs, API_DEFAULT_VERSION)
         }
         Endpoint::Tcp(addr) => Docker::connect_with_http(addr, secs, API_DEFAULT_VERSION),
     }
-    .map_err(|e| classify(&endpoint, &host, &e))?;
-    let docker = docker.negotiate_version().await.map_err(|e| not_docker(classify(&endpoint, &host, &e), &e))?;
-    let v = docker.version().await.map_err(|e| not_docker(classify(&endpoint, &host, &e), &e))?;
+    .map_err(|e| classify(&endpoint, &host, &e, lang))?;
+    let docker = docker.negotiate_version().await.map_err(|e| not_docker(classify(&endpoint, &host, &e, lang), &e, lang))?;
+    let v = docker.version().await.map_err(|e| not_docker(classify(&endpoint, &host, &e, lang), &e, lang))?;
     let client = docker.client_version();
     let version = EngineVersion {
         version: v.version,
@@ -240,18 +246,18 @@ pub async fn connect(cfg: &DockerConfig, project_dir: &Path, timeout: Duration) 
         platform: format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
         kernel: v.kernel_version,
     };
-    Ok(Engine { docker, host, endpoint, version })
+    Ok(Engine { docker, host, endpoint, version, lang })
 }
 
 /// Looks at the socket file itself: missing, not a socket, or not reachable by this user.
-fn check_socket(path: &Path, host: &str) -> Result<(), DaemonError> {
+fn check_socket(path: &Path, host: &str, lang: Lang) -> Result<(), DaemonError> {
     use std::os::unix::fs::FileTypeExt;
     let shown = path.display();
     match std::fs::metadata(path) {
         Ok(m) if m.file_type().is_socket() => Ok(()),
-        Ok(_) => Err(DaemonError::WrongHost { host: host.into(), detail: format!("{shown} is not a socket") }),
+        Ok(_) => Err(DaemonError::WrongHost { host: host.into(), detail: tr!(lang, "{shown} is not a socket", "{shown} n'est pas un socket") }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(DaemonError::NotRunning { host: host.into(), detail: format!("no socket at {shown}") })
+            Err(DaemonError::NotRunning { host: host.into(), detail: tr!(lang, "no socket at {shown}", "pas de socket {shown}") })
         }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             Err(DaemonError::PermissionDenied { host: host.into(), detail: format!("{shown}: {e}") })
@@ -261,12 +267,12 @@ fn check_socket(path: &Path, host: &str) -> Result<(), DaemonError> {
 }
 
 /// While connecting, a peer that breaks HTTP (rather than answering an HTTP error) is not a Docker engine.
-fn not_docker(d: DaemonError, e: &bollard::errors::Error) -> DaemonError {
+fn not_docker(d: DaemonError, e: &bollard::errors::Error, lang: Lang) -> DaemonError {
     match d {
         DaemonError::Api { host, detail }
             if !matches!(e, bollard::errors::Error::DockerResponseServerError { .. } | bollard::errors::Error::RequestTimeoutError) =>
         {
-            DaemonError::WrongHost { host, detail: format!("does not answer like a Docker engine ({detail})") }
+            DaemonError::WrongHost { host, detail: tr!(lang, "does not answer like a Docker engine ({detail})", "ne répond pas comme un moteur Docker ({detail})") }
         }
         other => other,
     }
@@ -274,7 +280,7 @@ fn not_docker(d: DaemonError, e: &bollard::errors::Error) -> DaemonError {
 
 /// Explains a failed request to the engine.
 #[must_use]
-pub fn classify(endpoint: &Endpoint, host: &str, e: &bollard::errors::Error) -> DaemonError {
+pub fn classify(endpoint: &Endpoint, host: &str, e: &bollard::errors::Error, lang: Lang) -> DaemonError {
     use bollard::errors::Error as B;
     use std::io::ErrorKind as K;
     let host = host.to_owned();
@@ -284,7 +290,7 @@ pub fn classify(endpoint: &Endpoint, host: &str, e: &bollard::errors::Error) -> 
             (K::PermissionDenied, _) => DaemonError::PermissionDenied { host, detail },
             (K::NotFound | K::ConnectionRefused, Endpoint::Unix(_)) => DaemonError::NotRunning { host, detail },
             (K::ConnectionRefused, Endpoint::Tcp(_)) => {
-                DaemonError::WrongHost { host, detail: format!("nothing listens there ({detail})") }
+                DaemonError::WrongHost { host, detail: tr!(lang, "nothing listens there ({detail})", "rien n'écoute à cette adresse ({detail})") }
             }
             (_, Endpoint::Tcp(_)) => DaemonError::WrongHost { host, detail },
             _ => DaemonError::Api { host, detail },
@@ -295,7 +301,7 @@ pub fn classify(endpoint: &Endpoint, host: &str, e: &bollard::errors::Error) -> 
             DaemonError::Api { host, detail: format!("HTTP {status_code}: {}", crate::logscan::sample(message.as_bytes())) }
         }
         B::JsonDataError { .. } | B::JsonSerdeError { .. } | B::APIVersionParseError {} => {
-            DaemonError::WrongHost { host, detail: format!("does not answer like a Docker engine ({e})") }
+            DaemonError::WrongHost { host, detail: tr!(lang, "does not answer like a Docker engine ({e})", "ne répond pas comme un moteur Docker ({e})") }
         }
         B::UnsupportedURISchemeError { .. } | B::SocketNotFoundError(_) => DaemonError::WrongHost { host, detail: e.to_string() },
         _ => DaemonError::Api { host, detail: e.to_string() },
@@ -308,14 +314,14 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(parse_host("unix:///run/d.sock"), Ok(Endpoint::Unix("/run/d.sock".into())));
-        assert_eq!(parse_host("/run/d.sock"), Ok(Endpoint::Unix("/run/d.sock".into())));
-        assert_eq!(parse_host("tcp://127.0.0.1:2376"), Ok(Endpoint::Tcp("127.0.0.1:2376".into())));
-        assert_eq!(parse_host("tcp://docker"), Ok(Endpoint::Tcp("docker:2375".into())));
-        assert!(parse_host("ssh://me@box").unwrap_err().contains("ssh://"));
-        assert!(parse_host("unix://relative").is_err());
-        assert!(parse_host("tcp://h:99999").is_err());
-        assert!(parse_host("docker.sock").is_err());
+        assert_eq!(parse_host("unix:///run/d.sock", Lang::En), Ok(Endpoint::Unix("/run/d.sock".into())));
+        assert_eq!(parse_host("/run/d.sock", Lang::En), Ok(Endpoint::Unix("/run/d.sock".into())));
+        assert_eq!(parse_host("tcp://127.0.0.1:2376", Lang::En), Ok(Endpoint::Tcp("127.0.0.1:2376".into())));
+        assert_eq!(parse_host("tcp://docker", Lang::En), Ok(Endpoint::Tcp("docker:2375".into())));
+        assert!(parse_host("ssh://me@box", Lang::En).unwrap_err().contains("ssh://"));
+        assert!(parse_host("unix://relative", Lang::En).is_err());
+        assert!(parse_host("tcp://h:99999", Lang::En).is_err());
+        assert!(parse_host("docker.sock", Lang::En).is_err());
     }
 
     #[test]

@@ -136,7 +136,7 @@ pub struct Shared {
 /// Why Docker cannot be used.
 pub async fn engine(ctx: &Ctx) -> Result<Engine, DaemonError> {
     let cfg = &ctx.config;
-    ctx.docker.engine.get_or_init(|| connect(&cfg.docker, &cfg.project_dir, cfg.timeout())).await.clone()
+    ctx.docker.engine.get_or_init(|| connect(&cfg.docker, &cfg.project_dir, cfg.timeout(), cfg.lang)).await.clone()
 }
 
 /// The run's project containers, inspected on first use. Call it under `ctx.step`.
@@ -158,7 +158,7 @@ impl Engine {
     /// Explains a failed request to this engine.
     #[must_use]
     pub fn explain(&self, e: &bollard::errors::Error) -> DaemonError {
-        engine::classify(&self.endpoint, &self.host, e)
+        engine::classify(&self.endpoint, &self.host, e, self.lang)
     }
 }
 
@@ -279,8 +279,8 @@ async fn restarts(ctx: Arc<Ctx>) -> Outcome {
 async fn resources(ctx: Arc<Ctx>) -> Outcome {
     with_engine(ctx, |ctx, e| async move {
         let p = project(&ctx).await?;
-        let usages = resources::sample(&e.docker, &p).await;
-        Ok(resources::evaluate_resources(&usages, &p.name, &ctx.config.docker, ctx.lang()))
+        let (usages, missed) = resources::sample(&e.docker, &p).await;
+        Ok(resources::evaluate_resources(&usages, &missed, &p.name, &ctx.config.docker, ctx.lang()))
     })
     .await
 }

@@ -229,14 +229,21 @@ pub async fn last_lines(docker: &Docker, id: &str, lines: u32) -> Result<Vec<Str
 /// How a container's state reads in a summary.
 fn state_phrase(c: &ContainerFacts, lang: Lang) -> String {
     let code = c.exit_code.unwrap_or(0);
+    let state = match (lang, c.state.as_str()) {
+        (Lang::Fr, "exited") => "arrêté",
+        (Lang::Fr, "dead") => "mort",
+        (Lang::Fr, "paused") => "en pause",
+        (Lang::Fr, "removing") => "en cours de suppression",
+        (_, s) => s,
+    };
     match c.state.as_str() {
         "exited" | "dead" if c.oom_killed => {
-            tr!(lang, "{} with code {code}, OOMKilled (out of memory)", "{} avec le code {code}, OOMKilled (mémoire épuisée)", c.state)
+            tr!(lang, "{state} with code {code}, OOMKilled (out of memory)", "{state} avec le code {code}, OOMKilled (mémoire épuisée)")
         }
-        "exited" | "dead" => tr!(lang, "{} with code {code}", "{} avec le code {code}", c.state),
+        "exited" | "dead" => tr!(lang, "{state} with code {code}", "{state} avec le code {code}"),
         "created" => tr!(lang, "created but never started", "créé mais jamais démarré"),
         "restarting" => tr!(lang, "restarting (last exit code {code})", "en redémarrage (dernier code de sortie {code})"),
-        other => other.to_owned(),
+        _ => state.to_owned(),
     }
 }
 
@@ -287,7 +294,7 @@ pub fn evaluate_containers(p: &Project, expected: &[String], compose: &Compose, 
         let severity = if !is_expected || up > 0 { Status::Warning } else { Status::Critical };
         status = status.worst(severity);
         for c in failed {
-            problems.push(format!("{}: {}", c.label(), state_phrase(c, lang)));
+            problems.push(tr!(lang, "{}: {}", "{} : {}", c.label(), state_phrase(c, lang)));
             if c.oom_killed {
                 remedies.push(crate::model::Remedy {
                     text: tr!(lang, "Raise the memory limit of {svc} (deploy.resources.limits.memory in docker-compose.yml) or find what uses the memory", "Augmenter la limite mémoire de {svc} (deploy.resources.limits.memory dans docker-compose.yml) ou trouver ce qui consomme la mémoire"),

@@ -75,24 +75,35 @@ pub fn usage_from_stats(s: &ContainerStatsResponse, c: &ContainerFacts) -> Usage
     }
 }
 
-/// One stats sample of each running container, taken concurrently (the engine answers
-/// each after about one second, with the previous sample for the CPU delta).
-/// Containers that stopped meanwhile are left out.
-pub async fn sample(docker: &Docker, p: &Project) -> Vec<Usage> {
+/// One stats sample of each running container (`stream=false`: the engine answers with two
+/// consecutive collections of its one-second cycle, the earlier one for the CPU delta), taken
+/// concurrently. Returns the samples and the names of the containers the engine gave none for
+/// (stopped meanwhile, or an error).
+pub async fn sample(docker: &Docker, p: &Project) -> (Vec<Usage>, Vec<String>) {
     let samples = futures::future::join_all(p.running().map(|c| async move {
         let mut s = docker.stats(&c.id, Some(StatsOptionsBuilder::new().stream(false).build()));
         match s.next().await {
-            Some(Ok(stats)) => Some(usage_from_stats(&stats, c)),
-            _ => None,
+            Some(Ok(stats)) => Ok(usage_from_stats(&stats, c)),
+            _ => Err(c.name.clone()),
         }
     }))
     .await;
-    samples.into_iter().flatten().collect()
+    let (mut ok, mut missed) = (Vec::new(), Vec::new());
+    for s in samples {
+        match s {
+            Ok(u) => ok.push(u),
+            Err(name) => missed.push(name),
+        }
+    }
+    (ok, missed)
 }
 
 /// Judges CPU and memory against the thresholds: the worst container decides.
 #[must_use]
-pub fn evaluate_resources(usages: &[Usage], project: &str, cfg: &DockerConfig, lang: Lang) -> Outcome {
+pub fn evaluate_resources(usages: &[Usage], missed: &[String], project: &str, cfg: &DockerConfig, lang: Lang) -> Outcome {
+    if usages.is_empty() && !missed.is_empty() {
+        return Outcome::unknown(tr!(lang, "the engine gave no stats for {}", "le moteur n'a donné aucune statistique pour {}", missed.join(", ")));
+    }
     if usages.is_empty() {
         return Outcome::skipped(tr!(lang, "no running container in project `{project}`", "aucun conteneur en marche dans le projet `{project}`"));
     }
@@ -129,7 +140,7 @@ pub fn evaluate_resources(usages: &[Usage], project: &str, cfg: &DockerConfig, l
     } else {
         problems.join("; ")
     };
-    let mut o = Outcome::new(status, summary).details(serde_json::json!({ "project": project, "containers": usages }));
+    let mut o = Outcome::new(status, summary).details(serde_json::json!({ "project": project, "containers": usages, "not_sampled": missed }));
     o.metrics = metrics;
     o
 }
@@ -165,7 +176,7 @@ mod tests {
         assert_eq!(u.cpu_pct, 100.0);
         assert_eq!(u.cpu_of_limit_pct, 200.0);
         assert_eq!(u.memory_pct, 50.0);
-        let o = evaluate_resources(&[u], "p", &DockerConfig::default(), Lang::En);
+        let o = evaluate_resources(&[u], &[], "p", &DockerConfig::default(), Lang::En);
         assert_eq!(o.status, Status::Critical);
         assert!(o.summary.contains("p-api-1 (api) CPU"), "{}", o.summary);
     }

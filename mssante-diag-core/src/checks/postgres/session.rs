@@ -5,7 +5,7 @@ use std::future::Future;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::Postgres;
+use sqlx::{Connection, Postgres};
 use tokio::sync::OnceCell;
 
 use super::{classify, connect, reserved_options, with_steps, PgFailure, PgServer, REACHABLE_STEPS};
@@ -27,7 +27,18 @@ impl PgShared {
     pub async fn session(&self, config: &Config) -> &Session {
         self.cell.get_or_init(|| Session::open(config)).await
     }
+
+    /// Closes the pool's connections gracefully, if any were opened (at most [`CLOSE_GRACE`]:
+    /// a server that stopped answering gets its connections dropped instead).
+    pub async fn close(&self) {
+        if let Some(pool) = self.cell.get().and_then(|s| s.pool.as_ref()) {
+            let _ = tokio::time::timeout(CLOSE_GRACE, pool.close()).await;
+        }
+    }
 }
+
+/// Longest wait for the pool's goodbye at the end of a run.
+pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(2000);
 
 /// How one connection attempt ended.
 #[derive(Debug, Clone)]
@@ -110,9 +121,14 @@ impl Session {
 
 async fn attempt(opts: &PgConnectOptions, config: &Config, deadline: tokio::time::Instant) -> Attempt {
     match tokio::time::timeout_at(deadline, connect(opts, config.lang)).await {
-        Ok(Ok((conn, server))) => {
-            // The probe measured the round trip; the pool opens its own connections.
-            drop(conn);
+        Ok(Ok((mut conn, server))) => {
+            // The probe measured the round trip; the pool opens its own connections. Read the
+            // probe's last messages and say goodbye, so the server logs no connection reset.
+            let _ = tokio::time::timeout_at(deadline, async {
+                conn.ping().await?;
+                conn.close().await
+            })
+            .await;
             Attempt::Connected(server)
         }
         Ok(Err(f)) => Attempt::Failed(f),
