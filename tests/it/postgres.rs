@@ -126,7 +126,11 @@ fn long_query_is_named_by_its_pid() {
     let (r, pid) = block_on(async {
         let mut sleeper = fx.user().await;
         let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()").fetch_one(&mut sleeper).await.expect("pid");
-        let sleeping = tokio::spawn(async move { sqlx::query("SELECT pg_sleep(5)").execute(&mut sleeper).await.map(drop) });
+        let sleeping = tokio::spawn(async move {
+            let r = sqlx::query("SELECT pg_sleep(5)").execute(&mut sleeper).await.map(drop);
+            sleeper.close().await.ok();
+            r
+        });
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let r = run_pg(fx.config()).await;
         let mut admin = fx.admin().await;
@@ -288,7 +292,8 @@ fn checksum_failure_is_critical_and_names_the_database() {
     }
     block_on(async {
         let mut c = fx.admin().await;
-        let read = sqlx::query("SELECT count(*) FROM patients_notes").fetch_one(&mut c).await.map(drop);
+        let read = sqlx::query("SELECT count(*) FROM patients_notes").fetch_all(&mut c).await.map(drop);
+        c.close().await.ok();
         assert!(read.as_ref().is_err_and(|e| e.to_string().contains("invalid page")), "the server detects the damage: {read:?}");
     });
     let r = block_on(run_pg(fx.config()));

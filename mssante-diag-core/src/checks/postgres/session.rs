@@ -32,13 +32,21 @@ impl PgShared {
     /// a server that stopped answering gets its connections dropped instead).
     pub async fn close(&self) {
         if let Some(pool) = self.cell.get().and_then(|s| s.pool.as_ref()) {
-            let _ = tokio::time::timeout(CLOSE_GRACE, pool.close()).await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                // Let the checks' connections come back first: sqlx reads what is left of their
+                // last answer on the way, which it skips for a connection returned to a closed pool.
+                while pool.num_idle() < pool.size() as usize {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                pool.close().await;
+            })
+            .await;
         }
     }
 }
 
 /// Longest wait for the pool's goodbye at the end of a run.
-pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(2000);
+pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How one connection attempt ended.
 #[derive(Debug, Clone)]
