@@ -69,7 +69,7 @@ test('catalogue and explain describe every check in both languages', () => {
     assert.deepEqual(explain(check.id, 'en'), check)
   }
   const listed = JSON.parse(execFileSync(cli, ['list', '--format', 'json', '--lang', 'en'], { encoding: 'utf8' }))
-  assert.deepEqual(en.map(({ remediation: _, ...c }) => c), listed)
+  assert.deepEqual(en, listed)
 })
 
 test('render prints a report in every format as the CLI does', async () => {

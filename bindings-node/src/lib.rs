@@ -167,13 +167,14 @@ pub struct CheckInfo {
 
 impl CheckInfo {
     fn new(def: &CheckDef, lang: mssante_diag_core::Lang) -> Result<Self> {
+        let info = def.info(lang);
         Ok(Self {
-            id: def.id.to_owned(),
-            subsystem: def.subsystem().to_owned(),
-            title: def.title(lang).to_owned(),
-            guide: def.guide.to_owned(),
-            quick: def.quick,
-            remediation: serde_json::to_value(def.remediation(lang))?,
+            id: info.id.to_owned(),
+            subsystem: info.subsystem.to_owned(),
+            title: info.title.to_owned(),
+            guide: info.guide.to_owned(),
+            quick: info.quick,
+            remediation: serde_json::to_value(info.remediation)?,
         })
     }
 }
@@ -189,9 +190,9 @@ pub fn catalogue(lang: Option<Lang>) -> Result<Vec<CheckInfo>> {
 /// Throws an `Error` with code `UNKNOWN_CHECK` for an id that is not in the catalogue.
 #[napi]
 pub fn explain(env: &Env, id: String, lang: Option<Lang>) -> Result<CheckInfo> {
-    match mssante_diag_core::catalogue().into_iter().find(|d| d.id == id) {
-        Some(def) => CheckInfo::new(def, self::lang(lang)),
-        None => Err(errors::to_js(env, &mssante_diag_core::Error::UnknownCheck(id))),
+    match mssante_diag_core::find(&id) {
+        Ok(def) => CheckInfo::new(def, self::lang(lang)),
+        Err(e) => Err(errors::to_js(env, &e)),
     }
 }
 

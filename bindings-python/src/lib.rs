@@ -16,7 +16,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use mssante_diag_core::output::{Format, Style};
-use mssante_diag_core::{catalogue as core_catalogue, CheckDef, Config, Error, Lang, Report, Selection};
+use mssante_diag_core::{catalogue as core_catalogue, Config, Report, Selection};
 
 use crate::config::PyConfig;
 use crate::errors::IntoPyResult;
@@ -66,35 +66,19 @@ fn run_sync(py: Python<'_>, config: Option<&Bound<'_, PyConfig>>, only: Option<V
     }
 }
 
-fn entry(def: &CheckDef, lang: Lang) -> serde_json::Value {
-    serde_json::json!({
-        "id": def.id,
-        "subsystem": def.subsystem(),
-        "title": def.title(lang),
-        "guide": def.guide,
-        "quick": def.quick,
-    })
-}
-
-/// The catalogue of checks: `id`, `subsystem`, `title`, `guide`, `quick` (as `mssante-diag list`).
+/// The catalogue of checks: `id`, `subsystem`, `title`, `guide`, `quick`, `remediation` (as `mssante-diag list`).
 #[pyfunction]
 #[pyo3(signature = (lang = None))]
 fn catalogue<'py>(py: Python<'py>, lang: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
     let lang = convert::lang(lang)?;
-    let items: Vec<_> = core_catalogue().into_iter().map(|d| entry(d, lang)).collect();
-    convert::to_py(py, &serde_json::Value::Array(items))
+    let items: Vec<_> = core_catalogue().into_iter().map(|d| d.info(lang)).collect();
+    convert::to_py(py, &serde_json::to_value(items).map_err(|e| PyValueError::new_err(e.to_string()))?)
 }
 
 /// Subsystem names, in catalogue order.
 #[pyfunction]
 fn subsystems() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = Vec::new();
-    for def in core_catalogue() {
-        if !names.contains(&def.subsystem()) {
-            names.push(def.subsystem());
-        }
-    }
-    names
+    mssante_diag_core::subsystems()
 }
 
 /// What a check decides and the guide's remedy (as `mssante-diag explain ID`).
@@ -102,10 +86,8 @@ fn subsystems() -> Vec<&'static str> {
 #[pyo3(signature = (id, lang = None))]
 fn explain<'py>(py: Python<'py>, id: &str, lang: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
     let lang = convert::lang(lang)?;
-    let def = core_catalogue().into_iter().find(|d| d.id == id).ok_or_else(|| Error::UnknownCheck(id.to_owned())).or_raise()?;
-    let mut out = entry(def, lang);
-    out["remediation"] = serde_json::to_value(def.remediation(lang)).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    convert::to_py(py, &out)
+    let info = mssante_diag_core::find(id).or_raise()?.info(lang);
+    convert::to_py(py, &serde_json::to_value(info).map_err(|e| PyValueError::new_err(e.to_string()))?)
 }
 
 /// A report in one of the CLI's formats: `human`, `json`, `nagios`, `prometheus`.

@@ -131,10 +131,7 @@ fn run_report(config: Arc<Config>, selection: &Selection, format: Format) -> Res
 fn list(cli: &Cli) -> ExitCode {
     let lang = cli.lang.as_deref().map_or_else(Lang::from_env, |l| if l == "fr" { Lang::Fr } else { Lang::En });
     if cli.format == Format::Json {
-        let items: Vec<_> = catalogue()
-            .iter()
-            .map(|d| serde_json::json!({ "id": d.id, "subsystem": d.subsystem(), "title": d.title(lang), "guide": d.guide, "quick": d.quick }))
-            .collect();
+        let items: Vec<_> = catalogue().iter().map(|d| d.info(lang)).collect();
         println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
     } else {
         for d in catalogue() {
@@ -148,7 +145,7 @@ fn list(cli: &Cli) -> ExitCode {
 
 fn explain(cli: &Cli, id: &str) -> Result<ExitCode, Error> {
     let lang = cli.lang.as_deref().map_or_else(Lang::from_env, |l| if l == "fr" { Lang::Fr } else { Lang::En });
-    let def = catalogue().into_iter().find(|d| d.id == id).ok_or_else(|| Error::UnknownCheck(id.to_owned()))?;
+    let def = mssante_diag_core::find(id)?;
     println!("{} — {}", def.id, def.title(lang));
     println!("{}: {}\n", lang.pick("Guide", "Guide"), def.guide);
     for (i, r) in def.remediation(lang).iter().enumerate() {

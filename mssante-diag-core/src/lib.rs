@@ -27,7 +27,7 @@ pub mod output;
 pub mod probe;
 pub mod runner;
 
-pub use checks::{catalogue, CheckDef, Ctx, Outcome};
+pub use checks::{catalogue, find, subsystems, CheckDef, CheckInfo, Ctx, Outcome};
 pub use config::{Config, Secret};
 pub use error::{Error, Result};
 pub use lang::Lang;

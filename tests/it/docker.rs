@@ -191,7 +191,7 @@ fn oom_killed_container_is_named() {
     let _g = healthy();
     let p = Project::new("oom");
     p.idle("api");
-    let name = p.run("redis", &["--memory", "16m", "--memory-swap", "16m"], &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+    let name = p.run("redis", &["--memory", "16m", "--memory-swap", "16m"], &["sh", "-c", "sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1"]);
     // dockerd records the OOM event apart from the exit event: wait for both.
     p.wait_for(&name, "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}", |s| s == "exited 137 true");
     let report = run_only(p.config(&["api", "redis"]), &["docker.containers"]);

@@ -33,3 +33,27 @@ fn real_report_validates_against_the_schema() {
     assert_eq!(ids, order);
     assert_eq!(report.status, Report::overall(&report.checks));
 }
+
+#[test]
+fn cli_check_on_the_healthy_stack_is_all_ok() {
+    let stack = Stack::get();
+    let _g = healthy();
+    let out = assert_cmd::Command::cargo_bin("mssante-diag")
+        .expect("the CLI is built with the workspace")
+        .arg("--project")
+        .arg(&stack.project)
+        .args(["check", "--format", "json"])
+        .output()
+        .expect("runs");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let not_ok: Vec<String> = doc["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["status"] != "ok")
+        .map(|c| format!("{} {}: {}", c["id"], c["status"], c["summary"]))
+        .collect();
+    assert!(not_ok.is_empty(), "every implemented check should be ok on the healthy stack: {not_ok:#?}");
+    assert_eq!(doc["checks"].as_array().map(Vec::len), Some(mssante_diag_core::catalogue().len()));
+    assert_eq!(out.status.code(), Some(0));
+}

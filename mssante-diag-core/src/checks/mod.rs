@@ -31,6 +31,43 @@ pub fn catalogue() -> Vec<&'static CheckDef> {
         .collect()
 }
 
+/// Subsystem names, in catalogue order.
+#[must_use]
+pub fn subsystems() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for def in catalogue() {
+        if !names.contains(&def.subsystem()) {
+            names.push(def.subsystem());
+        }
+    }
+    names
+}
+
+/// The definition of check `id`.
+///
+/// # Errors
+/// [`crate::Error::UnknownCheck`] when the catalogue has no such id.
+pub fn find(id: &str) -> crate::Result<&'static CheckDef> {
+    catalogue().into_iter().find(|d| d.id == id).ok_or_else(|| crate::Error::UnknownCheck(id.to_owned()))
+}
+
+/// A catalogue entry as `mssante-diag list` and `explain` show it, and as every binding returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckInfo {
+    /// Stable id, `subsystem.name`.
+    pub id: &'static str,
+    /// Subsystem the check belongs to.
+    pub subsystem: &'static str,
+    /// What the check decides.
+    pub title: &'static str,
+    /// Sections of the troubleshooting guide, e.g. `BD P1`.
+    pub guide: &'static str,
+    /// Part of the guide's quick-check set.
+    pub quick: bool,
+    /// The guide's remedy for a non-ok result, step by step.
+    pub remediation: Vec<Remedy>,
+}
+
 /// The definition of a check id: what it decides, where the guide speaks of it, how to run it.
 pub struct CheckDef {
     /// Stable id, `subsystem.name`.
@@ -60,6 +97,19 @@ impl CheckDef {
     #[must_use]
     pub fn title(&self, lang: Lang) -> &'static str {
         lang.pick(self.title_en, self.title_fr)
+    }
+
+    /// The catalogue entry in a language.
+    #[must_use]
+    pub fn info(&self, lang: Lang) -> CheckInfo {
+        CheckInfo {
+            id: self.id,
+            subsystem: self.subsystem(),
+            title: self.title(lang),
+            guide: self.guide,
+            quick: self.quick,
+            remediation: self.remediation(lang),
+        }
     }
 
     /// The generic remedy in a language.
