@@ -250,6 +250,13 @@ impl Outcome {
         self.remediation.push(step.to_remedy(lang));
         self
     }
+
+    /// Adds cause-specific remedy steps, in order.
+    #[must_use]
+    pub fn remedies(mut self, steps: &[Step], lang: Lang) -> Self {
+        self.remediation.extend(steps.iter().map(|s| s.to_remedy(lang)));
+        self
+    }
 }
 
 /// What a running check can use: the configuration and the per-run shared state.

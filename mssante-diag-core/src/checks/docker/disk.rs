@@ -149,7 +149,7 @@ pub fn evaluate_disk(u: &DiskUsage, warn: f64, crit: f64, lang: Lang) -> Outcome
         None => tr!(lang, "{sizes}; free space of {root} not measured (not on this machine)", "{sizes} ; espace libre de {root} non mesuré (pas sur cette machine)"),
     };
     if o.status != Status::Ok {
-        o.remediation = CLEAN.iter().map(|s| s.to_remedy(lang)).collect();
+        o = o.remedies(CLEAN, lang);
     }
     o.details(u)
 }

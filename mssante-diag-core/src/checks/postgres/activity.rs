@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 
 use super::session::on_db;
-use super::{human_secs, list_some, one_line, with_steps, TOO_MANY_STEP};
+use super::{human_secs, list_some, one_line, TOO_MANY_STEP};
 use crate::checks::{grade, step, Ctx, Outcome, Step};
 use crate::config::PostgresConfig;
 use crate::model::{Metric, Status};
@@ -246,7 +246,7 @@ pub fn evaluate_connections(s: &ConnectionStats, refused_full: bool, cfg: &Postg
             "idle_in_transaction": idle_tx.iter().take(20).collect::<Vec<_>>(),
         }));
     if refused_full || pct >= cfg.connections_warn_pct {
-        o = with_steps(o, CONNECTION_STEPS, lang);
+        o = o.remedies(CONNECTION_STEPS, lang);
     }
     if !idle_tx_old.is_empty() {
         o = o.remedy(&IDLE_TX_STEP, lang);
@@ -264,7 +264,7 @@ pub(super) async fn run_connections(ctx: Arc<Ctx>) -> Outcome {
             "PostgreSQL is full: too many clients already for \"{user}\" (set [postgres.reserved] to see who holds the connections)",
             "PostgreSQL est saturé : trop de clients pour « {user} » (renseigner [postgres.reserved] pour voir qui tient les connexions)"
         ));
-        return with_steps(o, CONNECTION_STEPS, lang);
+        return o.remedies(CONNECTION_STEPS, lang);
     }
     let refused_full = session.refused_full();
     match on_db(&ctx, |mut c| async move { connection_stats(&mut c).await }).await {
@@ -338,7 +338,7 @@ pub fn evaluate_long_queries(qs: &[LongQuery], cfg: &PostgresConfig, lang: Lang)
                 "{n} query(ies) running longer than {thr}; longest: pid {pid} ({user}/{app}) for {dur}: {text}",
                 "{n} requête(s) en cours depuis plus de {thr} ; la plus longue : pid {pid} ({user}/{app}) depuis {dur} : {text}"
             ));
-            with_steps(o, LONG_QUERY_STEPS, lang)
+            o.remedies(LONG_QUERY_STEPS, lang)
         }
     };
     metrics.into_iter().fold(o, Outcome::metric).details(serde_json::json!({ "threshold_secs": cfg.long_query_secs, "queries": qs }))

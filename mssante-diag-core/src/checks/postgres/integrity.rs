@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::postgres::PgConnection;
 
 use super::session::on_db;
-use super::{human_secs, list_some, relation, with_steps};
+use super::{human_secs, list_some, relation};
 use crate::checks::{step, Ctx, Outcome, Step};
 use crate::model::Metric;
 use crate::{tr, Lang};
@@ -107,7 +107,7 @@ pub fn evaluate_integrity(f: &IntegrityFacts, lang: Lang) -> Outcome {
                 "{total} data page checksum failure(s): {l}: the database is corrupted",
                 "{total} erreur(s) de somme de contrôle de page : {l} : la base est corrompue"
             ));
-            with_steps(o, CORRUPTION_STEPS, lang)
+            o.remedies(CORRUPTION_STEPS, lang)
         }
         (_, false) => Outcome::warning(tr!(
             lang,

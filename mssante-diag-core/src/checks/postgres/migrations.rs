@@ -14,7 +14,7 @@ use serde::Serialize;
 use sqlx::postgres::PgConnection;
 
 use super::session::on_db;
-use super::{list_some, relation, with_steps};
+use super::{list_some, relation};
 use crate::checks::{step, Ctx, Outcome, Step};
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};
@@ -281,7 +281,7 @@ pub fn evaluate_migrations(ledger: &Ledger, files: Option<&[MigrationFile]>, dir
             "folder_found": files.is_some(),
         }));
     if !dirty.is_empty() {
-        o = with_steps(o, DIRTY_STEPS, lang);
+        o = o.remedies(DIRTY_STEPS, lang);
     } else if !pending.is_empty() {
         o = o.remedy(&STATE_STEP, lang).remedy(&MIGRATE_STEP, lang);
     }

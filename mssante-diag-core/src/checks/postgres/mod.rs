@@ -374,14 +374,6 @@ fn list_some<T>(items: &[T], n: usize, f: impl Fn(&T) -> String) -> String {
     s
 }
 
-/// Adds every step of a list to an outcome.
-fn with_steps(mut o: Outcome, steps: &[Step], lang: Lang) -> Outcome {
-    for s in steps {
-        o = o.remedy(s, lang);
-    }
-    o
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::postgres::PgConnection;
 
 use super::session::on_db;
-use super::{relation, with_steps};
+use super::{relation};
 use crate::checks::{step, Ctx, Outcome, Step};
 use crate::config::PostgresConfig;
 use crate::model::Metric;
@@ -114,7 +114,7 @@ pub fn evaluate_retention(f: &RetentionFacts, cfg: &PostgresConfig, lang: Lang) 
                     "{n} row(s) of {table} older than {months} months (oldest {since}): archive them",
                     "{n} ligne(s) de {table} de plus de {months} mois (la plus ancienne {since}) : les archiver"
                 ));
-                with_steps(o, ARCHIVE_STEPS, lang)
+                o.remedies(ARCHIVE_STEPS, lang)
             } else {
                 Outcome::ok(tr!(lang, "no row of {table} older than {months} months", "aucune ligne de {table} de plus de {months} mois"))
             };

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 use tokio::sync::OnceCell;
 
-use super::{classify, connect, reserved_options, with_steps, PgFailure, PgServer, REACHABLE_STEPS};
+use super::{classify, connect, reserved_options, PgFailure, PgServer, REACHABLE_STEPS};
 use crate::checks::{Ctx, Outcome, TimedOut};
 use crate::config::Config;
 use crate::{tr, Lang};
@@ -123,7 +123,7 @@ impl Session {
             "not checked: PostgreSQL unavailable ({cause}), see postgres.reachable",
             "non vérifié : PostgreSQL indisponible ({cause}), voir postgres.reachable"
         ));
-        with_steps(o, REACHABLE_STEPS, lang)
+        o.remedies(REACHABLE_STEPS, lang)
     }
 }
 

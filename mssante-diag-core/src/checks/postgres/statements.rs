@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::postgres::PgConnection;
 
 use super::session::on_db;
-use super::{human_secs, one_line, relation, with_steps};
+use super::{human_secs, one_line, relation};
 use crate::checks::{step, Ctx, Outcome, Step};
 use crate::config::PostgresConfig;
 use crate::model::Metric;
@@ -161,7 +161,7 @@ pub fn evaluate_statements(f: &StatementsFacts, cfg: &PostgresConfig, lang: Lang
                             "slowest statement takes {mean} on average (over {thr}) in {calls} call(s), queryid {id}: {text}",
                             "la requête la plus lente prend {mean} en moyenne (plus de {thr}) sur {calls} appel(s), queryid {id} : {text}"
                         ));
-                        with_steps(o, SLOW_STEPS, lang)
+                        o.remedies(SLOW_STEPS, lang)
                     } else {
                         Outcome::ok(tr!(
                             lang,

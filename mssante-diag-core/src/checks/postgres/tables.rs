@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 
 use super::session::on_db;
-use super::{human_bytes, human_secs, list_some, with_steps};
+use super::{human_bytes, human_secs, list_some};
 use crate::checks::{grade, step, Ctx, Outcome, Step};
 use crate::config::ExpectedIndex;
 use crate::model::{Metric, Remedy, Status};
@@ -307,7 +307,7 @@ pub fn evaluate_indexes(f: &IndexFacts, expected: &[ExpectedIndex], lang: Lang) 
                 destructive: false,
             });
         }
-        with_steps(o, INDEX_STEPS, lang)
+        o.remedies(INDEX_STEPS, lang)
     } else if present.is_empty() && !expected.is_empty() {
         let note = absent_note.clone().unwrap_or_default();
         Outcome::skipped(tr!(lang, "expected indexes not checked: {note}", "index attendus non vérifiés : {note}"))
@@ -428,7 +428,7 @@ pub fn evaluate_vacuum(f: &VacuumFacts, lang: Lang) -> Outcome {
     if status == Status::Ok {
         o
     } else {
-        with_steps(o, VACUUM_STEPS, lang)
+        o.remedies(VACUUM_STEPS, lang)
     }
 }
 
