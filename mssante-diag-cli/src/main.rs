@@ -57,6 +57,13 @@ enum Command {
     Schema,
 }
 
+impl Cli {
+    /// The language given with `--lang`, if any.
+    fn requested_lang(&self) -> Option<Lang> {
+        self.lang.as_deref().map(|l| if l == "fr" { Lang::Fr } else { Lang::En })
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -76,8 +83,8 @@ fn main() -> ExitCode {
 
 fn load_config(cli: &Cli) -> Result<Config, Error> {
     let mut config = Config::load(&cli.project, cli.config.as_deref())?;
-    if let Some(lang) = cli.lang.as_deref() {
-        config.lang = if lang == "fr" { Lang::Fr } else { Lang::En };
+    if let Some(lang) = cli.requested_lang() {
+        config.lang = lang;
     }
     if let Some(t) = cli.timeout {
         if !(t > 0.0 && t <= 600.0) {
@@ -100,7 +107,6 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
         }
     };
     let config = load_config(&cli)?;
-    selection.resolve(&config)?;
     let lang = config.lang;
     let report = run_report(Arc::new(config), &selection, cli.format)?;
     let style = Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), lang };
@@ -129,7 +135,7 @@ fn run_report(config: Arc<Config>, selection: &Selection, format: Format) -> Res
 }
 
 fn list(cli: &Cli) -> ExitCode {
-    let lang = cli.lang.as_deref().map_or_else(Lang::from_env, |l| if l == "fr" { Lang::Fr } else { Lang::En });
+    let lang = cli.requested_lang().unwrap_or_else(Lang::from_env);
     if cli.format == Format::Json {
         let items: Vec<_> = catalogue().iter().map(|d| d.info(lang)).collect();
         println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
@@ -144,7 +150,7 @@ fn list(cli: &Cli) -> ExitCode {
 }
 
 fn explain(cli: &Cli, id: &str) -> Result<ExitCode, Error> {
-    let lang = cli.lang.as_deref().map_or_else(Lang::from_env, |l| if l == "fr" { Lang::Fr } else { Lang::En });
+    let lang = cli.requested_lang().unwrap_or_else(Lang::from_env);
     let def = mssante_diag_core::find(id)?;
     println!("{} — {}", def.id, def.title(lang));
     println!("{}: {}\n", lang.pick("Guide", "Guide"), def.guide);
