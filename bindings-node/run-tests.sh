@@ -2,7 +2,8 @@
 # Builds and tests the Node binding against the real test stack: npm ci (whose
 # install script builds the addon with cargo), the generated-files check, tsc of
 # the usage example, then node --test. Brings the stack up if it is not (idempotent).
-set -euo pipefail
+set -Eeuo pipefail
+trap 'printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 

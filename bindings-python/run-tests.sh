@@ -2,7 +2,8 @@
 # Builds the wheel in a fresh virtualenv, installs it, and runs mypy (over the tests and
 # examples, with the shipped stubs) and pytest against the real test stack.
 # Usage: bash bindings-python/run-tests.sh [PYTEST ARGS...]
-set -euo pipefail
+set -Eeuo pipefail
+trap 'printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"

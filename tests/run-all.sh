@@ -2,7 +2,8 @@
 # Installs and starts everything the tests need, then runs every test of the
 # workspace: Rust (unit, integration, CLI), the Python binding, the Node binding.
 # This is the README's test command, and what CI runs.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 cd "$(dirname "$0")/.."
 export MSSANTE_STACK_DIR="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 
@@ -15,9 +16,9 @@ echo "== Rust tests"
 cargo test --locked 2>&1
 
 for binding in bindings-python bindings-node; do
-  if [ -x "$binding/run-tests.sh" ]; then
-    echo "== $binding"
-    bash "$binding/run-tests.sh"
-  fi
+  # A binding without its test script is a broken checkout, not a binding to skip.
+  [ -x "$binding/run-tests.sh" ] || { echo "run-all.sh: ERROR: $binding/run-tests.sh is missing or not executable" >&2; exit 1; }
+  echo "== $binding"
+  bash "$binding/run-tests.sh"
 done
 echo "== all tests passed"

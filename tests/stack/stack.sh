@@ -20,7 +20,9 @@
 #
 # Commands that change state take a lock (flock on $STATE/.lock), so parallel
 # test processes may all call "up" safely.
-set -euo pipefail
+set -Eeuo pipefail
+# Every failed step names itself: line, command and exit status.
+trap 'printf "stack: ERROR: line %s: \"%s\" exited with status %s\n" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATES="$SCRIPT_DIR/templates"
@@ -75,7 +77,7 @@ SERVICES=(postgres redis dovecot postfix nginx nsd dockerd)
 # clients this script uses for readiness checks (dig, curl, flock/runuser).
 PACKAGES=(postgresql-15 redis-server postfix dovecot-core dovecot-imapd
   dovecot-lmtpd nginx nsd docker.io busybox-static openssl ca-certificates
-  pflogsumm monitoring-plugins hyperfine time dnsutils curl util-linux)
+  pflogsumm monitoring-plugins hyperfine time dnsutils curl util-linux procps)
 
 # --------------------------------------------------------------------------
 # Small helpers
@@ -216,9 +218,10 @@ tcp_greeting() {
 # --------------------------------------------------------------------------
 cmd_install() {
   local missing=() p installed
-  # One dpkg-query for all packages (fast path when everything is there);
-  # unknown packages are simply absent from its output.
-  installed=" $(dpkg-query -W -f='${Package}=${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
+  # One dpkg-query for all packages (fast path when everything is there).
+  # It exits 1 when one of them was never installed: that is an answer, not
+  # a failure (the missing ones are simply absent from its output).
+  installed=" $({ dpkg-query -W -f='${Package}=${Status}\n' "${PACKAGES[@]}" 2>/dev/null || true; } |
     sed -n 's/=install ok installed$//p' | tr '\n' ' ') "
   for p in "${PACKAGES[@]}"; do
     [[ "$installed" == *" $p "* ]] || missing+=("$p")
@@ -282,8 +285,10 @@ pki_generate() {
   local tmp="$STATE/pki.tmp.$$"
   rm -rf "$tmp"
   mkdir -p "$tmp/ca-db/newcerts"
+  # A plain subshell (not the left side of || or an if): errexit stays on
+  # inside, so any failed openssl step fails the set-up before .complete.
   (
-    set -euo pipefail
+    set -Eeuo pipefail
     cd "$tmp"
     umask 077
     CADB="$tmp/ca-db"
@@ -342,7 +347,9 @@ pki_generate() {
     chmod 600 ./*.key
     chmod 644 ./*.pem ./*.crt dkim.pub
     touch .complete
-  ) || { rm -rf "$tmp"; die "PKI generation failed"; }
+  )
+  [[ -f "$tmp/.complete" ]] || die "PKI generation failed"
+
   rm -rf "$PKI"
   mv "$tmp" "$PKI"
   chmod 755 "$PKI"

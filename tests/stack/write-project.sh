@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes a platform project folder for the test stack: $STACK_DIR/project/{.env,mssante-diag.toml,data/}.
 # The CLI, the Rust tests and the bindings' tests all run against it (`--project $STACK_DIR/project`).
-set -euo pipefail
+set -Eeuo pipefail
+trap 'printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 # shellcheck disable=SC1091
 source "$STATE/stack.env"

@@ -3,7 +3,8 @@
 # stack's dockerd: one busybox container per platform service, compose-labelled, no network,
 # restarted with the daemon (so stopping dockerd in a fault test leaves it healthy afterwards).
 # Usage: docker.sh TOML_FILE (called by write-project.sh). Idempotent.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 # shellcheck disable=SC1091
 source "$STATE/stack.env"
@@ -34,8 +35,14 @@ for svc in "${SERVICES[@]}"; do
     --label "com.docker.compose.project=$PROJECT" --label "com.docker.compose.service=$svc" \
     "${health[@]}" "$DOCKER_IMAGE" sh -c "echo '$svc ready'; exec sleep 2147483647" >/dev/null
 done
-# Wait (bounded) until the healthcheck has passed once.
-for _ in $(seq 1 50); do
-  [[ "$(d inspect -f '{{.State.Health.Status}}' "$PROJECT-api-1")" == healthy ]] && break
+# Wait (bounded) until the healthcheck has passed once; a project that never gets
+# healthy fails the set-up (every healthy-stack test would fail later, less clearly).
+health=""
+for _ in $(seq 1 100); do
+  health="$(d inspect -f '{{.State.Health.Status}}' "$PROJECT-api-1" 2>/dev/null || true)"
+  [[ "$health" == healthy ]] && exit 0
   sleep 0.2
 done
+echo "docker.sh: ERROR: $PROJECT-api-1 is not healthy after 20 s (state: ${health:-none})" >&2
+d inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$PROJECT-api-1" >&2 || true
+exit 1

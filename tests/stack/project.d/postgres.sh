@@ -2,7 +2,8 @@
 # [postgres.reserved] of the test project: the stack's superuser, used by the postgres.*
 # checks only when the server refuses the platform's role with "too many clients".
 # Test-only password, inline. Usage: postgres.sh TOML_FILE (called by write-project.sh).
-set -euo pipefail
+set -Eeuo pipefail
+trap 'printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 # shellcheck disable=SC1091
 source "$STATE/stack.env"
