@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use mssante_diag_core::output::{render, Format, Style};
-use mssante_diag_core::{catalogue, run_with_progress, Config, Error, Lang, Report, Selection};
+use mssante_diag_core::{catalogue, run_with_progress, Config, Error, Lang, Report, Selection, TimeoutState};
 
 /// Exit code of a usage or configuration error.
 const EXIT_USAGE: u8 = 3;
@@ -35,6 +35,9 @@ struct Cli {
     /// Timeout of every network or process step, seconds (default 5).
     #[arg(long, global = true)]
     timeout: Option<f64>,
+    /// Status of a target that does not answer in time: critical (default) or unknown.
+    #[arg(long, global = true, value_parser = ["critical", "unknown"])]
+    timeout_state: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,6 +95,9 @@ fn load_config(cli: &Cli) -> Result<Config, Error> {
         }
         config.timeout_secs = t;
     }
+    if let Some(state) = &cli.timeout_state {
+        config.timeout_state = if state == "unknown" { TimeoutState::Unknown } else { TimeoutState::Critical };
+    }
     Ok(config)
 }
 
@@ -134,15 +140,25 @@ fn run_report(config: Arc<Config>, selection: &Selection, format: Format) -> Res
     Ok(report)
 }
 
+/// The configuration `list` and `explain` cite: the project's when it loads, else the defaults.
+fn catalogue_config(cli: &Cli) -> Config {
+    let mut config = load_config(cli).unwrap_or_default();
+    if let Some(lang) = cli.requested_lang() {
+        config.lang = lang;
+    }
+    config
+}
+
 fn list(cli: &Cli) -> ExitCode {
-    let lang = cli.requested_lang().unwrap_or_else(Lang::from_env);
+    let config = catalogue_config(cli);
+    let (lang, vars) = (config.lang, config.vars());
     if cli.format == Format::Json {
-        let items: Vec<_> = catalogue().iter().map(|d| d.info(lang)).collect();
+        let items: Vec<_> = catalogue().iter().map(|d| d.info(lang, &vars)).collect();
         println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
     } else {
         for d in catalogue() {
             let quick = if d.quick { "*" } else { " " };
-            println!("{quick} {:<22} {:<28} {}", d.id, d.guide, d.title(lang));
+            println!("{quick} {:<22} {:<28} {}", d.id, d.guide, d.title(lang, &vars));
         }
         println!("\n* {}", lang.pick("part of `mssante-diag quick`", "fait partie de `mssante-diag quick`"));
     }
@@ -150,11 +166,12 @@ fn list(cli: &Cli) -> ExitCode {
 }
 
 fn explain(cli: &Cli, id: &str) -> Result<ExitCode, Error> {
-    let lang = cli.requested_lang().unwrap_or_else(Lang::from_env);
     let def = mssante_diag_core::find(id)?;
-    println!("{} — {}", def.id, def.title(lang));
+    let config = catalogue_config(cli);
+    let (lang, vars) = (config.lang, config.vars());
+    println!("{} — {}", def.id, def.title(lang, &vars));
     println!("{}: {}\n", lang.pick("Guide", "Guide"), def.guide);
-    for (i, r) in def.remediation(lang).iter().enumerate() {
+    for (i, r) in def.remediation(lang, &vars).iter().enumerate() {
         let warn = if r.destructive { lang.pick(" [DESTRUCTIVE]", " [DESTRUCTIF]") } else { "" };
         println!("{}. {}{warn} ({})", i + 1, r.text, r.guide);
         if let Some(cmd) = &r.command {

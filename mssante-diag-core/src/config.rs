@@ -1,10 +1,12 @@
-//! Configuration: zero-config defaults that follow the guide's layout, the
-//! platform's `.env`, and `mssante-diag.toml` overrides.
+//! Configuration layering: zero-config defaults that follow the guide's layout,
+//! the platform's `.env`, `mssante-diag.toml`, then overrides (bindings, CLI).
 //!
-//! Load order: defaults (guide layout, `.env` values such as `POSTGRES_USER`),
-//! then the TOML file on top. Unknown keys and bad values are errors naming the
-//! file and the key. Secrets are never stored in plain fields: a section names
-//! the variable that holds a password (`password_env`), resolved from the
+//! This module owns only the layering, [`Secret`], [`EnvFile`] and the top-level
+//! keys. Each subsystem owns its `[section]` (struct, defaults, validation) in its
+//! folder under `checks/`, as a [`Section`]; the registry in `checks/mod.rs`
+//! gathers them into [`Sections`]. Unknown keys and bad values are errors naming
+//! the file and the key. Secrets are never stored in plain fields: a section
+//! names the variable that holds a password (`password_env`), resolved from the
 //! process environment first, then `.env`, or takes an inline [`Secret`].
 
 use std::collections::BTreeMap;
@@ -13,17 +15,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::checks::Sections;
 use crate::error::{Error, Result};
 use crate::lang::Lang;
+use crate::model::Status;
 
 /// Default timeout of every network or process step, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
 /// Name of the configuration file looked up in the project folder.
 pub const CONFIG_FILE_NAME: &str = "mssante-diag.toml";
-/// Disk usage (space or inodes) that turns `system.disk` to warning, in percent.
-pub const DEFAULT_DISK_WARN_PCT: f64 = 85.0;
-/// Disk usage that turns `system.disk` to critical, in percent.
-pub const DEFAULT_DISK_CRIT_PCT: f64 = 95.0;
+/// What replaces a secret wherever it would be shown.
+pub const REDACTED: &str = "[REDACTED]";
 
 /// A secret value (password, token). Its `Debug` and `Display` never show it,
 /// and it never serialises.
@@ -45,7 +47,7 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[REDACTED]")
+        f.write_str(REDACTED)
     }
 }
 
@@ -65,7 +67,7 @@ impl Serialize for Secret {
         if REVEAL_SECRETS.with(std::cell::Cell::get) {
             s.serialize_str(&self.0)
         } else {
-            s.serialize_str("[REDACTED]")
+            s.serialize_str(REDACTED)
         }
     }
 }
@@ -83,29 +85,61 @@ fn to_table_with_secrets(config: &Config) -> std::result::Result<toml::Table, to
     toml::Table::try_from(config)
 }
 
+/// A URL with its password (and user) replaced: `postgres://user:[REDACTED]@host/db`.
+/// Text that is not a URL comes back unchanged.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
+            let _ = u.set_password(None);
+            let _ = u.set_username(REDACTED);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// The platform's `.env` variables (kept apart from the process environment).
-#[derive(Debug, Clone, Default)]
+/// Its `Debug` shows the keys only.
+#[derive(Clone, Default)]
 pub struct EnvFile {
     /// Where it was read from, if it exists.
     pub path: Option<PathBuf>,
     vars: BTreeMap<String, String>,
 }
 
+impl std::fmt::Debug for EnvFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvFile").field("path", &self.path).field("keys", &self.vars.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
 impl EnvFile {
     /// Reads `dir/.env`; a missing file gives an empty set, an unreadable one an error.
     ///
     /// # Errors
-    /// [`Error::EnvFile`] when the file exists but cannot be read or parsed.
+    /// [`Error::EnvFile`] when the file exists but cannot be read or parsed. The error names
+    /// the file, the line number and the key; never the line itself (it may hold a password).
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(".env");
         if !path.exists() {
             return Ok(Self::default());
         }
-        let iter = dotenvy::from_path_iter(&path).map_err(|source| Error::EnvFile { path: path.clone(), source })?;
+        let unreadable = |e: &std::io::Error| Error::EnvFile { path: path.clone(), line: None, key: None, reason: e.kind().to_string() };
+        let text = std::fs::read_to_string(&path).map_err(|e| unreadable(&e))?;
         let mut vars = BTreeMap::new();
-        for item in iter {
-            let (k, v) = item.map_err(|source| Error::EnvFile { path: path.clone(), source })?;
-            vars.insert(k, v);
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
+            match item {
+                Ok((k, v)) => {
+                    vars.insert(k, v);
+                }
+                Err(dotenvy::Error::LineParse(bad, _)) => {
+                    let (line, key) = locate_bad_line(&text, &bad);
+                    return Err(Error::EnvFile { path, line, key, reason: "cannot parse this line (quote values holding spaces)".into() });
+                }
+                Err(dotenvy::Error::Io(e)) => return Err(unreadable(&e)),
+                Err(_) => return Err(Error::EnvFile { path, line: None, key: None, reason: "cannot parse".into() }),
+            }
         }
         Ok(Self { path: Some(path), vars })
     }
@@ -134,6 +168,19 @@ impl EnvFile {
     }
 }
 
+/// Line number (1-based) and key of the line dotenvy could not parse, found by its content.
+fn locate_bad_line(text: &str, bad: &str) -> (Option<usize>, Option<String>) {
+    let first = bad.lines().next().unwrap_or(bad).trim();
+    let line = text.lines().position(|l| !first.is_empty() && l.trim().starts_with(first)).map(|i| i + 1);
+    let key = first
+        .trim_start_matches("export ")
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .map(str::to_owned);
+    (line, key)
+}
+
 /// How a section finds its password: inline, or the name of a variable.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -146,331 +193,195 @@ pub struct Credential {
     pub password_env: Option<String>,
 }
 
+impl Credential {
+    /// A credential read from the variable `name`.
+    #[must_use]
+    pub fn from_env(name: &str) -> Self {
+        Self { password: None, password_env: Some(name.to_owned()) }
+    }
+}
+
+/// The platform a configuration starts from: its project folder and its `.env`.
+/// Sections take their zero-config defaults from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Platform<'a> {
+    /// The project folder.
+    pub dir: &'a Path,
+    /// Its `.env`.
+    pub env: &'a EnvFile,
+}
+
+/// Compose service names that mean "inside the Docker network": from the host, use localhost.
+const COMPOSE_HOSTS: &[&str] = &["postgres", "redis", "postfix", "dovecot", "api", "traefik", "db"];
+
+impl Platform<'_> {
+    /// A host from `.env`, or `localhost` when it is unset or a compose service name.
+    #[must_use]
+    pub fn host(&self, key: &str) -> String {
+        match self.env.get(key) {
+            Some(h) if !COMPOSE_HOSTS.contains(&h) => h.to_owned(),
+            _ => "localhost".to_owned(),
+        }
+    }
+
+    /// A port from `.env`, else `default`.
+    #[must_use]
+    pub fn port(&self, key: &str, default: u16) -> u16 {
+        self.env.get(key).and_then(|p| p.parse().ok()).unwrap_or(default)
+    }
+
+    /// A value from `.env`, else `default`.
+    #[must_use]
+    pub fn value(&self, key: &str, default: &str) -> String {
+        self.env.get(key).unwrap_or(default).to_owned()
+    }
+
+    /// The name mail clients and the certificate use: `mail.<DOMAIN>`, else `localhost`.
+    #[must_use]
+    pub fn mail_name(&self) -> String {
+        self.env.get("DOMAIN").map_or_else(|| "localhost".to_owned(), |d| format!("mail.{d}"))
+    }
+}
+
+/// A subsystem's `[section]`: where its zero-config defaults come from, what makes a value
+/// invalid, and which values its remedies and titles cite.
+pub trait Section: Sized {
+    /// Defaults for a platform (the guide's layout and ports, values of its `.env`).
+    fn defaults(platform: &Platform<'_>) -> Self;
+
+    /// The first invalid value: its key within the section and the reason.
+    ///
+    /// # Errors
+    /// `(key, reason)`.
+    fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        Ok(())
+    }
+
+    /// Values that remedies and titles cite as `{section.name}` (e.g. `{postgres.user}`).
+    fn vars(&self, _platform: &Platform<'_>) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+/// Checks that `warn <= crit` and both are percentages.
+///
+/// # Errors
+/// `(key, reason)` naming `key`.
+pub fn check_pct(key: &'static str, warn: f64, crit: f64) -> std::result::Result<(), (&'static str, String)> {
+    if !(0.0..=100.0).contains(&warn) || !(0.0..=100.0).contains(&crit) {
+        return Err((key, "percentages must be between 0 and 100".into()));
+    }
+    if warn > crit {
+        return Err((key, "must not exceed the matching critical threshold".into()));
+    }
+    Ok(())
+}
+
+/// What a check reports when its target does not answer within the timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeoutState {
+    /// A dead service (the default, as monitoring-plugins' socket timeout).
+    #[default]
+    Critical,
+    /// Undecided, as check_http's `-t N:UNKNOWN`.
+    Unknown,
+}
+
+impl From<TimeoutState> for Status {
+    fn from(t: TimeoutState) -> Status {
+        match t {
+            TimeoutState::Critical => Status::Critical,
+            TimeoutState::Unknown => Status::Unknown,
+        }
+    }
+}
+
+/// Values cited in remedies and titles, `{section.name}` → value.
+#[derive(Debug, Clone, Default)]
+pub struct Vars(Vec<(String, String)>);
+
+impl Vars {
+    /// The text with every known `{name}` replaced; anything else (`{{.Name}}`) is kept.
+    #[must_use]
+    pub fn render(&self, text: &str) -> String {
+        if !text.contains('{') {
+            return text.to_owned();
+        }
+        let mut out = text.to_owned();
+        for (k, v) in &self.0 {
+            let pat = format!("{{{k}}}");
+            if out.contains(&pat) {
+                out = out.replace(&pat, v);
+            }
+        }
+        out
+    }
+
+    /// Adds the values of one section, prefixed by its name.
+    pub fn extend(&mut self, section: &str, vars: Vec<(&'static str, String)>) {
+        self.0.extend(vars.into_iter().map(|(k, v)| (format!("{section}.{k}"), v)));
+    }
+}
+
 /// Everything a run needs to know. Build it with [`Config::load`] or [`Config::from_toml_str`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The subsystems' sections are reached through it (`config.postgres`: [`Sections`]).
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The platform's project folder (given by the caller, not by the file). Default: the current folder.
-    #[serde(skip)]
     pub project_dir: PathBuf,
     /// Language of messages. Default: from the locale.
     pub lang: Lang,
     /// Timeout of every network or process step, seconds. Default: 5.
     pub timeout_secs: f64,
+    /// Status of a target that does not answer in time. Default: critical.
+    pub timeout_state: TimeoutState,
     /// Subsystems to run; empty means all. Default: all.
     pub subsystems: Vec<String>,
-    /// The API (`api.*` checks).
-    pub api: ApiConfig,
-    /// PostgreSQL (`postgres.*` checks).
-    pub postgres: PostgresConfig,
-    /// Redis (`redis.*` checks).
-    pub redis: RedisConfig,
-    /// SMTP (`smtp.*` checks).
-    pub smtp: SmtpConfig,
-    /// IMAP (`imap.*` checks).
-    pub imap: ImapConfig,
-    /// The host (`system.*` checks).
-    pub system: SystemConfig,
-    /// Docker and the compose project (`docker.*` checks).
-    pub docker: DockerConfig,
+    /// Every subsystem's section.
+    pub sections: Sections,
     /// Variables of the platform's `.env` (never serialised).
-    #[serde(skip)]
     pub env: EnvFile,
     /// The file this configuration was read from, if any.
-    #[serde(skip)]
     pub source: Option<PathBuf>,
 }
 
-/// `[api]`: the platform's Node API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApiConfig {
-    /// Health endpoint. Default: `http://localhost:3000/health` (or `API_PORT` of `.env`).
-    pub url: String,
-    /// Latency that turns `api.health` to warning, ms. Default: 1000.
-    pub latency_warn_ms: u64,
-    /// Latency that turns `api.health` to critical, ms. Default: 3000.
-    pub latency_crit_ms: u64,
+impl std::ops::Deref for Config {
+    type Target = Sections;
+    fn deref(&self) -> &Sections {
+        &self.sections
+    }
 }
 
-/// `[postgres]`: the platform's database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PostgresConfig {
-    /// Host. Default: `POSTGRES_HOST` of `.env` when it is not a compose service name, else `localhost`.
-    pub host: String,
-    /// Port. Default: `POSTGRES_PORT` or 5432.
-    pub port: u16,
-    /// User. Default: `POSTGRES_USER` or `mssante`.
-    pub user: String,
-    /// Database. Default: `POSTGRES_DB` or `mssante`.
-    pub database: String,
-    /// Password. Default: variable `POSTGRES_PASSWORD`.
-    #[serde(flatten)]
-    pub credential: Credential,
-    /// Connections in use that warn, percent of the slots open to ordinary roles
-    /// (`max_connections` minus the reserved ones). Default: 80.
-    pub connections_warn_pct: f64,
-    /// Connections in use that are critical, percent. Default: 95.
-    pub connections_crit_pct: f64,
-    /// Idle connections older than this are listed, and `idle in transaction` sessions older
-    /// than this warn, minutes. Default: 10.
-    pub idle_minutes: f64,
-    /// Active queries running longer than this warn, as do statements whose mean time
-    /// exceeds it, seconds. Default: 1.
-    pub long_query_secs: f64,
-    /// Rows of `audit_logs` older than this many months warn. Default: 6.
-    pub retention_months: u32,
-    /// Indexes the platform needs, written `table(column, ...)` (optionally `schema.table`),
-    /// matched on the leading indexed columns, never on the index name.
-    /// Default: `mailboxes(email)`, `users(rpps_id)`.
-    pub expected_indexes: Vec<ExpectedIndex>,
-    /// Table recording the applied migrations (optionally `schema.table`). Default: `schema_migrations`.
-    pub migrations_table: String,
-    /// Folder of the migration files, relative to the project folder. Default: `database/migrations`.
-    pub migrations_dir: PathBuf,
-    /// A role allowed in the slots PostgreSQL reserves (a superuser; on 16+ also a member of
-    /// `pg_use_reserved_connections`), used only when the server refuses the configured user
-    /// with "too many clients". Default: none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reserved: Option<PgReserved>,
+impl std::ops::DerefMut for Config {
+    fn deref_mut(&mut self) -> &mut Sections {
+        &mut self.sections
+    }
 }
 
-/// `[postgres.reserved]`: the role used only when the server is full for the platform's user.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// The top-level keys of `mssante-diag.toml`.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PgReserved {
-    /// Role name, e.g. a superuser.
-    pub user: String,
-    /// Its password (`password_env` preferred).
-    #[serde(flatten)]
-    pub credential: Credential,
+struct TopLevel {
+    lang: Lang,
+    timeout_secs: f64,
+    timeout_state: TimeoutState,
+    subsystems: Vec<String>,
 }
 
-/// An index the platform needs: a table and the columns an index must start with,
-/// written `table(column, ...)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ExpectedIndex {
-    /// Table, optionally schema-qualified, resolved through the search path.
-    pub table: String,
-    /// Leading indexed columns, in order.
-    pub columns: Vec<String>,
-}
+const TOP_LEVEL_KEYS: [&str; 4] = ["lang", "timeout_secs", "timeout_state", "subsystems"];
 
-impl TryFrom<String> for ExpectedIndex {
-    type Error = String;
-
-    fn try_from(s: String) -> std::result::Result<Self, String> {
-        let bad = || format!("`{s}` is not `table(column, ...)`");
-        let (table, rest) = s.split_once('(').ok_or_else(bad)?;
-        let cols = rest.trim().strip_suffix(')').ok_or_else(bad)?;
-        let table = table.trim().to_owned();
-        let columns: Vec<String> = cols.split(',').map(|c| c.trim().to_owned()).collect();
-        if !is_sql_name(&table, true) || !columns.iter().all(|c| is_sql_name(c, false)) {
-            return Err(bad());
+impl Serialize for Config {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            #[serde(flatten)]
+            top: TopLevel,
+            #[serde(flatten)]
+            sections: &'a Sections,
         }
-        Ok(Self { table, columns })
-    }
-}
-
-impl From<ExpectedIndex> for String {
-    fn from(i: ExpectedIndex) -> String {
-        i.to_string()
-    }
-}
-
-impl std::fmt::Display for ExpectedIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}({})", self.table, self.columns.join(", "))
-    }
-}
-
-/// A plain SQL identifier (`[A-Za-z_][A-Za-z0-9_$]*`), or `schema.name` when `qualified`.
-fn is_sql_name(s: &str, qualified: bool) -> bool {
-    let part = |p: &str| {
-        let mut c = p.chars();
-        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-    };
-    match s.split_once('.') {
-        Some((schema, name)) if qualified => part(schema) && part(name),
-        Some(_) => false,
-        None => part(s),
-    }
-}
-
-impl PostgresConfig {
-    fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
-        let (w, c) = (self.connections_warn_pct, self.connections_crit_pct);
-        if !(0.0..=100.0).contains(&w) || !(0.0..=100.0).contains(&c) {
-            return Err(("postgres.connections_warn_pct", "percentages must be between 0 and 100".into()));
-        }
-        if w > c {
-            return Err(("postgres.connections_warn_pct", "must not exceed connections_crit_pct".into()));
-        }
-        if !(self.idle_minutes.is_finite() && self.idle_minutes >= 0.0) {
-            return Err(("postgres.idle_minutes", "must be 0 or more".into()));
-        }
-        if !(self.long_query_secs.is_finite() && self.long_query_secs > 0.0) {
-            return Err(("postgres.long_query_secs", "must be more than 0".into()));
-        }
-        if self.retention_months == 0 {
-            return Err(("postgres.retention_months", "must be at least 1".into()));
-        }
-        if !is_sql_name(&self.migrations_table, true) {
-            return Err(("postgres.migrations_table", format!("`{}` is not a table name", self.migrations_table)));
-        }
-        if self.reserved.as_ref().is_some_and(|r| r.user.is_empty()) {
-            return Err(("postgres.reserved.user", "must not be empty".into()));
-        }
-        Ok(())
-    }
-}
-
-/// `[redis]`: the platform's cache.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RedisConfig {
-    /// Host. Default: `localhost`.
-    pub host: String,
-    /// Port. Default: `REDIS_PORT` or 6379.
-    pub port: u16,
-    /// ACL user name (Redis 6+), if any. Default: none.
-    pub username: Option<String>,
-    /// Password. Default: variable `REDIS_PASSWORD` (none set means no AUTH).
-    #[serde(flatten)]
-    pub credential: Credential,
-}
-
-/// `[smtp]`: Postfix.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SmtpConfig {
-    /// Host. Default: `localhost`.
-    pub host: String,
-    /// Inbound port. Default: 25.
-    pub inbound_port: u16,
-    /// Submission port. Default: 587.
-    pub submission_port: u16,
-    /// Name sent in EHLO. Default: `mssante-diag.localdomain`.
-    pub hello_name: String,
-    /// Name expected in the TLS certificate. Default: `mail.<DOMAIN>` or the host.
-    pub tls_name: String,
-}
-
-/// `[imap]`: Dovecot.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ImapConfig {
-    /// Host. Default: `localhost`.
-    pub host: String,
-    /// Port. Default: 143.
-    pub port: u16,
-    /// Name expected in the TLS certificate. Default: as `[smtp] tls_name`.
-    pub tls_name: String,
-}
-
-/// `[system]`: the host itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SystemConfig {
-    /// Paths whose filesystems `system.disk` watches (relative to the project folder).
-    /// Default: `data`, `data/postgres`, `/var/lib/docker`, and the project folder.
-    pub disk_paths: Vec<PathBuf>,
-    /// Usage (space or inodes) that warns, percent. Default: 85.
-    pub disk_warn_pct: f64,
-    /// Usage that is critical, percent. Default: 95.
-    pub disk_crit_pct: f64,
-}
-
-/// Docker host used when neither `DOCKER_HOST` nor `[docker] host` says otherwise.
-pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
-
-/// `[docker]`: the Docker engine and the platform's compose project.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DockerConfig {
-    /// `true`: always run the `docker.*` checks; `false`: skip them. Default (unset): run them
-    /// when `host` is not the default socket, the default socket exists, or the project folder
-    /// has a compose file; otherwise they are `skipped`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// Engine address: `unix:///path`, a socket path, or `tcp://host:port`.
-    /// Default: `DOCKER_HOST` (environment, then `.env`), else `unix:///var/run/docker.sock`.
-    pub host: String,
-    /// Compose project (label `com.docker.compose.project`). Default: `COMPOSE_PROJECT_NAME`
-    /// (environment, then `.env`), else the project folder's name normalised as compose does.
-    pub project: String,
-    /// Services expected to run. Default: api, postgres, redis, postfix, dovecot, traefik.
-    pub services: Vec<String>,
-    /// CPU use that warns, percent of the container's CPU limit (or of all host CPUs). Default: 80.
-    pub cpu_warn_pct: f64,
-    /// CPU use that is critical, percent. Default: 95.
-    pub cpu_crit_pct: f64,
-    /// Memory use that warns, percent of the container's limit (or of the host's memory). Default: 80.
-    pub memory_warn_pct: f64,
-    /// Memory use that is critical, percent. Default: 95.
-    pub memory_crit_pct: f64,
-    /// Log lines read per container, the most recent. Default: 500.
-    pub log_lines: u32,
-    /// Only log lines younger than this are read, seconds. Default: 3600.
-    pub log_since_secs: u64,
-    /// Substrings (case-insensitive) that make a log line an error.
-    /// Default: `error`, `fatal`, `panic`, `critical`.
-    pub log_error_patterns: Vec<String>,
-    /// Substrings (case-insensitive) that make a log line a warning. Default: `warn`.
-    pub log_warning_patterns: Vec<String>,
-    /// Error lines of one service that turn `docker.logs` to warning. Default: 1.
-    pub log_errors_warn: u64,
-    /// Error lines of one service that turn `docker.logs` to critical. Default: 100.
-    pub log_errors_crit: u64,
-}
-
-impl DockerConfig {
-    fn defaults(project_dir: &Path, env: &EnvFile) -> Self {
-        Self {
-            enabled: None,
-            host: env.lookup("DOCKER_HOST").unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned()),
-            project: env.lookup("COMPOSE_PROJECT_NAME").unwrap_or_else(|| compose_project_name(project_dir)),
-            services: ["api", "postgres", "redis", "postfix", "dovecot", "traefik"].map(str::to_owned).to_vec(),
-            cpu_warn_pct: 80.0,
-            cpu_crit_pct: 95.0,
-            memory_warn_pct: 80.0,
-            memory_crit_pct: 95.0,
-            log_lines: 500,
-            log_since_secs: 3600,
-            log_error_patterns: crate::logscan::DEFAULT_ERROR_PATTERNS.iter().map(|s| (*s).to_owned()).collect(),
-            log_warning_patterns: crate::logscan::DEFAULT_WARNING_PATTERNS.iter().map(|s| (*s).to_owned()).collect(),
-            log_errors_warn: 1,
-            log_errors_crit: 100,
-        }
-    }
-
-    fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
-        for (key, warn, crit) in [
-            ("docker.cpu_warn_pct", self.cpu_warn_pct, self.cpu_crit_pct),
-            ("docker.memory_warn_pct", self.memory_warn_pct, self.memory_crit_pct),
-        ] {
-            if !(0.0..=100.0).contains(&warn) || !(0.0..=100.0).contains(&crit) {
-                return Err((key, "percentages must be between 0 and 100".into()));
-            }
-            if warn > crit {
-                return Err((key, "must not exceed the matching _crit_pct".into()));
-            }
-        }
-        if self.log_errors_warn > self.log_errors_crit {
-            return Err(("docker.log_errors_warn", "must not exceed log_errors_crit".into()));
-        }
-        if self.log_lines == 0 {
-            return Err(("docker.log_lines", "must be at least 1".into()));
-        }
-        if let Err(e) = crate::logscan::Matcher::new(&self.log_error_patterns, &self.log_warning_patterns) {
-            return Err(("docker.log_error_patterns", e.to_string()));
-        }
-        if self.project.is_empty() {
-            return Err(("docker.project", "must not be empty".into()));
-        }
-        Ok(())
+        let top = TopLevel { lang: self.lang, timeout_secs: self.timeout_secs, timeout_state: self.timeout_state, subsystems: self.subsystems.clone() };
+        Shape { top, sections: &self.sections }.serialize(s)
     }
 }
 
@@ -489,79 +400,34 @@ pub fn compose_project_name(dir: &Path) -> String {
     if trimmed.is_empty() { "default".to_owned() } else { trimmed.to_owned() }
 }
 
-/// Compose service names that mean "inside the Docker network": from the host, use localhost.
-const COMPOSE_HOSTS: &[&str] = &["postgres", "redis", "postfix", "dovecot", "api", "traefik", "db"];
-
-fn host_from(env: &EnvFile, key: &str) -> String {
-    match env.get(key) {
-        Some(h) if !COMPOSE_HOSTS.contains(&h) => h.to_owned(),
-        _ => "localhost".to_owned(),
-    }
-}
-
-fn port_from(env: &EnvFile, key: &str, default: u16) -> u16 {
-    env.get(key).and_then(|p| p.parse().ok()).unwrap_or(default)
-}
-
 impl Config {
     /// Zero-config defaults for a project folder: the guide's layout and ports,
     /// with values from the platform's `.env`.
     #[must_use]
     pub fn defaults(project_dir: PathBuf, env: EnvFile) -> Self {
-        let domain = env.get("DOMAIN").map(str::to_owned);
-        let tls_name = domain.as_ref().map_or_else(|| "localhost".to_owned(), |d| format!("mail.{d}"));
-        let docker = DockerConfig::defaults(&project_dir, &env);
+        let sections = Sections::defaults(&Platform { dir: &project_dir, env: &env });
         Self {
             project_dir,
             lang: Lang::from_env(),
             timeout_secs: DEFAULT_TIMEOUT_SECS,
+            timeout_state: TimeoutState::default(),
             subsystems: Vec::new(),
-            api: ApiConfig {
-                url: format!("http://localhost:{}/health", port_from(&env, "API_PORT", 3000)),
-                latency_warn_ms: 1000,
-                latency_crit_ms: 3000,
-            },
-            postgres: PostgresConfig {
-                host: host_from(&env, "POSTGRES_HOST"),
-                port: port_from(&env, "POSTGRES_PORT", 5432),
-                user: env.get("POSTGRES_USER").unwrap_or("mssante").to_owned(),
-                database: env.get("POSTGRES_DB").unwrap_or("mssante").to_owned(),
-                credential: Credential { password: None, password_env: Some("POSTGRES_PASSWORD".into()) },
-                connections_warn_pct: 80.0,
-                connections_crit_pct: 95.0,
-                idle_minutes: 10.0,
-                long_query_secs: 1.0,
-                retention_months: 6,
-                expected_indexes: [("mailboxes", "email"), ("users", "rpps_id")]
-                    .map(|(t, c)| ExpectedIndex { table: t.into(), columns: vec![c.into()] })
-                    .to_vec(),
-                migrations_table: "schema_migrations".into(),
-                migrations_dir: PathBuf::from("database/migrations"),
-                reserved: None,
-            },
-            redis: RedisConfig {
-                host: host_from(&env, "REDIS_HOST"),
-                port: port_from(&env, "REDIS_PORT", 6379),
-                username: None,
-                credential: Credential { password: None, password_env: Some("REDIS_PASSWORD".into()) },
-            },
-            smtp: SmtpConfig {
-                host: "localhost".into(),
-                inbound_port: 25,
-                submission_port: 587,
-                hello_name: "mssante-diag.localdomain".into(),
-                tls_name: tls_name.clone(),
-            },
-            imap: ImapConfig { host: "localhost".into(), port: 143, tls_name },
-            system: SystemConfig {
-                disk_paths: vec!["data".into(), "data/postgres".into(), "/var/lib/docker".into(), ".".into()],
-                disk_warn_pct: DEFAULT_DISK_WARN_PCT,
-                disk_crit_pct: DEFAULT_DISK_CRIT_PCT,
-            },
-            docker,
+            sections,
             env,
             source: None,
         }
+    }
+
+    /// The platform this configuration describes.
+    #[must_use]
+    pub fn platform(&self) -> Platform<'_> {
+        Platform { dir: &self.project_dir, env: &self.env }
+    }
+
+    /// Values that remedies and titles cite, from the effective configuration.
+    #[must_use]
+    pub fn vars(&self) -> Vars {
+        self.sections.vars(&self.platform())
     }
 
     /// Loads the configuration of a project folder: its `.env`, then `config_file`
@@ -582,7 +448,7 @@ impl Config {
         let text = std::fs::read_to_string(&file).map_err(|e| Error::Config {
             file: file.clone(),
             key: "-".into(),
-            reason: format!("cannot read: {e}"),
+            reason: format!("cannot read: {}", e.kind()),
         })?;
         let mut cfg = defaults.overlay(&text, &file)?;
         cfg.source = Some(file);
@@ -626,40 +492,41 @@ impl Config {
         let err = |key: String, reason: String| Error::Config { file: file.to_path_buf(), key, reason };
         let mut base = to_table_with_secrets(&self).map_err(|e| err("-".into(), e.to_string()))?;
         merge(&mut base, overrides);
-        let mut cfg: Config = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(|e| {
+        let mut top = toml::Table::new();
+        for k in TOP_LEVEL_KEYS {
+            if let Some(v) = base.remove(k) {
+                top.insert(k.to_owned(), v);
+            }
+        }
+        let path_error = |e: serde_path_to_error::Error<toml::de::Error>| {
             let key = e.path().to_string();
             err(if key == "." { "-".into() } else { key }, e.inner().message().to_owned())
-        })?;
-        cfg.validate().map_err(|(key, reason)| err(key.into(), reason))?;
-        cfg.project_dir = self.project_dir;
-        cfg.env = self.env;
+        };
+        let t: TopLevel = serde_path_to_error::deserialize(toml::Value::Table(top)).map_err(path_error)?;
+        let sections: Sections = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(path_error)?;
+        let cfg = Config {
+            project_dir: self.project_dir,
+            lang: t.lang,
+            timeout_secs: t.timeout_secs,
+            timeout_state: t.timeout_state,
+            subsystems: t.subsystems,
+            sections,
+            env: self.env,
+            source: self.source,
+        };
+        cfg.validate().map_err(|(key, reason)| err(key, reason))?;
         Ok(cfg)
     }
 
-    fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+    fn validate(&self) -> std::result::Result<(), (String, String)> {
         if !(self.timeout_secs > 0.0 && self.timeout_secs <= 600.0) {
-            return Err(("timeout_secs", format!("must be between 0 and 600 seconds, got {}", self.timeout_secs)));
+            return Err(("timeout_secs".into(), format!("must be between 0 and 600 seconds, got {}", self.timeout_secs)));
         }
-        let known = crate::checks::catalogue();
-        if let Some(bad) = self.subsystems.iter().find(|s| !known.iter().any(|d| d.subsystem() == s.as_str())) {
-            return Err(("subsystems", format!("unknown subsystem `{bad}` (see `mssante-diag list`)")));
+        let known = crate::checks::subsystems();
+        if let Some(bad) = self.subsystems.iter().find(|s| !known.contains(&s.as_str())) {
+            return Err(("subsystems".into(), format!("unknown subsystem `{bad}` (see `mssante-diag list`)")));
         }
-        let s = &self.system;
-        if !(0.0..=100.0).contains(&s.disk_warn_pct) || !(0.0..=100.0).contains(&s.disk_crit_pct) {
-            return Err(("system.disk_warn_pct", "percentages must be between 0 and 100".into()));
-        }
-        if s.disk_warn_pct > s.disk_crit_pct {
-            return Err(("system.disk_warn_pct", "must not exceed disk_crit_pct".into()));
-        }
-        if self.api.latency_warn_ms > self.api.latency_crit_ms {
-            return Err(("api.latency_warn_ms", "must not exceed latency_crit_ms".into()));
-        }
-        if let Err(e) = reqwest::Url::parse(&self.api.url) {
-            return Err(("api.url", format!("not a URL: {e}")));
-        }
-        self.docker.validate()?;
-        self.postgres.validate()?;
-        Ok(())
+        self.sections.validate()
     }
 
     /// The step timeout.
@@ -694,15 +561,6 @@ impl Default for Config {
         Self::defaults(PathBuf::from("."), EnvFile::default())
     }
 }
-
-macro_rules! section_default {
-    ($($t:ty => $field:ident),*) => {$(
-        impl Default for $t {
-            fn default() -> Self { Config::default().$field }
-        }
-    )*};
-}
-section_default!(ApiConfig => api, PostgresConfig => postgres, RedisConfig => redis, SmtpConfig => smtp, ImapConfig => imap, SystemConfig => system, DockerConfig => docker);
 
 /// Deep-merges `over` into `base` (tables recursively, other values replaced).
 fn merge(base: &mut toml::Table, over: toml::Table) {

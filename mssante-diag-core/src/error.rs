@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// The configuration file is unreadable or invalid; fix the named key.
-    #[error("{file}: {key}: {reason}")]
+    #[error("{}: {key}: {reason}", file.display())]
     Config {
         /// The file at fault.
         file: PathBuf,
@@ -17,20 +17,24 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// The platform's `.env` exists but cannot be read or parsed.
-    #[error("{path}: cannot read the environment file")]
+    /// The platform's `.env` exists but cannot be read or parsed. The message names the
+    /// file, the line and the key, never the line's text (it may hold a password).
+    #[error("{path}{}{}: cannot read the environment file: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default(), key.as_ref().map(|k| format!(" (key {k})")).unwrap_or_default(), path = path.display())]
     EnvFile {
         /// The `.env` file.
         path: PathBuf,
-        /// The underlying cause.
-        #[source]
-        source: dotenvy::Error,
+        /// The line at fault (1-based), when one is.
+        line: Option<usize>,
+        /// The key of that line, when it has one.
+        key: Option<String>,
+        /// What is wrong.
+        reason: String,
     },
     /// A check id or subsystem name that the catalogue does not have; `mssante-diag list` shows them.
     #[error("unknown check or subsystem `{0}` (see `mssante-diag list`)")]
     UnknownCheck(String),
     /// An I/O error outside any check (writing a report or bundle).
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The file concerned.
         path: PathBuf,

@@ -23,7 +23,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use crate::checks::docker::{self, DaemonError, PROJECT_LABEL, SERVICE_LABEL};
+use crate::docker::{DaemonError, PROJECT_LABEL, SERVICE_LABEL};
 use crate::checks::{elapsed_ms, Ctx};
 use crate::{tr, Lang};
 
@@ -295,7 +295,7 @@ async fn on_host(argv: &[&str]) -> Result<Ran, ExecError> {
 }
 
 async fn in_service(ctx: &Ctx, service: &str, argv: &[&str]) -> Result<Ran, ExecError> {
-    let engine = docker::engine(ctx).await.map_err(ExecError::Docker)?;
+    let engine = ctx.engine().await.map_err(ExecError::Docker)?;
     let d = &engine.docker;
     let project = &ctx.config.docker.project;
     let filters = HashMap::from([

@@ -18,8 +18,10 @@
 
 pub mod checks;
 pub mod config;
+pub mod docker;
 pub mod error;
 pub mod exec;
+pub mod fs;
 pub mod lang;
 pub mod logscan;
 pub mod model;
@@ -28,7 +30,7 @@ pub mod probe;
 pub mod runner;
 
 pub use checks::{catalogue, find, subsystems, CheckDef, CheckInfo, Ctx, Outcome};
-pub use config::{Config, Secret};
+pub use config::{Config, Secret, TimeoutState};
 pub use error::{Error, Result};
 pub use lang::Lang;
 pub use model::{CheckResult, Metric, Remedy, Report, Status};

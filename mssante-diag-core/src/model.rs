@@ -158,6 +158,16 @@ pub struct Remedy {
     pub destructive: bool,
 }
 
+impl Remedy {
+    /// The step with every `{section.name}` it cites replaced by the effective configuration.
+    #[must_use]
+    pub fn render(mut self, vars: &crate::config::Vars) -> Self {
+        self.text = vars.render(&self.text);
+        self.command = self.command.map(|c| vars.render(&c));
+        self
+    }
+}
+
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckResult {

@@ -59,10 +59,11 @@ impl Selection {
     }
 }
 
-/// Slack given to a whole check beyond one step timeout, so a check's own
-/// timeout message wins over the runner's.
-fn deadline(config: &Config) -> Duration {
-    config.timeout() + config.timeout() / 20
+/// A check's deadline: the step timeout times the steps it may take, plus 5 % slack
+/// so that the check's own timeout message wins over the runner's.
+fn deadline(def: &CheckDef, config: &Config) -> Duration {
+    let allowed = config.timeout() * def.steps.max(1);
+    allowed + allowed / 20
 }
 
 /// Runs the selected checks and returns the report.
@@ -101,7 +102,7 @@ pub async fn run_with_progress(
         }
     }
     // Say goodbye to PostgreSQL (its log stays free of "connection reset" lines).
-    ctx.postgres.close().await;
+    ctx.state.postgres.close().await;
     let checks: Vec<CheckResult> = results.into_iter().flatten().collect();
     Ok(Report {
         schema_version: SCHEMA_VERSION,
@@ -114,12 +115,13 @@ pub async fn run_with_progress(
     })
 }
 
-/// Runs one check in its own task, under the deadline, catching its panic.
+/// Runs one check in its own task, under its deadline, catching its panic.
 pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
     let lang = ctx.lang();
-    let limit = deadline(&ctx.config);
+    let limit = deadline(def, &ctx.config);
     let start = Instant::now();
-    let task = tokio::spawn((def.run)(ctx.clone()));
+    let step = Arc::new(std::sync::Mutex::new(String::new()));
+    let task = tokio::spawn(step_tracked(step.clone(), (def.run)(ctx.clone())));
     let abort = task.abort_handle();
     // A cancelled run (its future dropped) stops its checks too.
     let _stop_on_drop = AbortOnDrop(abort.clone());
@@ -131,11 +133,32 @@ pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
         }
         Err(_) => {
             abort.abort();
-            let secs = ctx.config.timeout_secs;
-            Outcome::unknown(tr!(lang, "timed out after {secs} s", "pas de réponse après {secs} s"))
+            let secs = limit.as_secs_f64().round();
+            let at = step.lock().map(|s| s.clone()).unwrap_or_default();
+            let what = if at.is_empty() { def.id.to_owned() } else { tr!(lang, "{} (step {at})", "{} (étape {at})", def.id) };
+            Outcome::new(ctx.config.timeout_state.into(), tr!(lang, "{what}: no answer within {secs} s", "{what} : pas de réponse en {secs} s"))
         }
     };
-    finish(def, outcome, lang, start.elapsed())
+    finish(def, outcome, lang, &ctx.config.vars(), start.elapsed())
+}
+
+/// Runs a check with a step slot the check's `ctx.step_named` writes to; the slot is
+/// copied out to `shared` after each write so the runner can read it after an abort.
+async fn step_tracked(shared: Arc<std::sync::Mutex<String>>, check: impl std::future::Future<Output = Outcome>) -> Outcome {
+    let tracked = async {
+        let mut check = std::pin::pin!(check);
+        std::future::poll_fn(|cx| {
+            let polled = std::future::Future::poll(check.as_mut(), cx);
+            let _ = crate::checks::CURRENT_STEP.try_with(|s| {
+                if let Ok(mut out) = shared.lock() {
+                    out.clone_from(&s.borrow());
+                }
+            });
+            polled
+        })
+        .await
+    };
+    crate::checks::CURRENT_STEP.scope(std::cell::RefCell::new(String::new()), tracked).await
 }
 
 /// Aborts a spawned check when the run that awaits it is dropped.
@@ -147,13 +170,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn finish(def: &CheckDef, o: Outcome, lang: crate::Lang, took: Duration) -> CheckResult {
-    let remediation = if o.status == Status::Ok || o.status == Status::Skipped {
-        o.remediation
-    } else if o.remediation.is_empty() {
-        def.remediation(lang)
+fn finish(def: &CheckDef, o: Outcome, lang: crate::Lang, vars: &crate::config::Vars, took: Duration) -> CheckResult {
+    let remediation = if o.status == Status::Ok || o.status == Status::Skipped || !o.remediation.is_empty() {
+        o.remediation.into_iter().map(|r| r.render(vars)).collect()
     } else {
-        o.remediation
+        def.remediation(lang, vars)
     };
     CheckResult {
         id: def.id.to_owned(),

@@ -349,7 +349,7 @@ fn refused_socket_means_not_running_and_absent_docker_is_skipped() {
 
     // Not configured: the default host, no socket there, no compose file in the project folder.
     let mut c = Stack::get().config();
-    c.docker.host = mssante_diag_core::config::DEFAULT_DOCKER_HOST.to_owned();
+    c.docker.host = mssante_diag_core::docker::DEFAULT_DOCKER_HOST.to_owned();
     let report = run_only(c.clone(), &["docker", "redis"]);
     if std::path::Path::new("/var/run/docker.sock").exists() {
         // A system Docker exists on this machine: then the checks run against it.
@@ -514,7 +514,7 @@ fn daemon_facts_are_typed() {
     let _g = healthy();
     let cfg = stack.config();
     let facts = block_on(async {
-        let e = mssante_diag_core::checks::docker::connect(&cfg.docker, &cfg.project_dir, cfg.timeout(), cfg.lang).await.expect("engine");
+        let e = mssante_diag_core::docker::connect(&cfg.docker.host, cfg.docker.enabled, &cfg.project_dir, cfg.timeout(), cfg.lang).await.expect("engine");
         let p = mssante_diag_core::checks::docker::project::gather(&e.docker, "mssante-test").await.expect("project");
         (e.version, p)
     });

@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mssante_diag_core::checks::postgres::connect_options;
 use mssante_diag_core::{Selection, Status};
 use mssante_diag_tests::postgres::PgFixture;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 /// The budget over one round trip.
@@ -45,7 +45,14 @@ fn main() {
     let pass = rt.block_on(async {
         let fx = PgFixture::platform("bench").await;
         let config = Arc::new(fx.config());
-        let opts = connect_options(&config);
+        let pg = &config.postgres;
+        let password = config.secret(&pg.credential).expect("the fixture has a password");
+        let opts = PgConnectOptions::new_without_pgpass()
+            .host(&pg.host)
+            .port(pg.port)
+            .username(&pg.user)
+            .database(&pg.database)
+            .password(password.expose());
         let only = Selection::Only(vec!["postgres".into()]);
         let run = || async { mssante_diag_core::run(config.clone(), &only).await.expect("postgres is a subsystem") };
 

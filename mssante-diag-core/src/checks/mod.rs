@@ -1,34 +1,84 @@
-//! The check catalogue. Each subsystem is one module exposing `CHECKS`, a
-//! table of [`CheckDef`]; [`catalogue`] concatenates them in report order.
-//!
-//! Adding a subsystem: write `checks/<name>.rs` with its fact-gathering
-//! functions, its evaluations and its `CHECKS`, then add one line to
+//! The check catalogue. A subsystem is one folder `checks/<name>/` that owns
+//! everything about it: its `[name]` section (`Settings`, a [`Section`]), its
+//! per-run state (`State`), its facts and evaluations, and its `CHECKS` table.
+//! The registry below lists the subsystems once, in report order; from that
+//! list come the configuration's [`Sections`], the run's [`States`] and the
 //! [`catalogue`].
+//!
+//! Adding a subsystem: write `checks/<name>/`, then add one line to the registry.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
+use tokio::sync::OnceCell;
 
-use crate::config::Config;
+use crate::config::{Config, Platform, Section, Vars};
+use crate::docker::{DaemonError, Engine};
 use crate::lang::Lang;
 use crate::model::{Metric, Remedy, Status};
 
-pub mod api;
-pub mod docker;
-pub mod imap;
-pub mod postgres;
-pub mod redis;
-pub mod smtp;
-pub mod system;
+/// Declares the subsystems: their modules, [`Sections`], [`States`] and [`catalogue`].
+macro_rules! subsystems {
+    ($($name:ident),* $(,)?) => {
+        $(pub mod $name;)*
 
-/// Every check, in catalogue (report) order.
-#[must_use]
-pub fn catalogue() -> Vec<&'static CheckDef> {
-    [docker::CHECKS, system::CHECKS, api::CHECKS, postgres::CHECKS, redis::CHECKS, smtp::CHECKS, imap::CHECKS]
-        .into_iter()
-        .flatten()
-        .collect()
+        /// Every subsystem's section of the configuration (`[docker]`, `[postgres]`, ...).
+        #[derive(Debug, Clone, Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Sections {
+            $(#[doc = concat!("`[", stringify!($name), "]`")] pub $name: $name::Settings,)*
+        }
+
+        impl Sections {
+            pub(crate) fn defaults(platform: &Platform<'_>) -> Self {
+                Self { $($name: Section::defaults(platform),)* }
+            }
+
+            pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+                $(Section::validate(&self.$name).map_err(|(k, r)| (format!("{}.{k}", stringify!($name)), r))?;)*
+                Ok(())
+            }
+
+            pub(crate) fn vars(&self, platform: &Platform<'_>) -> Vars {
+                let mut vars = Vars::default();
+                $(vars.extend(stringify!($name), Section::vars(&self.$name, platform));)*
+                vars
+            }
+        }
+
+        $(
+            /// The zero-config defaults of the current folder, with no `.env`.
+            impl Default for $name::Settings {
+                fn default() -> Self {
+                    Section::defaults(&Platform { dir: std::path::Path::new("."), env: &crate::config::EnvFile::default() })
+                }
+            }
+        )*
+
+        /// Every subsystem's per-run state (connections and inventories gathered once per run).
+        #[derive(Debug, Default)]
+        pub struct States {
+            $(#[doc = concat!("State of the `", stringify!($name), ".*` checks.")] pub $name: $name::State,)*
+        }
+
+        /// Every check, in catalogue (report) order.
+        #[must_use]
+        pub fn catalogue() -> Vec<&'static CheckDef> {
+            [$($name::CHECKS),*].into_iter().flatten().collect()
+        }
+    };
+}
+
+// The registry: one line per subsystem, in report order.
+subsystems! {
+    docker,
+    system,
+    api,
+    postgres,
+    redis,
+    smtp,
+    imap,
 }
 
 /// Subsystem names, in catalogue order.
@@ -59,7 +109,7 @@ pub struct CheckInfo {
     /// Subsystem the check belongs to.
     pub subsystem: &'static str,
     /// What the check decides.
-    pub title: &'static str,
+    pub title: String,
     /// Sections of the troubleshooting guide, e.g. `BD P1`.
     pub guide: &'static str,
     /// Part of the guide's quick-check set.
@@ -81,7 +131,11 @@ pub struct CheckDef {
     /// Part of the guide's quick-check set (`mssante-diag quick`).
     pub quick: bool,
     /// The generic remedy, attached to a non-ok result that brings none of its own.
+    /// Its texts and commands may cite the configuration as `{section.name}`.
     pub remedy: &'static [Step],
+    /// Timed steps the check may take one after the other (connect, then query...):
+    /// its deadline is that many step timeouts.
+    pub steps: u32,
     /// Runs the check.
     pub run: fn(Arc<Ctx>) -> BoxFuture<'static, Outcome>,
 }
@@ -93,29 +147,29 @@ impl CheckDef {
         self.id.split_once('.').map_or(self.id, |(s, _)| s)
     }
 
-    /// Title in a language.
+    /// Title in a language, citing the effective configuration.
     #[must_use]
-    pub fn title(&self, lang: Lang) -> &'static str {
-        lang.pick(self.title_en, self.title_fr)
+    pub fn title(&self, lang: Lang, vars: &Vars) -> String {
+        vars.render(lang.pick(self.title_en, self.title_fr))
     }
 
-    /// The catalogue entry in a language.
+    /// The catalogue entry in a language, citing the effective configuration.
     #[must_use]
-    pub fn info(&self, lang: Lang) -> CheckInfo {
+    pub fn info(&self, lang: Lang, vars: &Vars) -> CheckInfo {
         CheckInfo {
             id: self.id,
             subsystem: self.subsystem(),
-            title: self.title(lang),
+            title: self.title(lang, vars),
             guide: self.guide,
             quick: self.quick,
-            remediation: self.remediation(lang),
+            remediation: self.remediation(lang, vars),
         }
     }
 
-    /// The generic remedy in a language.
+    /// The generic remedy in a language, citing the effective configuration.
     #[must_use]
-    pub fn remediation(&self, lang: Lang) -> Vec<Remedy> {
-        self.remedy.iter().map(|s| s.to_remedy(lang)).collect()
+    pub fn remediation(&self, lang: Lang, vars: &Vars) -> Vec<Remedy> {
+        self.remedy.iter().map(|s| s.to_remedy(lang).render(vars)).collect()
     }
 }
 
@@ -264,23 +318,41 @@ impl Outcome {
 pub struct Ctx {
     /// The run's configuration.
     pub config: Arc<Config>,
-    /// The Docker engine and compose project, gathered once per run.
-    pub docker: docker::Shared,
-    /// The PostgreSQL connection attempt and pool, made once per run on first use.
-    pub postgres: postgres::PgShared,
+    /// Per-run state of each subsystem.
+    pub state: States,
+    /// The Docker engine, connected once per run on first use (docker checks, exec runner).
+    engine: OnceCell<Result<Engine, DaemonError>>,
+}
+
+tokio::task_local! {
+    /// The step a check is in, for the runner to name when the check's deadline passes.
+    pub(crate) static CURRENT_STEP: std::cell::RefCell<String>;
 }
 
 impl Ctx {
     /// A context for a configuration.
     #[must_use]
     pub fn new(config: Arc<Config>) -> Self {
-        Self { config, docker: docker::Shared::default(), postgres: postgres::PgShared::default() }
+        Self { config, state: States::default(), engine: OnceCell::new() }
     }
 
     /// Language of messages.
     #[must_use]
     pub fn lang(&self) -> Lang {
         self.config.lang
+    }
+
+    /// The run's Docker engine, connected on first use. Call it under a step.
+    ///
+    /// # Errors
+    /// Why Docker cannot be used.
+    pub async fn engine(&self) -> Result<Engine, DaemonError> {
+        let cfg = &self.config;
+        let d = &cfg.docker;
+        self.engine
+            .get_or_init(|| crate::docker::connect(&d.host, d.enabled, &cfg.project_dir, cfg.timeout(), cfg.lang))
+            .await
+            .clone()
     }
 
     /// Runs one network or process step under the configured timeout.
@@ -291,11 +363,23 @@ impl Ctx {
         tokio::time::timeout(self.config.timeout(), fut).await.map_err(|_| TimedOut(self.config.timeout_secs))
     }
 
-    /// The usual "timed out after N s" outcome (status `unknown`: the target did not answer).
+    /// As [`Ctx::step`], naming the step (`"connect"`, `"banner"`...) so that a check stopped
+    /// by its deadline says where it hung.
+    ///
+    /// # Errors
+    /// [`TimedOut`] when the step did not finish in time.
+    pub async fn step_named<F: std::future::Future>(&self, name: &str, fut: F) -> Result<F::Output, TimedOut> {
+        let _ = CURRENT_STEP.try_with(|s| name.clone_into(&mut s.borrow_mut()));
+        self.step(fut).await
+    }
+
+    /// The outcome of a target that did not answer in time: `critical` by default (a dead
+    /// service), or as `timeout_state` says; the summary names what hung.
     #[must_use]
     pub fn timed_out(&self, what: &str, t: TimedOut) -> Outcome {
         let secs = t.0;
-        Outcome::unknown(crate::tr!(self.lang(), "{what}: timed out after {secs} s", "{what} : pas de réponse après {secs} s"))
+        let summary = crate::tr!(self.lang(), "{what}: no answer within {secs} s", "{what} : pas de réponse en {secs} s");
+        Outcome::new(self.config.timeout_state.into(), summary)
     }
 }
 

@@ -5,7 +5,7 @@ use bollard::models::{ContainerSummaryStateEnum, SystemDataUsageResponse};
 use serde::Serialize;
 
 use super::human_bytes;
-use crate::checks::system::FsUsage;
+use crate::fs::FsUsage;
 use crate::checks::{grade, step, Outcome, Step};
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::project::{read_log, Project};
 use super::{compose_remedy, Compose};
 use crate::checks::{grade, Outcome};
-use crate::config::DockerConfig;
+use super::Settings as DockerConfig;
 use crate::logscan::{Matcher, Tally, DEFAULT_SAMPLES};
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};

@@ -16,17 +16,23 @@ use tokio::sync::OnceCell;
 
 use super::{step, CheckDef, Ctx, Outcome};
 use crate::config::{compose_project_name, Config};
+use crate::fs::filesystems;
 use crate::model::Remedy;
 use crate::{tr, Lang};
 
 pub mod disk;
-pub mod engine;
 pub mod logs;
 pub mod project;
 pub mod resources;
 
-pub use engine::{connect, parse_host, DaemonError, Endpoint, Engine, EngineVersion};
+pub use crate::docker::{DaemonError, Endpoint, Engine};
 pub use project::{ContainerFacts, HealthFacts, Project, PROJECT_LABEL, SERVICE_LABEL};
+
+mod settings;
+pub use settings::Settings;
+
+/// Per-run state: the project's containers, inspected once.
+pub type State = Shared;
 
 /// The `docker.*` checks.
 pub const CHECKS: &[CheckDef] = &[
@@ -43,6 +49,7 @@ pub const CHECKS: &[CheckDef] = &[
             step!("Reload the groups (or log in again)", "Recharger les groupes (ou se reconnecter)", guide = "Démarrage P2", cmd = "newgrp docker"),
             step!("Test", "Tester", guide = "Démarrage P2", cmd = "docker ps"),
         ],
+        steps: 1,
         run: |ctx| daemon(ctx).boxed(),
     },
     CheckDef {
@@ -56,6 +63,7 @@ pub const CHECKS: &[CheckDef] = &[
             step!("Look for a port already in use", "Chercher un port déjà utilisé", guide = "Démarrage P1", cmd = "sudo ss -tulpn | grep -E ':(80|443|25|587|143|3000|5432|6379)'"),
             step!("Restart the containers (interrupts the service)", "Redémarrer les conteneurs (interrompt le service)", guide = "Démarrage P1", cmd = "docker compose down && docker compose up -d", destructive = true),
         ],
+        steps: 1,
         run: |ctx| containers(ctx).boxed(),
     },
     CheckDef {
@@ -68,6 +76,7 @@ pub const CHECKS: &[CheckDef] = &[
             step!("Check the health checks", "Vérifier les health checks", guide = "Démarrage P4", cmd = "docker compose ps --format \"table {{.Name}}\\t{{.Status}}\\t{{.Health}}\""),
             step!("Read the logs of the container", "Voir les logs du conteneur", guide = "Démarrage P4", cmd = "docker compose logs --tail=50"),
         ],
+        steps: 1,
         run: |ctx| health(ctx).boxed(),
     },
     CheckDef {
@@ -84,6 +93,7 @@ pub const CHECKS: &[CheckDef] = &[
             step!("If it is a permission error, give the data folder to the service user", "Si erreur de permissions, rendre le dossier data à l'utilisateur du service", guide = "Démarrage P4", cmd = "sudo chown -R 1000:1000 data/"),
             step!("Rebuild the image and restart the service", "Reconstruire l'image et relancer le service", guide = "Démarrage P4", cmd = "docker compose build --no-cache api && docker compose up -d api"),
         ],
+        steps: 1,
         run: |ctx| restarts(ctx).boxed(),
     },
     CheckDef {
@@ -97,6 +107,7 @@ pub const CHECKS: &[CheckDef] = &[
             step!("Raise the limits (deploy.resources.limits cpus / memory in docker-compose.yml)", "Augmenter les ressources (deploy.resources.limits cpus / memory dans docker-compose.yml)", guide = "Performance P1"),
             step!("Scale the API horizontally", "Scaler l'API horizontalement", guide = "Performance P1", cmd = "docker compose up -d --scale api=3"),
         ],
+        steps: 1,
         run: |ctx| resources(ctx).boxed(),
     },
     CheckDef {
@@ -109,6 +120,7 @@ pub const CHECKS: &[CheckDef] = &[
             step!("Filter the errors", "Filtrer les erreurs", guide = "Général", cmd = "docker compose logs --tail=50 | grep -i error"),
             step!("Read a service's log with timestamps", "Lire les logs d'un service avec l'horodatage", guide = "Général", cmd = "docker compose logs --tail=100 --timestamps api"),
         ],
+        steps: 1,
         run: |ctx| logs(ctx).boxed(),
     },
     CheckDef {
@@ -118,25 +130,15 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "Démarrage P3",
         quick: false,
         remedy: disk::CLEAN,
+        steps: 1,
         run: |ctx| disk(ctx).boxed(),
     },
 ];
 
-/// Per-run state shared by the docker checks and the exec runner: the engine
-/// connection and the project's containers, each gathered once.
+/// Per-run state of the docker checks: the project's containers, inspected once.
 #[derive(Debug, Default)]
 pub struct Shared {
-    engine: OnceCell<Result<Engine, DaemonError>>,
     project: OnceCell<Result<Arc<Project>, DaemonError>>,
-}
-
-/// The run's engine, connected on first use. Call it under `ctx.step`.
-///
-/// # Errors
-/// Why Docker cannot be used.
-pub async fn engine(ctx: &Ctx) -> Result<Engine, DaemonError> {
-    let cfg = &ctx.config;
-    ctx.docker.engine.get_or_init(|| connect(&cfg.docker, &cfg.project_dir, cfg.timeout(), cfg.lang)).await.clone()
 }
 
 /// The run's project containers, inspected on first use. Call it under `ctx.step`.
@@ -144,22 +146,15 @@ pub async fn engine(ctx: &Ctx) -> Result<Engine, DaemonError> {
 /// # Errors
 /// Why Docker cannot be used.
 pub async fn project(ctx: &Ctx) -> Result<Arc<Project>, DaemonError> {
-    ctx.docker
+    ctx.state
+        .docker
         .project
         .get_or_init(|| async {
-            let e = engine(ctx).await?;
+            let e = ctx.engine().await?;
             project::gather(&e.docker, &ctx.config.docker.project).await.map(Arc::new).map_err(|err| e.explain(&err))
         })
         .await
         .clone()
-}
-
-impl Engine {
-    /// Explains a failed request to this engine.
-    #[must_use]
-    pub fn explain(&self, e: &bollard::errors::Error) -> DaemonError {
-        engine::classify(&self.endpoint, &self.host, e, self.lang)
-    }
 }
 
 /// How to write `docker compose` commands for the configured project: plain in its
@@ -219,7 +214,7 @@ where
 {
     let lang = ctx.lang();
     let inner = ctx.clone();
-    match ctx.step(async move { body(inner.clone(), engine(&inner).await?).await }).await {
+    match ctx.step(async move { body(inner.clone(), inner.engine().await?).await }).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => e.outcome(lang),
         Err(t) => ctx.timed_out("Docker", t),
@@ -307,7 +302,7 @@ async fn disk(ctx: Arc<Ctx>) -> Outcome {
         usage.root_dir = e.docker.info().await.ok().and_then(|i| i.docker_root_dir);
         if let (Some(root), Endpoint::Unix(_)) = (&usage.root_dir, &e.endpoint) {
             let paths = vec![std::path::PathBuf::from(root)];
-            if let Ok((fss, _)) = tokio::task::spawn_blocking(move || super::system::filesystems(&paths)).await {
+            if let Ok((fss, _)) = tokio::task::spawn_blocking(move || filesystems(&paths)).await {
                 usage.root_fs = fss.into_iter().next();
             }
         }

@@ -12,13 +12,10 @@ use serde::Serialize;
 
 use super::{compose_remedy, Compose};
 use crate::checks::Outcome;
+pub use crate::docker::{PROJECT_LABEL, SERVICE_LABEL};
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};
 
-/// Label holding the compose project name.
-pub const PROJECT_LABEL: &str = "com.docker.compose.project";
-/// Label holding the compose service name.
-pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 /// A container restarted by its policy less than this long ago may be looping (seconds).
 pub const RECENT_RESTART_SECS: i64 = 600;
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::project::{ContainerFacts, Project};
 use super::human_bytes;
 use crate::checks::{grade, Outcome};
-use crate::config::DockerConfig;
+use super::Settings as DockerConfig;
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};
 

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::session::on_db;
 use super::{human_secs, list_some, one_line, TOO_MANY_STEP};
 use crate::checks::{grade, step, Ctx, Outcome, Step};
-use crate::config::PostgresConfig;
+use super::Settings as PostgresConfig;
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};
 
@@ -256,7 +256,7 @@ pub fn evaluate_connections(s: &ConnectionStats, refused_full: bool, cfg: &Postg
 
 pub(super) async fn run_connections(ctx: Arc<Ctx>) -> Outcome {
     let lang = ctx.lang();
-    let session = ctx.postgres.session(&ctx.config).await;
+    let session = ctx.state.postgres.session(&ctx.config).await;
     if session.pool.is_none() && session.refused_full() {
         let user = &ctx.config.postgres.user;
         let o = Outcome::critical(tr!(

@@ -46,6 +46,12 @@ pub use tables::{
     TableIndexes, TableSize, TableVacuum, VacuumFacts,
 };
 
+mod settings;
+pub use settings::{ExpectedIndex, PgReserved, Settings};
+
+/// Per-run state: the one connection attempt and its pool.
+pub type State = PgShared;
+
 /// The `postgres.*` checks.
 pub const CHECKS: &[CheckDef] = &[
     CheckDef {
@@ -55,6 +61,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "BD P1",
         quick: true,
         remedy: REACHABLE_STEPS,
+        steps: 2,
         run: |ctx| reachable(ctx).boxed(),
     },
     CheckDef {
@@ -64,6 +71,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "BD P2",
         quick: false,
         remedy: activity::CONNECTION_STEPS,
+        steps: 2,
         run: |ctx| activity::run_connections(ctx).boxed(),
     },
     CheckDef {
@@ -73,6 +81,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "Performance P1",
         quick: false,
         remedy: activity::LONG_QUERY_STEPS,
+        steps: 2,
         run: |ctx| activity::run_long_queries(ctx).boxed(),
     },
     CheckDef {
@@ -82,6 +91,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "Performance P2",
         quick: false,
         remedy: statements::SLOW_STEPS,
+        steps: 2,
         run: |ctx| statements::run(ctx).boxed(),
     },
     CheckDef {
@@ -91,6 +101,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "Performance P2 P3",
         quick: false,
         remedy: tables::SIZE_STEPS,
+        steps: 2,
         run: |ctx| tables::run_size(ctx).boxed(),
     },
     CheckDef {
@@ -100,6 +111,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "Performance P1",
         quick: false,
         remedy: tables::INDEX_STEPS,
+        steps: 2,
         run: |ctx| tables::run_indexes(ctx).boxed(),
     },
     CheckDef {
@@ -109,6 +121,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "Performance P2",
         quick: false,
         remedy: tables::VACUUM_STEPS,
+        steps: 2,
         run: |ctx| tables::run_vacuum(ctx).boxed(),
     },
     CheckDef {
@@ -118,6 +131,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "BD P3",
         quick: false,
         remedy: integrity::CORRUPTION_STEPS,
+        steps: 2,
         run: |ctx| integrity::run(ctx).boxed(),
     },
     CheckDef {
@@ -127,6 +141,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "BD P4",
         quick: false,
         remedy: migrations::DIRTY_STEPS,
+        steps: 2,
         run: |ctx| migrations::run(ctx).boxed(),
     },
     CheckDef {
@@ -136,6 +151,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "Performance P2",
         quick: false,
         remedy: retention::ARCHIVE_STEPS,
+        steps: 2,
         run: |ctx| retention::run(ctx).boxed(),
     },
 ];
@@ -163,7 +179,7 @@ const TOO_MANY_STEP: Step = step!(
 
 /// Connection options for the configured server (password resolved, never logged).
 #[must_use]
-pub fn connect_options(config: &Config) -> PgConnectOptions {
+pub(crate) fn connect_options(config: &Config) -> PgConnectOptions {
     let c = &config.postgres;
     let mut opts = PgConnectOptions::new_without_pgpass()
         .host(&c.host)
@@ -179,7 +195,7 @@ pub fn connect_options(config: &Config) -> PgConnectOptions {
 
 /// Connection options for the `[postgres.reserved]` role, if one is configured.
 #[must_use]
-pub fn reserved_options(config: &Config) -> Option<PgConnectOptions> {
+pub(crate) fn reserved_options(config: &Config) -> Option<PgConnectOptions> {
     let r = config.postgres.reserved.as_ref()?;
     let mut opts = connect_options(config).username(&r.user);
     // Never fall back to the platform's password for another role.
@@ -288,7 +304,7 @@ pub fn evaluate_reachable(r: &Result<PgServer, PgFailure>, target: &str, user: &
 async fn reachable(ctx: Arc<Ctx>) -> Outcome {
     let c = &ctx.config.postgres;
     let target = format!("{}:{}", c.host, c.port);
-    match &ctx.postgres.session(&ctx.config).await.primary {
+    match &ctx.state.postgres.session(&ctx.config).await.primary {
         Attempt::Connected(server) => evaluate_reachable(&Ok(server.clone()), &target, &c.user, &c.database, ctx.lang()),
         Attempt::Failed(f) => evaluate_reachable(&Err(f.clone()), &target, &c.user, &c.database, ctx.lang()),
         Attempt::TimedOut(t) => ctx.timed_out(&format!("PostgreSQL {target}"), *t),

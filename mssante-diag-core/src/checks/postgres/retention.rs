@@ -9,7 +9,7 @@ use sqlx::postgres::PgConnection;
 use super::session::on_db;
 use super::{relation};
 use crate::checks::{step, Ctx, Outcome, Step};
-use crate::config::PostgresConfig;
+use super::Settings as PostgresConfig;
 use crate::model::Metric;
 use crate::{tr, Lang};
 

@@ -177,7 +177,7 @@ where
     Fut: Future<Output = Result<T, sqlx::Error>>,
 {
     let lang = ctx.lang();
-    let session = ctx.postgres.session(&ctx.config).await;
+    let session = ctx.state.postgres.session(&ctx.config).await;
     let Some(pool) = &session.pool else { return Err(session.unavailable(lang)) };
     match ctx.step(async { gather(pool.acquire().await?).await }).await {
         Ok(Ok(t)) => Ok(t),

@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::session::on_db;
 use super::{human_bytes, human_secs, list_some};
 use crate::checks::{grade, step, Ctx, Outcome, Step};
-use crate::config::ExpectedIndex;
+use super::settings::ExpectedIndex;
 use crate::model::{Metric, Remedy, Status};
 use crate::{tr, Lang};
 
@@ -442,7 +442,7 @@ pub(super) async fn run_vacuum(ctx: Arc<Ctx>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PostgresConfig;
+    use crate::checks::postgres::Settings as PostgresConfig;
 
     fn idx(name: &str, cols: &[&str]) -> IndexInfo {
         IndexInfo { name: name.into(), columns: cols.iter().map(|c| (*c).to_owned()).collect(), valid: true, partial: false }

@@ -10,6 +10,12 @@ use super::{elapsed_ms, grade, step, CheckDef, Ctx, Outcome};
 use crate::model::{Metric, Status};
 use crate::tr;
 
+mod settings;
+pub use settings::Settings;
+
+/// The `api.*` checks keep no per-run state.
+pub type State = ();
+
 /// The `api.*` checks.
 pub const CHECKS: &[CheckDef] = &[CheckDef {
     id: "api.health",
@@ -22,6 +28,7 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
         step!("Measure response times", "Mesurer les temps de réponse", guide = "Performance P1", cmd = "time curl -f http://localhost:3000/health"),
         step!("Restart the API", "Redémarrer l'API", guide = "Général", cmd = "docker compose restart api"),
     ],
+    steps: 1,
     run: |ctx| health(ctx).boxed(),
 }];
 

@@ -14,6 +14,12 @@ use crate::model::{Metric, Status};
 use crate::probe::{Bounded, TlsFacts, READ_BUDGET};
 use crate::{tr, Lang};
 
+mod settings;
+pub use settings::Settings;
+
+/// The `imap.*` checks keep no per-run state.
+pub type State = ();
+
 /// The `imap.*` checks.
 pub const CHECKS: &[CheckDef] = &[CheckDef {
     id: "imap.reachable",
@@ -27,6 +33,7 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
         step!("Test the TLS upgrade by hand", "Tester la montée en TLS à la main", guide = "Messagerie P4", cmd = "openssl s_client -connect localhost:143 -starttls imap"),
         step!("Restart Dovecot", "Redémarrer Dovecot", guide = "Réseau P2", cmd = "docker compose restart dovecot"),
     ],
+    steps: 1,
     run: |ctx| reachable(ctx).boxed(),
 }];
 

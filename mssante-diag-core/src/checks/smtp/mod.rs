@@ -13,6 +13,12 @@ use super::{elapsed_ms, step, CheckDef, Ctx, Outcome};
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};
 
+mod settings;
+pub use settings::Settings;
+
+/// The `smtp.*` checks keep no per-run state.
+pub type State = ();
+
 /// The `smtp.*` checks.
 pub const CHECKS: &[CheckDef] = &[CheckDef {
     id: "smtp.submission",
@@ -26,6 +32,7 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
         step!("Test the TLS upgrade by hand", "Tester la montée en TLS à la main", guide = "Auth P3", cmd = "openssl s_client -connect localhost:587 -starttls smtp"),
         step!("Restart Postfix", "Redémarrer Postfix", guide = "Messagerie P1", cmd = "docker compose restart postfix"),
     ],
+    steps: 1,
     run: |ctx| submission(ctx).boxed(),
 }];
 

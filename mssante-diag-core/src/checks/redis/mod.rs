@@ -11,6 +11,12 @@ use crate::config::Config;
 use crate::model::Metric;
 use crate::{tr, Lang};
 
+mod settings;
+pub use settings::Settings;
+
+/// The `redis.*` checks keep no per-run state.
+pub type State = ();
+
 /// The `redis.*` checks.
 pub const CHECKS: &[CheckDef] = &[CheckDef {
     id: "redis.reachable",
@@ -23,6 +29,7 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
         step!("Test it from inside the container", "Le tester depuis le conteneur", guide = "Général", cmd = "docker compose exec redis redis-cli ping"),
         step!("Restart Redis", "Redémarrer Redis", guide = "Général", cmd = "docker compose restart redis"),
     ],
+    steps: 1,
     run: |ctx| reachable(ctx).boxed(),
 }];
 
@@ -44,7 +51,7 @@ pub struct RedisServer {
 
 /// Connection info for the configured server (password resolved, never logged).
 #[must_use]
-pub fn connection_info(config: &Config) -> redis::ConnectionInfo {
+pub(crate) fn connection_info(config: &Config) -> redis::ConnectionInfo {
     let c = &config.redis;
     redis::ConnectionInfo {
         addr: redis::ConnectionAddr::Tcp(c.host.clone(), c.port),

@@ -1,15 +1,21 @@
 //! The host: filesystems of the data, Docker and database folders (guide:
 //! Démarrage P3, Performance P3).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use serde::Serialize;
 
 use super::{grade, step, CheckDef, Ctx, Outcome};
+use crate::fs::{filesystems, FsUsage, Unmeasured};
 use crate::model::{Metric, Status};
 use crate::tr;
+
+mod settings;
+pub use settings::Settings;
+
+/// The `system.*` checks keep no per-run state.
+pub type State = ();
 
 /// The `system.*` checks.
 pub const CHECKS: &[CheckDef] = &[CheckDef {
@@ -24,78 +30,18 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
         step!("Remove unused Docker images, containers and volumes", "Supprimer les images, conteneurs et volumes Docker inutilisés", guide = "Démarrage P3", cmd = "docker system prune -a --volumes", destructive = true),
         step!("Extend the volume if cleaning is not enough", "Étendre le volume si le nettoyage ne suffit pas", guide = "Performance P3"),
     ],
+    steps: 1,
     run: |ctx| disk(ctx).boxed(),
 }];
 
-/// Usage of one filesystem.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FsUsage {
-    /// Paths of the configuration on this filesystem.
-    pub paths: Vec<PathBuf>,
-    /// Total bytes.
-    pub total_bytes: u64,
-    /// Bytes available to unprivileged users.
-    pub available_bytes: u64,
-    /// Used space, percent of what users can have (as `df` computes it).
-    pub used_pct: f64,
-    /// Total inodes (0 when the filesystem has none to report).
-    pub total_inodes: u64,
-    /// Used inodes, percent.
-    pub inodes_used_pct: f64,
-}
-
-/// Measures the filesystems holding `paths` (one entry per filesystem; missing paths are left out).
-///
-/// # Errors
-/// None for missing paths; they are returned in the second list.
+/// Judges filesystems against the thresholds: the fullest decides. A configured path that
+/// could not be measured is a finding (warning), and nothing measured at all is `unknown`.
 #[must_use]
-pub fn filesystems(paths: &[PathBuf]) -> (Vec<FsUsage>, Vec<PathBuf>) {
-    use std::os::unix::fs::MetadataExt;
-    let mut out: Vec<(u64, FsUsage)> = Vec::new();
-    let mut missing = Vec::new();
-    for p in paths {
-        let Ok(meta) = std::fs::metadata(p) else {
-            missing.push(p.clone());
-            continue;
-        };
-        if let Some((_, fs)) = out.iter_mut().find(|(dev, _)| *dev == meta.dev()) {
-            fs.paths.push(p.clone());
-            continue;
-        }
-        match usage(p) {
-            Some(u) => out.push((meta.dev(), u)),
-            None => missing.push(p.clone()),
-        }
-    }
-    (out.into_iter().map(|(_, u)| u).collect(), missing)
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn usage(p: &Path) -> Option<FsUsage> {
-    let st = nix::sys::statvfs::statvfs(p).ok()?;
-    let frag = st.fragment_size();
-    let total = st.blocks() * frag;
-    let free = st.blocks_free() * frag;
-    let avail = st.blocks_available() * frag;
-    let used = total.saturating_sub(free);
-    let used_pct = if used + avail == 0 { 0.0 } else { used as f64 * 100.0 / (used + avail) as f64 };
-    let inodes = st.files();
-    let inodes_used_pct = if inodes == 0 { 0.0 } else { (inodes - st.files_free()) as f64 * 100.0 / inodes as f64 };
-    Some(FsUsage {
-        paths: vec![p.to_path_buf()],
-        total_bytes: total,
-        available_bytes: avail,
-        used_pct: (used_pct * 10.0).round() / 10.0,
-        total_inodes: inodes,
-        inodes_used_pct: (inodes_used_pct * 10.0).round() / 10.0,
-    })
-}
-
-/// Judges filesystems against the thresholds: the fullest decides.
-#[must_use]
-pub fn evaluate_disk(fss: &[FsUsage], missing: &[PathBuf], warn: f64, crit: f64, lang: crate::Lang) -> Outcome {
+pub fn evaluate_disk(fss: &[FsUsage], unmeasured: &[Unmeasured], warn: f64, crit: f64, lang: crate::Lang) -> Outcome {
+    let details = serde_json::json!({ "filesystems": fss, "unmeasured": unmeasured });
+    let blind = unmeasured.iter().map(|u| format!("{} ({})", u.path.display(), u.reason)).collect::<Vec<_>>().join(", ");
     if fss.is_empty() {
-        return Outcome::skipped(tr!(lang, "none of the configured paths exists", "aucun des chemins configurés n'existe"));
+        return Outcome::unknown(tr!(lang, "no configured path could be measured: {blind}", "aucun chemin configuré n'a pu être mesuré : {blind}")).details(details);
     }
     let mut status = Status::Ok;
     let mut worst: Option<(f64, &str, &FsUsage)> = None;
@@ -112,12 +58,16 @@ pub fn evaluate_disk(fss: &[FsUsage], missing: &[PathBuf], warn: f64, crit: f64,
     }
     let (pct, kind, fs) = worst.expect("at least one filesystem");
     let path = fs.paths[0].display();
-    let summary = match (status, kind) {
+    let mut summary = match (status, kind) {
         (Status::Ok, _) => tr!(lang, "{} filesystem(s) fine, fullest {path} at {pct}%", "{} système(s) de fichiers corrects, le plus plein {path} à {pct} %", fss.len()),
         (_, "inodes") => tr!(lang, "inodes {pct}% used on the filesystem of {path}", "inodes utilisés à {pct} % sur le système de fichiers de {path}"),
         _ => tr!(lang, "disk {pct}% full on the filesystem of {path}", "disque plein à {pct} % sur le système de fichiers de {path}"),
     };
-    let mut o = Outcome::new(status, summary).details(serde_json::json!({ "filesystems": fss, "missing_paths": missing }));
+    if !unmeasured.is_empty() {
+        status = status.worst(Status::Warning);
+        summary.push_str(&tr!(lang, "; not measured: {blind}", " ; non mesuré : {blind}"));
+    }
+    let mut o = Outcome::new(status, summary).details(details);
     o.metrics = metrics;
     o
 }
@@ -128,9 +78,9 @@ async fn disk(ctx: Arc<Ctx>) -> Outcome {
     // statvfs can block on a hung network filesystem: keep it off the async threads and under the timeout.
     let measured = ctx.step(tokio::task::spawn_blocking(move || filesystems(&paths))).await;
     match measured {
-        Ok(Ok((fss, missing))) => evaluate_disk(&fss, &missing, cfg.system.disk_warn_pct, cfg.system.disk_crit_pct, ctx.lang()),
+        Ok(Ok((fss, unmeasured))) => evaluate_disk(&fss, &unmeasured, cfg.system.disk_warn_pct, cfg.system.disk_crit_pct, ctx.lang()),
         Ok(Err(e)) => Outcome::unknown(e.to_string()),
-        Err(t) => ctx.timed_out("statvfs", t),
+        Err(t) => ctx.timed_out("statvfs (hung filesystem?)", t),
     }
 }
 
@@ -149,5 +99,14 @@ mod tests {
         let o = evaluate_disk(&[fs(10.0, 99.0)], &[], 85.0, 95.0, crate::Lang::En);
         assert_eq!(o.status, Status::Critical);
         assert!(o.summary.contains("inodes"), "{}", o.summary);
+    }
+
+    #[test]
+    fn unmeasured_paths_are_findings() {
+        let gone = [Unmeasured { path: "/srv/data".into(), reason: "entity not found".into() }];
+        let o = evaluate_disk(&[fs(10.0, 10.0)], &gone, 85.0, 95.0, crate::Lang::En);
+        assert_eq!(o.status, Status::Warning);
+        assert!(o.summary.contains("/srv/data"), "{}", o.summary);
+        assert_eq!(evaluate_disk(&[], &gone, 85.0, 95.0, crate::Lang::En).status, Status::Unknown);
     }
 }

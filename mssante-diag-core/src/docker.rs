@@ -1,4 +1,6 @@
-//! Reaching the Docker engine, and explaining why it cannot be reached.
+//! Shared infrastructure: reaching the Docker engine, and explaining why it cannot
+//! be reached. Used by the `docker.*` checks and by the exec runner; the run's one
+//! connection is [`crate::Ctx::engine`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,9 +9,16 @@ use bollard::{Docker, API_DEFAULT_VERSION};
 use serde::Serialize;
 
 use crate::checks::{step, Outcome, Step};
-use crate::config::{DockerConfig, DEFAULT_DOCKER_HOST};
 use crate::model::Remedy;
 use crate::{tr, Lang};
+
+/// Docker host used when neither `DOCKER_HOST` nor `[docker] host` says otherwise.
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// Label of a container's compose project.
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// Label of a container's compose service.
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 /// Compose files whose presence in the project folder means Docker is expected.
 const COMPOSE_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
@@ -206,24 +215,24 @@ pub struct Engine {
 }
 
 /// Whether the docker checks should run when `enabled` is unset.
-fn expected(cfg: &DockerConfig, project_dir: &Path) -> bool {
-    cfg.host != DEFAULT_DOCKER_HOST
+fn expected(host: &str, project_dir: &Path) -> bool {
+    host != DEFAULT_DOCKER_HOST
         || !matches!(std::fs::symlink_metadata("/var/run/docker.sock"), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
         || COMPOSE_FILES.iter().any(|f| project_dir.join(f).exists())
 }
 
-/// Connects to the configured engine, negotiates the API version and reads the engine's version.
+/// Connects to the engine at `host` (`enabled`: `[docker] enabled`), negotiates the API version and reads the engine's version.
 /// Call it under a timeout (`Ctx::step`).
 ///
 /// # Errors
 /// A [`DaemonError`] naming the cause.
-pub async fn connect(cfg: &DockerConfig, project_dir: &Path, timeout: Duration, lang: Lang) -> Result<Engine, DaemonError> {
-    if cfg.enabled == Some(false) {
+pub async fn connect(host: &str, enabled: Option<bool>, project_dir: &Path, timeout: Duration, lang: Lang) -> Result<Engine, DaemonError> {
+    if enabled == Some(false) {
         return Err(DaemonError::Disabled);
     }
-    let host = cfg.host.clone();
+    let host = host.to_owned();
     let endpoint = parse_host(&host, lang).map_err(|detail| DaemonError::WrongHost { host: host.clone(), detail })?;
-    if cfg.enabled.is_none() && !expected(cfg, project_dir) {
+    if enabled.is_none() && !expected(&host, project_dir) {
         return Err(DaemonError::NotConfigured);
     }
     // Longer than the step timeout: the caller's `ctx.step` decides, as for every other check.
@@ -305,6 +314,14 @@ pub fn classify(endpoint: &Endpoint, host: &str, e: &bollard::errors::Error, lan
         }
         B::UnsupportedURISchemeError { .. } | B::SocketNotFoundError(_) => DaemonError::WrongHost { host, detail: e.to_string() },
         _ => DaemonError::Api { host, detail: e.to_string() },
+    }
+}
+
+impl Engine {
+    /// Explains a failed request to this engine.
+    #[must_use]
+    pub fn explain(&self, e: &bollard::errors::Error) -> DaemonError {
+        classify(&self.endpoint, &self.host, e, self.lang)
     }
 }
 
