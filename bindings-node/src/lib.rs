@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mssante_diag_core::output::{self, Style};
+use mssante_diag_core::config::Vars;
 use mssante_diag_core::{CheckDef, CheckResult, Config, Report, Selection};
 use napi::bindgen_prelude::{Function, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunctionCallMode};
@@ -76,7 +77,7 @@ pub struct RunOptions<'a> {
     /// Configuration file to read instead of the project's `mssante-diag.toml`.
     pub config_path: Option<String>,
     /// Overrides applied last, shaped like `mssante-diag.toml`,
-    /// e.g. `{ timeout_secs: 2, lang: 'fr', postgres: { port: 5433 } }`.
+    /// e.g. `{ timeout_secs: 2, timeout_state: 'unknown', lang: 'fr', postgres: { port: 5433 } }`.
     #[napi(ts_type = "Record<string, unknown>")]
     pub config: Option<Value>,
     /// Check ids (`smtp.auth`) and subsystem names (`postgres`) to run. Default: every check.
@@ -166,12 +167,13 @@ pub struct CheckInfo {
 }
 
 impl CheckInfo {
-    fn new(def: &CheckDef, lang: mssante_diag_core::Lang) -> Result<Self> {
-        let info = def.info(lang);
+    /// The entry of `def`, citing the values of `vars` (`{postgres.user}`...).
+    fn new(def: &CheckDef, lang: mssante_diag_core::Lang, vars: &Vars) -> Result<Self> {
+        let info = def.info(lang, vars);
         Ok(Self {
             id: info.id.to_owned(),
             subsystem: info.subsystem.to_owned(),
-            title: info.title.to_owned(),
+            title: info.title,
             guide: info.guide.to_owned(),
             quick: info.quick,
             remediation: serde_json::to_value(info.remediation)?,
@@ -179,19 +181,20 @@ impl CheckInfo {
     }
 }
 
-/// Every check, in report order (as `mssante-diag list`).
+/// Every check, in report order (as `mssante-diag list`); remedies cite the built-in defaults' values.
 #[napi]
 pub fn catalogue(lang: Option<Lang>) -> Result<Vec<CheckInfo>> {
     let lang = self::lang(lang);
-    mssante_diag_core::catalogue().into_iter().map(|d| CheckInfo::new(d, lang)).collect()
+    let vars = Config::default().vars();
+    mssante_diag_core::catalogue().into_iter().map(|d| CheckInfo::new(d, lang, &vars)).collect()
 }
 
-/// One check and its remedy (as `mssante-diag explain ID`).
+/// One check and its remedy (as `mssante-diag explain ID`), citing the built-in defaults' values.
 /// Throws an `Error` with code `UNKNOWN_CHECK` for an id that is not in the catalogue.
 #[napi]
 pub fn explain(env: &Env, id: String, lang: Option<Lang>) -> Result<CheckInfo> {
     match mssante_diag_core::find(&id) {
-        Ok(def) => CheckInfo::new(def, self::lang(lang)),
+        Ok(def) => CheckInfo::new(def, self::lang(lang), &Config::default().vars()),
         Err(e) => Err(errors::to_js(env, &e)),
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use mssante_diag_core::config::TimeoutState;
 use mssante_diag_core::Config;
 
 use crate::convert;
@@ -85,6 +86,15 @@ impl PyConfig {
     #[getter]
     fn timeout_secs(&self) -> f64 {
         self.inner.timeout_secs
+    }
+
+    /// Status of a target that does not answer in time: `"critical"` (default) or `"unknown"`.
+    #[getter]
+    fn timeout_state(&self) -> &'static str {
+        match self.inner.timeout_state {
+            TimeoutState::Critical => "critical",
+            TimeoutState::Unknown => "unknown",
+        }
     }
 
     /// Language of messages, `"en"` or `"fr"`.

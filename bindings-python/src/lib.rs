@@ -66,12 +66,14 @@ fn run_sync(py: Python<'_>, config: Option<&Bound<'_, PyConfig>>, only: Option<V
     }
 }
 
-/// The catalogue of checks: `id`, `subsystem`, `title`, `guide`, `quick`, `remediation` (as `mssante-diag list`).
+/// The catalogue of checks: `id`, `subsystem`, `title`, `guide`, `quick`, `remediation` (as `mssante-diag list`),
+/// citing the built-in defaults' values (`{postgres.user}`...).
 #[pyfunction]
 #[pyo3(signature = (lang = None))]
 fn catalogue<'py>(py: Python<'py>, lang: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
     let lang = convert::lang(lang)?;
-    let items: Vec<_> = core_catalogue().into_iter().map(|d| d.info(lang)).collect();
+    let vars = Config::default().vars();
+    let items: Vec<_> = core_catalogue().into_iter().map(|d| d.info(lang, &vars)).collect();
     convert::to_py(py, &serde_json::to_value(items).map_err(|e| PyValueError::new_err(e.to_string()))?)
 }
 
@@ -81,12 +83,12 @@ fn subsystems() -> Vec<&'static str> {
     mssante_diag_core::subsystems()
 }
 
-/// What a check decides and the guide's remedy (as `mssante-diag explain ID`).
+/// What a check decides and the guide's remedy (as `mssante-diag explain ID`), citing the built-in defaults' values.
 #[pyfunction]
 #[pyo3(signature = (id, lang = None))]
 fn explain<'py>(py: Python<'py>, id: &str, lang: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
     let lang = convert::lang(lang)?;
-    let info = mssante_diag_core::find(id).or_raise()?.info(lang);
+    let info = mssante_diag_core::find(id).or_raise()?.info(lang, &Config::default().vars());
     convert::to_py(py, &serde_json::to_value(info).map_err(|e| PyValueError::new_err(e.to_string()))?)
 }
 

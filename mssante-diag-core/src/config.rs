@@ -92,8 +92,12 @@ pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
             let _ = u.set_password(None);
-            let _ = u.set_username(REDACTED);
-            u.to_string()
+            let _ = u.set_username("");
+            let shown = u.to_string();
+            match shown.split_once("://") {
+                Some((scheme, rest)) => format!("{scheme}://{REDACTED}@{rest}"),
+                None => REDACTED.to_owned(),
+            }
         }
         _ => url.to_owned(),
     }
@@ -168,17 +172,22 @@ impl EnvFile {
     }
 }
 
-/// Line number (1-based) and key of the line dotenvy could not parse, found by its content.
+/// Line number (1-based) and key of the line dotenvy could not parse. dotenvy reports the
+/// unparsed part (a whole line, or the value after `=`): find the line holding it.
 fn locate_bad_line(text: &str, bad: &str) -> (Option<usize>, Option<String>) {
-    let first = bad.lines().next().unwrap_or(bad).trim();
-    let line = text.lines().position(|l| !first.is_empty() && l.trim().starts_with(first)).map(|i| i + 1);
-    let key = first
+    let part = bad.lines().next().unwrap_or(bad).trim();
+    if part.is_empty() {
+        return (None, None);
+    }
+    let Some((index, line)) = text.lines().enumerate().find(|(_, l)| l.contains(part)) else { return (None, None) };
+    let key = line
+        .trim()
         .trim_start_matches("export ")
         .split_once('=')
         .map(|(k, _)| k.trim())
         .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
         .map(str::to_owned);
-    (line, key)
+    (Some(index + 1), key)
 }
 
 /// How a section finds its password: inline, or the name of a variable.
@@ -500,7 +509,13 @@ impl Config {
         }
         let path_error = |e: serde_path_to_error::Error<toml::de::Error>| {
             let key = e.path().to_string();
-            err(if key == "." { "-".into() } else { key }, e.inner().message().to_owned())
+            // serde quotes the rejected value: never for a key that may hold a secret.
+            let reason = if ["password", "secret", "token"].iter().any(|w| key.contains(w)) {
+                "invalid value (not shown: it may be a secret)".to_owned()
+            } else {
+                e.inner().message().to_owned()
+            };
+            err(if key == "." { "-".into() } else { key }, reason)
         };
         let t: TopLevel = serde_path_to_error::deserialize(toml::Value::Table(top)).map_err(path_error)?;
         let sections: Sections = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(path_error)?;
@@ -646,5 +661,37 @@ mod tests {
         assert_eq!(c.postgres.user, "alice");
         assert_eq!(c.postgres.host, "localhost");
         assert_eq!(c.smtp.tls_name, "mail.example.mssante.fr");
+    }
+
+    #[test]
+    fn broken_env_line_is_named_never_quoted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(".env"), "DOMAIN=x.test\n# comment\nPOSTGRES_PASSWORD=hunter2 s3cret\n").expect("write");
+        let e = EnvFile::read(dir.path()).expect_err("unquoted space");
+        let msg = e.chain();
+        assert!(msg.contains(".env:3") && msg.contains("POSTGRES_PASSWORD"), "{msg}");
+        assert!(!msg.contains("hunter2") && !msg.contains("s3cret") && !format!("{e:?}").contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn debug_shows_no_value() {
+        let env = EnvFile::from_pairs([("POSTGRES_PASSWORD".into(), "hunter2".into())]);
+        let c = Config::defaults("/srv/p".into(), env)
+            .with_overrides(&serde_json::json!({"api": {"url": "http://u:pw-in-url@h:3000/health"}, "postgres": {"password": "inline-pw"}}))
+            .expect("valid");
+        let shown = format!("{c:?} {:?}", crate::Ctx::new(std::sync::Arc::new(c.clone())));
+        for secret in ["hunter2", "pw-in-url", "inline-pw"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(c.vars().render("{api.url}").contains(REDACTED));
+    }
+
+    #[test]
+    fn readme_configuration_is_valid() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n").expect("README has a TOML example") + 8;
+        let text = &readme[start..start + readme[start..].find("```").expect("closed")];
+        let c = Config::from_toml_str(text, Path::new("/srv/mssante")).expect("the README's example is a valid configuration");
+        assert_eq!(c.timeout_state, TimeoutState::Critical);
     }
 }

@@ -1,6 +1,7 @@
-//! Pieces shared by the network checks: explaining connection failures and
-//! TLS upgrades that record, rather than enforce, certificate trust (trust is
-//! judged by the `tls.*` checks).
+//! Pieces shared by the network checks: explaining connection failures, TLS
+//! upgrades that record, rather than enforce, certificate trust (trust is judged
+//! by the `tls.*` checks), bounded reads, and the named steps of a probe with
+//! one deadline for all of them ([`Deadline`], [`Phase`], [`Hung`]).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The report document: its committed JSON Schema is current and real output validates against it.
 
-use mssante_diag_core::{Report, Selection};
+use mssante_diag_core::{Report, Selection, Status};
 use mssante_diag_tests::{healthy, run, Stack};
 
 fn committed_schema() -> serde_json::Value {
@@ -56,4 +56,37 @@ fn cli_check_on_the_healthy_stack_is_all_ok() {
     assert!(not_ok.is_empty(), "every implemented check should be ok on the healthy stack: {not_ok:#?}");
     assert_eq!(doc["checks"].as_array().map(Vec::len), Some(mssante_diag_core::catalogue().len()));
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn non_ok_report_validates_against_the_schema() {
+    let stack = Stack::get();
+    let _g = healthy();
+    // Real faults, no fixture documents: a closed Redis port (critical), an API slower than a
+    // 0 ms threshold (warning), disk paths that do not exist (unknown), Docker disabled (skipped).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let config = stack
+        .config()
+        .with_overrides(&serde_json::json!({
+            "redis": { "host": "127.0.0.1", "port": closed },
+            "api": { "latency_warn_ms": 0, "latency_crit_ms": 600000 },
+            "system": { "disk_paths": ["/nonexistent/mssante-diag"] },
+            "docker": { "enabled": false },
+        }))
+        .expect("valid overrides");
+    let report = run(config, &Selection::Only(vec!["redis".into(), "api".into(), "system.disk".into(), "docker.daemon".into()]));
+    let status = |id: &str| report.check(id).map(|c| c.status);
+    assert_eq!(status("redis.reachable"), Some(Status::Critical));
+    assert_eq!(status("api.health"), Some(Status::Warning));
+    assert_eq!(status("system.disk"), Some(Status::Unknown));
+    assert_eq!(status("docker.daemon"), Some(Status::Skipped));
+    assert!(report.checks.iter().filter(|c| c.status != Status::Skipped).all(|c| !c.remediation.is_empty()));
+    let doc = serde_json::to_value(&report).expect("serialises");
+    let validator = jsonschema::validator_for(&committed_schema()).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // And the schema is not vacuous: a result with a status outside the model is rejected.
+    let mut bad = doc.clone();
+    bad["checks"][0]["status"] = serde_json::json!("fine");
+    assert!(validator.iter_errors(&bad).next().is_some(), "the schema must reject an unknown status");
 }

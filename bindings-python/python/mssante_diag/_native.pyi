@@ -8,6 +8,7 @@ from typing import Any, Awaitable, Literal, Mapping, Optional, Sequence, TypedDi
 
 Status = Literal["ok", "warning", "critical", "unknown", "skipped"]
 LangName = Literal["en", "fr"]
+TimeoutStateName = Literal["critical", "unknown"]
 FormatName = Literal["human", "json", "nagios", "prometheus"]
 StrPath = Union[str, "os.PathLike[str]"]
 # A JSON-like value, as in `mssante-diag.toml` or a check's `details`.
@@ -46,8 +47,11 @@ class ConfigError(DiagError):
     reason: str
 
 class EnvFileError(DiagError):
-    """The platform's `.env` exists but cannot be read or parsed."""
+    """The platform's `.env` exists but cannot be read or parsed: file, line and key (never the value)."""
     path: str
+    line: Optional[int]
+    key: Optional[str]
+    reason: str
 
 class UnknownCheckError(DiagError):
     """A check id or subsystem that the catalogue does not have."""
@@ -72,6 +76,8 @@ class Config:
     def source(self) -> Optional[Path]: ...
     @property
     def timeout_secs(self) -> float: ...
+    @property
+    def timeout_state(self) -> TimeoutStateName: ...
     @property
     def lang(self) -> LangName: ...
     @property

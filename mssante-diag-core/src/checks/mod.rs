@@ -404,3 +404,67 @@ pub fn grade(value: f64, warn: f64, crit: f64) -> Status {
         Status::Ok
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `{word.word}` placeholder left in a rendered text: a typo in a remedy or title.
+    fn unrendered(text: &str) -> Vec<String> {
+        let mut left = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find('{') {
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('}') else { break };
+            let inner = &after[..end];
+            if inner.contains('.') && inner.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.') && !inner.starts_with('.') {
+                left.push(inner.to_owned());
+            }
+            rest = &after[end..];
+        }
+        left
+    }
+
+    #[test]
+    fn catalogue_is_consistent() {
+        let all = catalogue();
+        let mut ids: Vec<&str> = all.iter().map(|d| d.id).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len(), "duplicate check ids");
+        let vars = Config::default().vars();
+        for d in &all {
+            let (sub, name) = d.id.split_once('.').expect("id is subsystem.name");
+            assert!(subsystems().contains(&sub) && !name.is_empty(), "{}", d.id);
+            assert!(!d.title_en.is_empty() && !d.title_fr.is_empty(), "{}: both titles", d.id);
+            assert_ne!(d.title_en, d.title_fr, "{}: the French title is a translation", d.id);
+            assert!(!d.remedy.is_empty(), "{}: a remedy", d.id);
+            assert!(!d.guide.is_empty() && d.steps >= 1, "{}", d.id);
+            for lang in [Lang::En, Lang::Fr] {
+                let title = d.title(lang, &vars);
+                assert!(unrendered(&title).is_empty(), "{}: {title}", d.id);
+                for r in d.remediation(lang, &vars) {
+                    let text = format!("{} {}", r.text, r.command.unwrap_or_default());
+                    assert!(unrendered(&text).is_empty(), "{}: {text}", d.id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn remedies_cite_the_effective_configuration() {
+        let text = "[postgres]\nuser = \"alice\"\ndatabase = \"mail\"\nretention_months = 24\n[docker]\nproject = \"prod\"\n";
+        let config = Config::from_toml_str(text, std::path::Path::new("/srv/mssante")).expect("valid");
+        let vars = config.vars();
+        let retention = find("postgres.retention").expect("in the catalogue");
+        let destructive: Vec<Remedy> = retention.remediation(Lang::En, &vars).into_iter().filter(|r| r.destructive).collect();
+        assert!(!destructive.is_empty());
+        for r in &destructive {
+            let cmd = r.command.as_deref().unwrap_or_default();
+            assert!(cmd.contains("INTERVAL '24 months'") && !cmd.contains("6 months"), "{cmd}");
+            assert!(cmd.contains("docker compose -p prod ") && cmd.contains("-U alice -d mail"), "{cmd}");
+        }
+        assert!(retention.title(Lang::Fr, &vars).contains("24 mois"));
+    }
+}

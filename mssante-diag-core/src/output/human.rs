@@ -21,14 +21,7 @@ fn paint(style: Style, status: Status, text: &str) -> String {
 
 /// The status word in a fixed-width column.
 fn label(style: Style, status: Status) -> String {
-    let word = match (style.lang, status) {
-        (crate::Lang::Fr, Status::Ok) => "OK",
-        (crate::Lang::Fr, Status::Warning) => "ALERTE",
-        (crate::Lang::Fr, Status::Critical) => "CRITIQUE",
-        (crate::Lang::Fr, Status::Unknown) => "INCONNU",
-        (crate::Lang::Fr, Status::Skipped) => "IGNORÉ",
-        (crate::Lang::En, s) => return paint(style, s, &format!("{:<8}", s.as_str().to_uppercase())),
-    };
+    let word = super::status_word(style.lang, status).to_uppercase();
     paint(style, status, &format!("{word:<8}"))
 }
 
@@ -55,7 +48,7 @@ pub(super) fn render(report: &Report, style: Style) -> String {
     }
     let counts = [Status::Ok, Status::Warning, Status::Critical, Status::Unknown, Status::Skipped]
         .map(|s| (s, report.checks.iter().filter(|c| c.status == s).count()));
-    let summary: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {s}")).collect();
+    let summary: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {}", super::status_word(lang, *s))).collect();
     let _ = writeln!(
         out,
         "\n{}: {} ({}, {} ms)",

@@ -5,7 +5,7 @@ mod nagios;
 mod prometheus;
 
 use crate::lang::Lang;
-use crate::model::Report;
+use crate::model::{Report, Status};
 
 /// How to print a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,6 +43,19 @@ pub struct Style {
     pub lang: Lang,
 }
 
+/// A status as a word of the language (`critical`, `critique`).
+#[must_use]
+pub fn status_word(lang: Lang, status: Status) -> &'static str {
+    match (lang, status) {
+        (Lang::En, s) => s.as_str(),
+        (Lang::Fr, Status::Ok) => "ok",
+        (Lang::Fr, Status::Warning) => "alerte",
+        (Lang::Fr, Status::Critical) => "critique",
+        (Lang::Fr, Status::Unknown) => "inconnu",
+        (Lang::Fr, Status::Skipped) => "ignoré",
+    }
+}
+
 /// Renders a report in a format.
 #[must_use]
 pub fn render(report: &Report, format: Format, style: Style) -> String {
@@ -53,7 +66,7 @@ pub fn render(report: &Report, format: Format, style: Style) -> String {
             s.push('\n');
             s
         }
-        Format::Nagios => nagios::render(report),
+        Format::Nagios => nagios::render(report, style.lang),
         Format::Prometheus => prometheus::render(report),
     }
 }

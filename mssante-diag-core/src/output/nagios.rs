@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::lang::Lang;
 use crate::model::{Report, Status};
 
 fn perf_value(v: Option<f64>) -> String {
@@ -16,7 +17,9 @@ fn unit(u: &str) -> &str {
     }
 }
 
-pub(super) fn render(report: &Report) -> String {
+/// The status keywords (OK, WARNING, CRITICAL, UNKNOWN) are the plugin protocol's and stay in
+/// English; every other word follows `lang`.
+pub(super) fn render(report: &Report, lang: Lang) -> String {
     let bad: Vec<_> = report.checks.iter().filter(|c| matches!(c.status, Status::Warning | Status::Critical | Status::Unknown)).collect();
     let word = match report.status {
         Status::Ok | Status::Skipped => "OK",
@@ -25,7 +28,8 @@ pub(super) fn render(report: &Report) -> String {
         Status::Unknown => "UNKNOWN",
     };
     let headline = if bad.is_empty() {
-        format!("{} checks ok", report.checks.len())
+        let n = report.checks.len();
+        crate::tr!(lang, "{n} checks ok", "{n} vérifications correctes")
     } else {
         bad.iter().map(|c| format!("{}: {}", c.id, c.summary)).collect::<Vec<_>>().join("; ")
     };

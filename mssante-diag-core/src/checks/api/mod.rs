@@ -24,9 +24,9 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
     guide: "Général, Performance P1",
     quick: true,
     remedy: &[
-        step!("Check the API container and its logs", "Vérifier le conteneur de l'API et ses logs", guide = "Général", cmd = "docker compose ps api && docker compose logs --tail=100 api"),
-        step!("Measure response times", "Mesurer les temps de réponse", guide = "Performance P1", cmd = "time curl -f http://localhost:3000/health"),
-        step!("Restart the API", "Redémarrer l'API", guide = "Général", cmd = "docker compose restart api"),
+        step!("Check the API container and its logs", "Vérifier le conteneur de l'API et ses logs", guide = "Général", cmd = "{docker.compose} ps api && {docker.compose} logs --tail=100 api"),
+        step!("Measure response times", "Mesurer les temps de réponse", guide = "Performance P1", cmd = "time curl -f {api.url}"),
+        step!("Restart the API", "Redémarrer l'API", guide = "Général", cmd = "{docker.compose} restart api"),
     ],
     steps: 1,
     run: |ctx| health(ctx).boxed(),

@@ -65,6 +65,8 @@ pub struct ContainerFacts {
     pub memory_limit: Option<u64>,
     /// CPU limit in CPUs (none when unlimited).
     pub cpu_limit: Option<f64>,
+    /// Process id of its main process on the engine's host (none when not running).
+    pub pid: Option<i64>,
 }
 
 impl ContainerFacts {
@@ -104,6 +106,7 @@ impl ContainerFacts {
             health,
             memory_limit: host.memory.and_then(|m| u64::try_from(m).ok()).filter(|m| *m > 0),
             cpu_limit,
+            pid: state.pid.filter(|p| *p > 0),
         }
     }
 
@@ -466,6 +469,7 @@ pub(crate) mod tests {
             health: None,
             memory_limit: None,
             cpu_limit: None,
+            pid: None,
         }
     }
 

@@ -28,10 +28,10 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
     guide: "Général, Réseau P2",
     quick: true,
     remedy: &[
-        step!("Check the Dovecot container and its logs", "Vérifier le conteneur Dovecot et ses logs", guide = "Général", cmd = "docker compose ps dovecot && docker compose logs --tail=100 dovecot"),
+        step!("Check the Dovecot container and its logs", "Vérifier le conteneur Dovecot et ses logs", guide = "Général", cmd = "{docker.compose} ps dovecot && {docker.compose} logs --tail=100 dovecot"),
         step!("Check that the port listens", "Vérifier que le port écoute", guide = "Réseau P2", cmd = "ss -tlnp | grep ':143'"),
-        step!("Test the TLS upgrade by hand", "Tester la montée en TLS à la main", guide = "Messagerie P4", cmd = "openssl s_client -connect localhost:143 -starttls imap"),
-        step!("Restart Dovecot", "Redémarrer Dovecot", guide = "Réseau P2", cmd = "docker compose restart dovecot"),
+        step!("Test the TLS upgrade by hand", "Tester la montée en TLS à la main", guide = "Messagerie P4", cmd = "openssl s_client -connect {imap.host}:{imap.port} -starttls imap"),
+        step!("Restart Dovecot", "Redémarrer Dovecot", guide = "Réseau P2", cmd = "{docker.compose} restart dovecot"),
     ],
     steps: 1,
     run: |ctx| reachable(ctx).boxed(),

@@ -16,17 +16,17 @@ use crate::model::{Metric, Status};
 use crate::{tr, Lang};
 
 const TERMINATE_IDLE_STEP: Step = step!(
-    "Terminate connections idle for more than 10 minutes (find the application that leaks them first)",
-    "Terminer les connexions inactives depuis plus de 10 minutes (identifier d'abord l'application qui les laisse ouvertes)",
+    "Terminate connections idle for more than {postgres.idle_minutes} minutes (find the application that leaks them first)",
+    "Terminer les connexions inactives depuis plus de {postgres.idle_minutes} minutes (identifier d'abord l'application qui les laisse ouvertes)",
     guide = "BD P2",
-    cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle' AND query_start < NOW() - INTERVAL '10 minutes'\"",
+    cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle' AND query_start < NOW() - INTERVAL '{postgres.idle_minutes} minutes'\"",
     destructive = true
 );
 const RAISE_MAX_STEP: Step = step!(
     "Raise max_connections in config/postgres/postgresql.conf (e.g. 200), then restart PostgreSQL",
     "Augmenter max_connections dans config/postgres/postgresql.conf (ex. 200), puis redémarrer PostgreSQL",
     guide = "BD P2",
-    cmd = "docker compose restart postgres",
+    cmd = "{docker.compose} restart postgres",
     destructive = true
 );
 const POOLER_STEP: Step = step!(
@@ -38,7 +38,7 @@ const IDLE_TX_STEP: Step = step!(
     "Find the application that leaves transactions open (idle in transaction): it holds locks and blocks VACUUM; fix it or set idle_in_transaction_session_timeout",
     "Identifier l'application qui laisse des transactions ouvertes (idle in transaction) : elles gardent des verrous et bloquent VACUUM ; la corriger ou régler idle_in_transaction_session_timeout",
     guide = "BD P2",
-    cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"SELECT pid, usename, application_name, now() - xact_start AS age, query FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' ORDER BY age DESC\""
+    cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"SELECT pid, usename, application_name, now() - xact_start AS age, query FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' ORDER BY age DESC\""
 );
 
 /// Generic remedy of `postgres.connections`.
@@ -47,17 +47,17 @@ pub(super) const CONNECTION_STEPS: &[Step] = &[TOO_MANY_STEP, TERMINATE_IDLE_STE
 /// Generic remedy of `postgres.long_queries`.
 pub(super) const LONG_QUERY_STEPS: &[Step] = &[
     step!(
-        "List the queries running for more than 1 second",
-        "Lister les requêtes en cours depuis plus d'une seconde",
+        "List the queries running for more than {postgres.long_query_secs} s",
+        "Lister les requêtes en cours depuis plus de {postgres.long_query_secs} s",
         guide = "Performance P1",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"SELECT pid, now() - query_start AS duration, query FROM pg_stat_activity WHERE (now() - query_start) > interval '1 second' AND state = 'active' ORDER BY duration DESC\""
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"SELECT pid, now() - query_start AS duration, query FROM pg_stat_activity WHERE (now() - query_start) > interval '{postgres.long_query_secs} seconds' AND state = 'active' ORDER BY duration DESC\""
     ),
     step!("Read the slow query's plan with EXPLAIN ANALYZE", "Lire le plan de la requête lente avec EXPLAIN ANALYZE", guide = "Performance P1"),
     step!(
         "Add the missing indexes (see postgres.indexes)",
         "Ajouter les index manquants (voir postgres.indexes)",
         guide = "Performance P1",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"CREATE INDEX idx_mailboxes_email ON mailboxes(email); CREATE INDEX idx_users_rpps ON users(rpps_id);\""
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"CREATE INDEX idx_mailboxes_email ON mailboxes(email); CREATE INDEX idx_users_rpps ON users(rpps_id);\""
     ),
 ];
 

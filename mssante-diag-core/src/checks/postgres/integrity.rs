@@ -17,27 +17,27 @@ pub(super) const CORRUPTION_STEPS: &[Step] = &[
         "Back up immediately, while the data can still be read",
         "Sauvegarder immédiatement, tant que les données sont lisibles",
         guide = "BD P3",
-        cmd = "docker compose exec postgres pg_dumpall -U mssante > backup_emergency.sql"
+        cmd = "{docker.compose} exec postgres pg_dumpall -U {postgres.user} > backup_emergency.sql"
     ),
     step!(
         "Stop PostgreSQL and verify every page's checksum",
         "Arrêter PostgreSQL et vérifier la somme de contrôle de chaque page",
         guide = "BD P3",
-        cmd = "docker compose stop postgres && docker compose run --rm postgres sh -c \"pg_checksums -D /var/lib/postgresql/data --check\"",
+        cmd = "{docker.compose} stop postgres && {docker.compose} run --rm postgres sh -c \"pg_checksums -D /var/lib/postgresql/data --check\"",
         destructive = true
     ),
     step!(
         "Try a repair by rebuilding the indexes",
         "Tenter une réparation en reconstruisant les index",
         guide = "BD P3",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"REINDEX DATABASE mssante;\"",
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"REINDEX DATABASE {postgres.database};\"",
         destructive = true
     ),
     step!(
         "If that fails, restore from the backup (erases the data folder)",
         "En cas d'échec, restaurer depuis la sauvegarde (efface le dossier de données)",
         guide = "BD P3",
-        cmd = "docker compose down postgres && rm -rf data/postgres/* && docker compose up -d postgres && sleep 10 && cat backup_emergency.sql | docker compose exec -T postgres psql -U mssante",
+        cmd = "{docker.compose} down postgres && rm -rf data/postgres/* && {docker.compose} up -d postgres && sleep 10 && cat backup_emergency.sql | {docker.compose} exec -T postgres psql -U {postgres.user} -d {postgres.database}",
         destructive = true
     ),
 ];
@@ -46,7 +46,7 @@ const ENABLE_CHECKSUMS_STEP: Step = step!(
     "Enable data checksums so corruption is detected (PostgreSQL stopped, after a backup)",
     "Activer les sommes de contrôle pour détecter la corruption (PostgreSQL arrêté, après une sauvegarde)",
     guide = "BD P3",
-    cmd = "docker compose stop postgres && docker compose run --rm postgres sh -c \"pg_checksums -D /var/lib/postgresql/data --enable\"",
+    cmd = "{docker.compose} stop postgres && {docker.compose} run --rm postgres sh -c \"pg_checksums -D /var/lib/postgresql/data --enable\"",
     destructive = true
 );
 

@@ -23,9 +23,9 @@ const STATE_STEP: Step = step!(
     "Check the state of the migrations",
     "Vérifier l'état des migrations",
     guide = "BD P4",
-    cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"SELECT * FROM schema_migrations ORDER BY version DESC;\""
+    cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"SELECT * FROM {postgres.migrations_table} ORDER BY version DESC;\""
 );
-const MIGRATE_STEP: Step = step!("Apply the migrations", "Appliquer les migrations", guide = "BD P4", cmd = "docker compose exec api npm run migrate");
+const MIGRATE_STEP: Step = step!("Apply the migrations", "Appliquer les migrations", guide = "BD P4", cmd = "{docker.compose} exec api npm run migrate");
 
 /// Generic remedy of `postgres.migrations` (a failed migration), the guide's BD P4 in order.
 pub(super) const DIRTY_STEPS: &[Step] = &[
@@ -34,13 +34,13 @@ pub(super) const DIRTY_STEPS: &[Step] = &[
         "See the last migration applied",
         "Voir la dernière migration appliquée",
         guide = "BD P4",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"SELECT version, applied_at FROM schema_migrations ORDER BY applied_at DESC LIMIT 1;\""
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"SELECT version, applied_at FROM {postgres.migrations_table} ORDER BY applied_at DESC LIMIT 1;\""
     ),
     step!(
         "Roll the failed migration back by hand with its database/rollback/<version>_down.sql",
         "Annuler la migration en échec à la main avec son database/rollback/<version>_down.sql",
         guide = "BD P4",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -f database/rollback/001_schema_down.sql",
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -f database/rollback/001_schema_down.sql",
         destructive = true
     ),
     MIGRATE_STEP,
@@ -48,7 +48,7 @@ pub(super) const DIRTY_STEPS: &[Step] = &[
         "Last resort: reset the database and migrate again (all data lost)",
         "En dernier recours : réinitialiser la base et relancer les migrations (perte de toutes les données)",
         guide = "BD P4",
-        cmd = "docker compose down postgres && rm -rf data/postgres/* && docker compose up -d postgres && sleep 10 && docker compose exec api npm run migrate && docker compose exec api npm run seed",
+        cmd = "{docker.compose} down postgres && rm -rf data/postgres/* && {docker.compose} up -d postgres && sleep 10 && {docker.compose} exec api npm run migrate && {docker.compose} exec api npm run seed",
         destructive = true
     ),
 ];

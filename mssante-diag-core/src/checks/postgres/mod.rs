@@ -66,8 +66,8 @@ pub const CHECKS: &[CheckDef] = &[
     },
     CheckDef {
         id: "postgres.connections",
-        title_en: "Connections used vs max_connections by state, user, application; idle > 10 min",
-        title_fr: "Connexions utilisées / max_connections par état, utilisateur, application ; inactives > 10 min",
+        title_en: "Connections used vs max_connections by state, user, application; idle > {postgres.idle_minutes} min",
+        title_fr: "Connexions utilisées / max_connections par état, utilisateur, application ; inactives > {postgres.idle_minutes} min",
         guide: "BD P2",
         quick: false,
         remedy: activity::CONNECTION_STEPS,
@@ -76,8 +76,8 @@ pub const CHECKS: &[CheckDef] = &[
     },
     CheckDef {
         id: "postgres.long_queries",
-        title_en: "Active queries running longer than the threshold (1 s)",
-        title_fr: "Requêtes actives depuis plus que le seuil (1 s)",
+        title_en: "Active queries running longer than {postgres.long_query_secs} s (critical past {postgres.long_query_crit_secs} s)",
+        title_fr: "Requêtes actives depuis plus de {postgres.long_query_secs} s (critique au-delà de {postgres.long_query_crit_secs} s)",
         guide: "Performance P1",
         quick: false,
         remedy: activity::LONG_QUERY_STEPS,
@@ -146,8 +146,8 @@ pub const CHECKS: &[CheckDef] = &[
     },
     CheckDef {
         id: "postgres.retention",
-        title_en: "audit_logs rows older than the retention (6 months)",
-        title_fr: "Lignes d'audit_logs plus anciennes que la rétention (6 mois)",
+        title_en: "audit_logs rows older than the retention ({postgres.retention_months} months)",
+        title_fr: "Lignes d'audit_logs plus anciennes que la rétention ({postgres.retention_months} mois)",
         guide: "Performance P2",
         quick: false,
         remedy: retention::ARCHIVE_STEPS,
@@ -157,11 +157,11 @@ pub const CHECKS: &[CheckDef] = &[
 ];
 
 const REACHABLE_STEPS: &[Step] = &[
-    step!("Check that PostgreSQL is running", "Vérifier que PostgreSQL est démarré", guide = "BD P1", cmd = "docker compose ps postgres"),
-    step!("Read its logs", "Lire ses logs", guide = "BD P1", cmd = "docker compose logs postgres"),
-    step!("Test the connection", "Tester la connexion", guide = "BD P1", cmd = "docker compose exec postgres pg_isready -U mssante"),
+    step!("Check that PostgreSQL is running", "Vérifier que PostgreSQL est démarré", guide = "BD P1", cmd = "{docker.compose} ps postgres"),
+    step!("Read its logs", "Lire ses logs", guide = "BD P1", cmd = "{docker.compose} logs postgres"),
+    step!("Test the connection", "Tester la connexion", guide = "BD P1", cmd = "{docker.compose} exec postgres pg_isready -U {postgres.user}"),
     step!("Check the connection settings in .env", "Vérifier les paramètres de connexion dans .env", guide = "BD P1", cmd = "grep POSTGRES .env"),
-    step!("Restart PostgreSQL", "Redémarrer PostgreSQL", guide = "BD P1", cmd = "docker compose restart postgres", destructive = true),
+    step!("Restart PostgreSQL", "Redémarrer PostgreSQL", guide = "BD P1", cmd = "{docker.compose} restart postgres", destructive = true),
 ];
 
 const AUTH_STEP: Step = step!(
@@ -174,7 +174,7 @@ const TOO_MANY_STEP: Step = step!(
     "List connections by user and application, then raise max_connections or add a pooler",
     "Lister les connexions par utilisateur et application, puis augmenter max_connections ou ajouter un pooler",
     guide = "BD P2",
-    cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"SELECT count(*), usename, application_name, state FROM pg_stat_activity GROUP BY 2,3,4 ORDER BY 1 DESC\""
+    cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"SELECT count(*), usename, application_name, state FROM pg_stat_activity GROUP BY 2,3,4 ORDER BY 1 DESC\""
 );
 
 /// Connection options for the configured server (password resolved, never logged).

@@ -23,23 +23,23 @@ pub const COUNT_CAP: i64 = 1_000_000;
 /// Generic remedy of `postgres.retention`: archive, then delete, then vacuum.
 pub(super) const ARCHIVE_STEPS: &[Step] = &[
     step!(
-        "Archive the rows older than 6 months to a file first",
-        "Archiver d'abord dans un fichier les lignes de plus de 6 mois",
+        "Archive the rows older than {postgres.retention_months} months to a file first",
+        "Archiver d'abord dans un fichier les lignes de plus de {postgres.retention_months} mois",
         guide = "Performance P2",
-        cmd = "docker compose exec -T postgres psql -U mssante -d mssante -c \"\\copy (SELECT * FROM audit_logs WHERE created_at < NOW() - INTERVAL '6 months') TO STDOUT CSV HEADER\" | gzip > audit_logs_archive.csv.gz"
+        cmd = "{docker.compose} exec -T postgres psql -U {postgres.user} -d {postgres.database} -c \"\\copy (SELECT * FROM audit_logs WHERE created_at < NOW() - INTERVAL '{postgres.retention_months} months') TO STDOUT CSV HEADER\" | gzip > audit_logs_archive.csv.gz"
     ),
     step!(
         "Then delete them from the table (irreversible: check the archive first)",
         "Puis les supprimer de la table (irréversible : vérifier l'archive d'abord)",
         guide = "Performance P2",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"DELETE FROM audit_logs WHERE created_at < NOW() - INTERVAL '6 months';\"",
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"DELETE FROM audit_logs WHERE created_at < NOW() - INTERVAL '{postgres.retention_months} months';\"",
         destructive = true
     ),
     step!(
         "Reclaim the space and refresh statistics",
         "Récupérer l'espace et rafraîchir les statistiques",
         guide = "Performance P2",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"VACUUM ANALYZE audit_logs;\""
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"VACUUM ANALYZE audit_logs;\""
     ),
 ];
 

@@ -19,24 +19,24 @@ pub(super) const SLOW_STEPS: &[Step] = &[
         "List the costliest statements (PostgreSQL 13+: mean_exec_time / total_exec_time; before: mean_time / total_time)",
         "Lister les requêtes les plus coûteuses (PostgreSQL 13+ : mean_exec_time / total_exec_time ; avant : mean_time / total_time)",
         guide = "Performance P2",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"SELECT query, calls, total_exec_time, mean_exec_time FROM pg_stat_statements ORDER BY mean_exec_time DESC LIMIT 10\""
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"SELECT query, calls, total_exec_time, mean_exec_time FROM pg_stat_statements ORDER BY mean_exec_time DESC LIMIT 10\""
     ),
     step!("Read their plans with EXPLAIN ANALYZE and add the missing indexes", "Lire leurs plans avec EXPLAIN ANALYZE et ajouter les index manquants", guide = "Performance P1"),
-    step!("Refresh the planner's statistics", "Rafraîchir les statistiques du planificateur", guide = "Performance P2", cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"VACUUM ANALYZE;\""),
+    step!("Refresh the planner's statistics", "Rafraîchir les statistiques du planificateur", guide = "Performance P2", cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"VACUUM ANALYZE;\""),
 ];
 
 const PRELOAD_STEP: Step = step!(
     "Load the library: shared_preload_libraries = 'pg_stat_statements' in config/postgres/postgresql.conf, then restart PostgreSQL",
     "Charger la bibliothèque : shared_preload_libraries = 'pg_stat_statements' dans config/postgres/postgresql.conf, puis redémarrer PostgreSQL",
     guide = "Performance P2",
-    cmd = "docker compose restart postgres",
+    cmd = "{docker.compose} restart postgres",
     destructive = true
 );
 const CREATE_STEP: Step = step!(
     "Create the extension in the platform's database (as a superuser)",
     "Créer l'extension dans la base de la plateforme (en superutilisateur)",
     guide = "Performance P2",
-    cmd = "docker compose exec postgres psql -U postgres -d mssante -c \"CREATE EXTENSION pg_stat_statements\""
+    cmd = "{docker.compose} exec postgres psql -U postgres -d {postgres.database} -c \"CREATE EXTENSION pg_stat_statements\""
 );
 
 /// What PostgreSQL shows instead of another role's statement to a role without `pg_read_all_stats`.

@@ -29,7 +29,7 @@ const VACUUM_ANALYZE: Step = step!(
     "Reclaim dead tuples and refresh statistics",
     "Récupérer les lignes mortes et rafraîchir les statistiques",
     guide = "Performance P2",
-    cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"VACUUM ANALYZE;\""
+    cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"VACUUM ANALYZE;\""
 );
 
 /// Generic remedy of `postgres.size`.
@@ -38,7 +38,7 @@ pub(super) const SIZE_STEPS: &[Step] = &[
         "List table sizes",
         "Lister la taille des tables",
         guide = "Performance P2",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"SELECT schemaname, tablename, pg_size_pretty(pg_total_relation_size(schemaname||'.'||tablename)) AS size FROM pg_tables WHERE schemaname = 'public' ORDER BY pg_total_relation_size(schemaname||'.'||tablename) DESC\""
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"SELECT schemaname, tablename, pg_size_pretty(pg_total_relation_size(schemaname||'.'||tablename)) AS size FROM pg_tables WHERE schemaname = 'public' ORDER BY pg_total_relation_size(schemaname||'.'||tablename) DESC\""
     ),
     step!("Archive old data (see postgres.retention)", "Archiver les anciennes données (voir postgres.retention)", guide = "Performance P2"),
     step!("Check the disk space", "Vérifier l'espace disque", guide = "Performance P3", cmd = "df -h"),
@@ -50,7 +50,7 @@ pub(super) const INDEX_STEPS: &[Step] = &[
         "Add the missing indexes",
         "Ajouter les index manquants",
         guide = "Performance P1",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"CREATE INDEX idx_mailboxes_email ON mailboxes(email); CREATE INDEX idx_users_rpps ON users(rpps_id);\""
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"CREATE INDEX idx_mailboxes_email ON mailboxes(email); CREATE INDEX idx_users_rpps ON users(rpps_id);\""
     ),
     step!("Find the queries behind the sequential scans with EXPLAIN ANALYZE", "Trouver les requêtes à l'origine des parcours séquentiels avec EXPLAIN ANALYZE", guide = "Performance P1"),
 ];
@@ -62,7 +62,7 @@ pub(super) const VACUUM_STEPS: &[Step] = &[
         "Check that autovacuum is on and keeps up",
         "Vérifier qu'autovacuum est actif et suit le rythme",
         guide = "Performance P2",
-        cmd = "docker compose exec postgres psql -U mssante -d mssante -c \"SELECT relname, n_dead_tup, last_autovacuum FROM pg_stat_user_tables ORDER BY n_dead_tup DESC LIMIT 10\""
+        cmd = "{docker.compose} exec postgres psql -U {postgres.user} -d {postgres.database} -c \"SELECT relname, n_dead_tup, last_autovacuum FROM pg_stat_user_tables ORDER BY n_dead_tup DESC LIMIT 10\""
     ),
 ];
 
@@ -302,7 +302,7 @@ pub fn evaluate_indexes(f: &IndexFacts, expected: &[ExpectedIndex], lang: Lang) 
         for (e, _) in &missing {
             o.remediation.push(Remedy {
                 text: tr!(lang, "Create the index on {e} without blocking writes", "Créer l'index sur {e} sans bloquer les écritures"),
-                command: Some(format!("docker compose exec postgres psql -U mssante -d mssante -c \"CREATE INDEX CONCURRENTLY ON {} ({})\"", e.table, e.columns.join(", "))),
+                command: Some(format!("{{docker.compose}} exec postgres psql -U {{postgres.user}} -d {{postgres.database}} -c \"CREATE INDEX CONCURRENTLY ON {} ({})\"", e.table, e.columns.join(", "))),
                 guide: "Performance P1".into(),
                 destructive: false,
             });

@@ -25,9 +25,9 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
     guide: "Général",
     quick: true,
     remedy: &[
-        step!("Check the Redis container and its logs", "Vérifier le conteneur Redis et ses logs", guide = "Général", cmd = "docker compose ps redis && docker compose logs --tail=50 redis"),
-        step!("Test it from inside the container", "Le tester depuis le conteneur", guide = "Général", cmd = "docker compose exec redis redis-cli ping"),
-        step!("Restart Redis", "Redémarrer Redis", guide = "Général", cmd = "docker compose restart redis"),
+        step!("Check the Redis container and its logs", "Vérifier le conteneur Redis et ses logs", guide = "Général", cmd = "{docker.compose} ps redis && {docker.compose} logs --tail=50 redis"),
+        step!("Test it from inside the container", "Le tester depuis le conteneur", guide = "Général", cmd = "{docker.compose} exec redis redis-cli ping"),
+        step!("Restart Redis", "Redémarrer Redis", guide = "Général", cmd = "{docker.compose} restart redis"),
     ],
     steps: 1,
     run: |ctx| reachable(ctx).boxed(),

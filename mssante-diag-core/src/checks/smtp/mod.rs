@@ -27,10 +27,10 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
     guide: "Général, Auth P3",
     quick: true,
     remedy: &[
-        step!("Check the Postfix container and its logs", "Vérifier le conteneur Postfix et ses logs", guide = "Général", cmd = "docker compose ps postfix && docker compose logs --tail=100 postfix"),
+        step!("Check the Postfix container and its logs", "Vérifier le conteneur Postfix et ses logs", guide = "Général", cmd = "{docker.compose} ps postfix && {docker.compose} logs --tail=100 postfix"),
         step!("Check that the port listens", "Vérifier que le port écoute", guide = "Réseau P2", cmd = "ss -tlnp | grep -E ':(25|587)'"),
-        step!("Test the TLS upgrade by hand", "Tester la montée en TLS à la main", guide = "Auth P3", cmd = "openssl s_client -connect localhost:587 -starttls smtp"),
-        step!("Restart Postfix", "Redémarrer Postfix", guide = "Messagerie P1", cmd = "docker compose restart postfix"),
+        step!("Test the TLS upgrade by hand", "Tester la montée en TLS à la main", guide = "Auth P3", cmd = "openssl s_client -connect {smtp.host}:{smtp.submission_port} -starttls smtp"),
+        step!("Restart Postfix", "Redémarrer Postfix", guide = "Messagerie P1", cmd = "{docker.compose} restart postfix"),
     ],
     steps: 1,
     run: |ctx| submission(ctx).boxed(),
