@@ -10,7 +10,7 @@ import type { CheckResult, Remedy, Report } from './report'
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Every check, in report order (as `mssante-diag list`). */
+/** Every check, in report order (as `mssante-diag list`); remedies cite the built-in defaults' values. */
 export declare function catalogue(lang?: Lang | undefined | null): Array<CheckInfo>
 
 /** A check of the catalogue: what it decides, where the guide speaks of it, its generic remedy. */
@@ -30,7 +30,7 @@ export interface CheckInfo {
 }
 
 /**
- * One check and its remedy (as `mssante-diag explain ID`).
+ * One check and its remedy (as `mssante-diag explain ID`), citing the built-in defaults' values.
  * Throws an `Error` with code `UNKNOWN_CHECK` for an id that is not in the catalogue.
  */
 export declare function explain(id: string, lang?: Lang | undefined | null): CheckInfo
@@ -84,7 +84,7 @@ export interface RunOptions {
   configPath?: string
   /**
    * Overrides applied last, shaped like `mssante-diag.toml`,
-   * e.g. `{ timeout_secs: 2, lang: 'fr', postgres: { port: 5433 } }`.
+   * e.g. `{ timeout_secs: 2, timeout_state: 'unknown', lang: 'fr', postgres: { port: 5433 } }`.
    */
   config?: Record<string, unknown>
   /** Check ids (`smtp.auth`) and subsystem names (`postgres`) to run. Default: every check. */

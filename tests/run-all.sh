@@ -3,13 +3,14 @@
 # workspace: Rust (unit, integration, CLI), the Python binding, the Node binding.
 # This is the README's test command, and what CI runs.
 set -Eeuo pipefail
-trap 'printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
+trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
 cd "$(dirname "$0")/.."
 export MSSANTE_STACK_DIR="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 
 echo "== test stack (install + start on 127.0.77.1)"
 bash tests/stack/stack.sh up
 bash tests/stack/write-project.sh >/dev/null
+bash tests/stack/selftest.sh
 
 echo "== Rust tests"
 # One test thread: fault tests stop shared services; the suite's own lock orders them.

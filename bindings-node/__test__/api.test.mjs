@@ -3,7 +3,9 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { inspect } from 'node:util'
 import { test } from 'node:test'
 import diag from '../index.js'
 import { cli, projectDir } from './support.mjs'
@@ -38,6 +40,73 @@ test('an invalid configuration rejects with code CONFIG naming the key', async (
 test('an unreadable .env rejects with code ENV_FILE', async () => {
   const dir = scratch({ '.env': 'POSTGRES_PASSWORD="never closed\n' })
   await assert.rejects(run({ projectDir: dir }), { code: 'ENV_FILE', message: /\.env/ })
+})
+
+// Distinctive passwords seeded into every place a secret can come from.
+const SECRETS = ['pg-pass-Zq7xK', 'redis-pass-Zq7xK', 'jwt-Zq7xK', 'dsn-pass-Zq7xK', 'reserved-pass-Zq7xK', 'api-pass-Zq7xK', '7731977']
+
+/** Fails naming the secrets found in any printable form of `value`. */
+function assertNoSecret(value, what) {
+  const forms = [String(value), inspect(value, { depth: null, showHidden: true }), JSON.stringify(value) ?? '']
+  if (value instanceof Error) forms.push(value.stack ?? '', JSON.stringify({ ...value }))
+  const text = forms.join('\n')
+  const leaked = SECRETS.filter((s) => text.includes(s))
+  assert.deepEqual(leaked, [], `${what}: ${text}`)
+}
+
+test('a broken .env line rejects naming file, line and key, never the password', async () => {
+  for (const line of ['POSTGRES_PASSWORD=pg-pass-Zq7xK and more', 'POSTGRES_PASSWORD="pg-pass-Zq7xK never closed']) {
+    const dir = scratch({ '.env': `DOMAIN=mssante.test\n# comment\n${line}\nREDIS_PASSWORD=redis-pass-Zq7xK\n` })
+    await assert.rejects(run({ projectDir: dir }), (e) => {
+      assert.equal(e.code, 'ENV_FILE')
+      assert.match(e.message, /\.env:3 .*POSTGRES_PASSWORD/)
+      assertNoSecret(e, line)
+      return true
+    })
+  }
+})
+
+test('a bad configuration value rejects without quoting a password', async () => {
+  const files = [
+    '[postgres]\npassword = 7731977\n',
+    '[postgres]\npassword = "pg-pass-Zq7xK\n',
+    '[postgres.reserved]\nuser = "r"\npassword = 7731977\n',
+    '[api]\nurl = "http://ops:api-pass-Zq7xK@127.0.0.1:99999/health"\n',
+  ]
+  for (const toml of files) {
+    const dir = scratch({ 'mssante-diag.toml': toml })
+    await assert.rejects(run({ projectDir: dir }), (e) => (assert.equal(e.code, 'CONFIG'), assertNoSecret(e, toml), true))
+  }
+  await assert.rejects(run({ projectDir, config: { redis: { password: 7731977 } } }), (e) => {
+    assert.equal(e.code, 'CONFIG')
+    assert.match(e.message, /redis.*password/)
+    assertNoSecret(e, 'overrides')
+    return true
+  })
+})
+
+test('a report never shows the secrets of its configuration, in any format', async () => {
+  const closed = await new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+  const dir = scratch({
+    '.env':
+      'POSTGRES_PASSWORD=pg-pass-Zq7xK\nREDIS_PASSWORD=redis-pass-Zq7xK\nJWT_SECRET=jwt-Zq7xK\n' +
+      'DATABASE_URL=postgres://mssante:dsn-pass-Zq7xK@127.0.0.1:5432/mssante\n',
+    'mssante-diag.toml':
+      `timeout_secs = 1\n[api]\nurl = "http://ops:api-pass-Zq7xK@127.0.0.1:${closed}/health"\n` +
+      `[postgres]\nhost = "127.0.0.1"\nport = ${closed}\n[postgres.reserved]\nuser = "diagadmin"\npassword = "reserved-pass-Zq7xK"\n` +
+      `[redis]\nhost = "127.0.0.1"\nport = ${closed}\n`,
+  })
+  const report = await run({ projectDir: dir, only: ['api', 'postgres', 'redis'] })
+  assert.equal(report.status, 'critical', 'the error paths ran')
+  assertNoSecret(report, 'the report')
+  for (const format of ['human', 'json', 'nagios', 'prometheus']) {
+    for (const lang of ['en', 'fr']) assertNoSecret(render(report, format, { lang }), `${format} ${lang}`)
+  }
 })
 
 test('an unknown check rejects with code UNKNOWN_CHECK', async () => {

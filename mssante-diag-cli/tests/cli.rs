@@ -123,3 +123,46 @@ fn list_explain_and_french() {
         .code(2)
         .stdout(predicate::str::contains("connexion refusée").and(predicate::str::contains("CRITIQUE")));
 }
+
+#[test]
+fn broken_env_line_is_named_never_quoted() {
+    let dir = closed_project();
+    std::fs::write(dir.path().join(".env"), "DOMAIN=mssante.test\n\nPOSTGRES_PASSWORD=hunter2 s3cret-value\nREDIS_PASSWORD=r3dis\n").expect("write .env");
+    for args in [&["check"][..], &["quick", "--format", "json"], &["check", "--format", "nagios", "--lang", "fr"]] {
+        let out = cmd(dir.path()).args(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let err = one_line_error(&out);
+        assert!(err.contains(".env:3") && err.contains("POSTGRES_PASSWORD"), "file, line and key: {err}");
+        let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+        assert!(!all.contains("hunter2") && !all.contains("s3cret") && !all.contains("r3dis"), "a password printed: {all}");
+    }
+}
+
+#[test]
+fn credentials_in_the_api_url_are_never_printed() {
+    let dir = closed_project();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let toml = format!("timeout_secs = 1\n[api]\nurl = \"http://ops:hunter2-in-url@127.0.0.1:{port}/health\"\n");
+    std::fs::write(dir.path().join("mssante-diag.toml"), toml).expect("write config");
+    for format in ["human", "json", "nagios", "prometheus"] {
+        let out = cmd(dir.path()).args(["check", "api", "--format", format]).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{format}: refused is critical");
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains("hunter2"), "{format}: {all}");
+        assert!(format != "json" || all.contains("127.0.0.1"), "the report still names the host: {all}");
+    }
+    let out = cmd(dir.path()).args(["explain", "api.health"]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && !text.contains("hunter2") && text.contains("[REDACTED]@127.0.0.1"), "{text}");
+}
+
+#[test]
+fn an_unquoted_password_in_the_config_is_not_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("mssante-diag.toml"), "[postgres]\npassword = 7731977\n").expect("write");
+    let out = cmd(dir.path()).arg("check").output().expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    let err = one_line_error(&out);
+    assert!(err.contains("mssante-diag.toml") && err.contains("postgres") && err.contains("password"), "{err}");
+    assert!(!err.contains("7731977"), "{err}");
+}

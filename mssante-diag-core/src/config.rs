@@ -53,7 +53,42 @@ impl std::fmt::Debug for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        // Not `String::deserialize`: serde's "invalid type: integer `123456`" would quote an
+        // unquoted password, and a flattened credential's error path does not say `password`.
+        struct Visitor;
+        impl Visitor {
+            fn not_a_string<E: serde::de::Error>(kind: &str) -> E {
+                E::custom(format_args!("a password must be a quoted string, not {kind} (value not shown)"))
+            }
+        }
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a password as a quoted string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Secret, E> {
+                Ok(Secret::new(v))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Secret, E> {
+                Err(Self::not_a_string("a boolean"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Secret, E> {
+                Err(Self::not_a_string("a number"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Secret, E> {
+                Err(Self::not_a_string("a number"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<Secret, E> {
+                Err(Self::not_a_string("a number"))
+            }
+            fn visit_char<E: serde::de::Error>(self, _: char) -> std::result::Result<Secret, E> {
+                Err(Self::not_a_string("a character"))
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -390,7 +425,13 @@ impl Serialize for Config {
             sections: &'a Sections,
         }
         let top = TopLevel { lang: self.lang, timeout_secs: self.timeout_secs, timeout_state: self.timeout_state, subsystems: self.subsystems.clone() };
-        Shape { top, sections: &self.sections }.serialize(s)
+        if REVEAL_SECRETS.with(std::cell::Cell::get) {
+            return Shape { top, sections: &self.sections }.serialize(s);
+        }
+        // Shown (bindings' `to_dict`, `config` output): credentials in URLs are redacted too.
+        let mut sections = self.sections.clone();
+        sections.api.url = redact_url(&sections.api.url);
+        Shape { top, sections: &sections }.serialize(s)
     }
 }
 

@@ -3,7 +3,10 @@
 //! under the step timeout and with bounded output.
 //!
 //! Only the commands of an allow-list run, with arguments that cannot change state
-//! (`postqueue -f`, `postconf -e`, `doveadm force-resync` are refused before anything starts).
+//! (`postqueue -f`, `postconf -e`, `doveadm force-resync` are refused before anything starts;
+//! so are `doveadm mailbox ...` and `quota get`, which open mailboxes and may update their
+//! index files). What outlives the timeout is killed: the host process by us, the process in
+//! a container by `timeout -s KILL` started around it there.
 //!
 //! ```no_run
 //! # async fn demo(ctx: &mssante_diag_core::Ctx) -> Result<(), mssante_diag_core::exec::ExecError> {
@@ -93,7 +96,8 @@ pub enum ExecError {
     #[error("`{0}` is not an allowed read-only command")]
     NotAllowed(String),
     /// It did not finish within the step timeout (seconds). A host process is killed; a process
-    /// in a container runs on (the Engine API cannot stop an exec), read-only as it is.
+    /// in a container is killed by the `timeout -s KILL` it was started under (when the
+    /// container has `timeout`: the Engine API itself cannot stop an exec).
     #[error("timed out after {0} s")]
     TimedOut(f64),
     /// The program could not be started on the host (not installed, not executable).
@@ -192,12 +196,11 @@ fn parse_flags<'a>(args: &'a [&'a str], single: &str, with_value: &str) -> Optio
 }
 
 /// `doveadm [-c FILE] [-f FMT] [-D|-v] COMMAND ...` for a few commands that only read.
+/// Nothing that opens a mailbox (`mailbox list/status`, `quota get`, `fetch`...): opening one
+/// may create or update its index files.
 fn doveadm_allowed(args: &[&str]) -> bool {
     const READ_ONLY: &[&[&str]] = &[
         &["who"],
-        &["mailbox", "list"],
-        &["mailbox", "status"],
-        &["quota", "get"],
         &["process", "status"],
         &["service", "status"],
         &["log", "errors"],
@@ -235,13 +238,14 @@ pub fn check_allowed(argv: &[&str]) -> Result<(), ExecError> {
 pub async fn run(ctx: &Ctx, place: &Place, argv: &[&str]) -> Result<Output, ExecError> {
     check_allowed(argv)?;
     let start = Instant::now();
-    let fut = async {
-        match place {
-            Place::Host => on_host(argv).await,
-            Place::Service(service) => in_service(ctx, service, argv).await,
+    let timed_out = ExecError::TimedOut(ctx.config.timeout_secs);
+    let (exit_code, stdout, stderr, ran_in) = match place {
+        Place::Host => on_host(argv, ctx.config.timeout()).await.ok_or(timed_out)??,
+        Place::Service(service) => {
+            let kill_after = kill_after_secs(ctx.config.timeout_secs);
+            ctx.step_named("exec", in_service(ctx, service, argv, kill_after)).await.map_err(|_| timed_out)??
         }
     };
-    let (exit_code, stdout, stderr, ran_in) = ctx.step(fut).await.map_err(|t| ExecError::TimedOut(t.0))??;
     let truncated = stdout.1 || stderr.1;
     Ok(Output {
         exit_code,
@@ -278,23 +282,59 @@ async fn drain(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Kept {
     kept
 }
 
-async fn on_host(argv: &[&str]) -> Result<Ran, ExecError> {
-    let mut child = tokio::process::Command::new(argv[0])
+/// Runs on the host; `None` when it did not finish within `limit` (the process is then killed
+/// and reaped; were this future dropped instead, `kill_on_drop` kills it).
+async fn on_host(argv: &[&str], limit: std::time::Duration) -> Option<Result<Ran, ExecError>> {
+    let spawn_error = |e: std::io::Error| ExecError::Spawn { program: argv[0].to_owned(), reason: e.to_string() };
+    let mut child = match tokio::process::Command::new(argv[0])
         .args(&argv[1..])
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Dropped on timeout: the process is killed, never left behind.
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| ExecError::Spawn { program: argv[0].to_owned(), reason: e.to_string() })?;
-    let (out, err) = tokio::join!(drain(child.stdout.take()), drain(child.stderr.take()));
-    let status = child.wait().await.map_err(|e| ExecError::Spawn { program: argv[0].to_owned(), reason: e.to_string() })?;
-    Ok((status.code().map(i64::from), out, err, "host".into()))
+    {
+        Ok(c) => c,
+        Err(e) => return Some(Err(spawn_error(e))),
+    };
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let finished = tokio::time::timeout(limit, async {
+        let (out, err) = tokio::join!(drain(stdout), drain(stderr));
+        child.wait().await.map(|status| (status.code().map(i64::from), out, err, "host".to_owned()))
+    })
+    .await;
+    match finished {
+        Ok(ran) => Some(ran.map_err(spawn_error)),
+        Err(_) => {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+            None
+        }
+    }
 }
 
-async fn in_service(ctx: &Ctx, service: &str, argv: &[&str]) -> Result<Ran, ExecError> {
+/// Longest wait for a killed host process to be reaped.
+const KILL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whole seconds after which the process in a container is killed: the step timeout, rounded up.
+fn kill_after_secs(timeout_secs: f64) -> u64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let secs = timeout_secs.ceil().max(1.0) as u64;
+    secs
+}
+
+/// The command line run in a container: `argv` under `timeout -s KILL N` when the container
+/// has a working `timeout` (coreutils or BusyBox), else `argv` as is. The arguments reach the
+/// shell as positional parameters, never as shell text.
+fn in_container_argv<'a>(argv: &[&'a str], kill_after: &'a str) -> Vec<&'a str> {
+    const WRAPPER: &str = "n=$1; shift; if timeout -s KILL 1 true >/dev/null 2>&1; then exec timeout -s KILL \"$n\" \"$@\"; fi; exec \"$@\"";
+    let mut wrapped = vec!["sh", "-c", WRAPPER, "sh", kill_after];
+    wrapped.extend_from_slice(argv);
+    wrapped
+}
+
+async fn in_service(ctx: &Ctx, service: &str, argv: &[&str], kill_after: u64) -> Result<Ran, ExecError> {
     let engine = ctx.engine().await.map_err(ExecError::Docker)?;
     let d = &engine.docker;
     let project = &ctx.config.docker.project;
@@ -309,10 +349,20 @@ async fn in_service(ctx: &Ctx, service: &str, argv: &[&str]) -> Result<Ran, Exec
     let no_container = || ExecError::NoContainer { service: service.to_owned(), project: project.clone() };
     let container = list.into_iter().find_map(|c| c.id).ok_or_else(no_container)?;
     let name = format!("{} ({service})", &container[..container.len().min(12)]);
+    let kill_after = kill_after.to_string();
+    let ran = exec_in(d, &container, &in_container_argv(argv, &kill_after)).await?;
+    // A container without a shell: run the command bare (it then runs on past a timeout).
+    let no_shell = matches!(ran.0, Some(126 | 127)) && String::from_utf8_lossy(&ran.1 .0).contains("\"sh\": executable file not found");
+    let (exit_code, out, err) = if no_shell { exec_in(d, &container, argv).await? } else { ran };
+    Ok((exit_code, out, err, name))
+}
+
+/// One exec in a container: its exit code and bounded output.
+async fn exec_in(d: &bollard::Docker, container: &str, argv: &[&str]) -> Result<(Option<i64>, Kept, Kept), ExecError> {
     let exec_err = |e: bollard::errors::Error| ExecError::Exec(e.to_string());
     let exec = d
         .create_exec(
-            &container,
+            container,
             CreateExecOptions {
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
@@ -333,7 +383,7 @@ async fn in_service(ctx: &Ctx, service: &str, argv: &[&str]) -> Result<Ran, Exec
         }
     }
     let inspect = d.inspect_exec(&exec.id).await.map_err(exec_err)?;
-    Ok((inspect.exit_code, out, err, name))
+    Ok((inspect.exit_code, out, err))
 }
 
 #[cfg(test)]
@@ -351,7 +401,7 @@ mod tests {
             &["postconf", "-nc/etc/pf"],
             &["doveadm", "who"],
             &["doveadm", "-c", "/etc/dovecot/dovecot.conf", "who", "-1"],
-            &["doveadm", "mailbox", "status", "-u", "a@b", "messages", "INBOX"],
+            &["doveadm", "user", "a@b"],
             &["doveconf", "-n"],
         ] {
             assert!(check_allowed(ok).is_ok(), "{ok:?}");
@@ -369,6 +419,10 @@ mod tests {
             &["doveadm", "force-resync", "-u", "a", "INBOX"],
             &["doveadm", "expunge", "-A", "mailbox", "INBOX", "all"],
             &["doveadm", "-o", "x=y", "who"],
+            // Opening a mailbox may write its index files.
+            &["doveadm", "mailbox", "status", "-u", "a@b", "messages", "INBOX"],
+            &["doveadm", "mailbox", "list", "-u", "a@b"],
+            &["doveadm", "quota", "get", "-u", "a@b"],
             &["rm", "-rf", "/"],
             &["sh", "-c", "postqueue -p"],
             &[],

@@ -127,8 +127,11 @@ pub struct Bounded<S> {
     left: usize,
 }
 
-/// Bytes a protocol probe reads at most from one server.
-pub const READ_BUDGET: usize = 1 << 20;
+/// Bytes a protocol probe reads at most from one server: a few times what a real session
+/// sends (greeting, capabilities, a TLS handshake with its certificate chain). Small on
+/// purpose: some parsers re-read their whole buffer at each read, so a peer's flood costs
+/// CPU as the square of this budget.
+pub const READ_BUDGET: usize = 64 * 1024;
 
 impl<S> Bounded<S> {
     /// Wraps a stream with a read budget.
@@ -174,5 +177,187 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Bounded<S> {
     }
     fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Reads one line (up to and including `\n`) of at most `max` bytes: a longer line is an
+/// error, never a growing buffer. An empty result means the peer closed the connection.
+///
+/// # Errors
+/// The I/O error, or [`std::io::ErrorKind::InvalidData`] for a line over `max` bytes.
+pub async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    tokio::io::AsyncReadExt::take(&mut *reader, limit).read_until(b'\n', &mut line).await?;
+    if line.len() > max {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("line longer than {max} bytes")));
+    }
+    Ok(line)
+}
+
+/// The first bytes a peer sent, for a message that names what it is not: `0x41 0x41 ...`.
+#[must_use]
+pub fn show_bytes(bytes: &[u8]) -> String {
+    let mut s = bytes.iter().take(8).map(|b| format!("{b:#04x}")).collect::<Vec<_>>().join(" ");
+    if bytes.len() > 8 {
+        s.push_str(" ...");
+    }
+    s
+}
+
+/// A step of a network probe, named in the summary when the target stops answering there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Opening the TCP connection.
+    Connect,
+    /// Waiting for an SMTP server's `220` banner.
+    Banner,
+    /// Waiting for an IMAP server's `* OK` greeting.
+    Greeting,
+    /// Waiting for the answer to `EHLO`.
+    Ehlo,
+    /// Waiting for the answer to `STARTTLS`.
+    StartTls,
+    /// The TLS handshake.
+    TlsHandshake,
+    /// Waiting for the answer to `EHLO` sent over TLS.
+    EhloAfterTls,
+    /// Waiting for the answer to IMAP `CAPABILITY`.
+    Capability,
+    /// Waiting for the HTTP status line and headers.
+    HttpResponse,
+    /// Reading the HTTP body.
+    Body,
+    /// Waiting for PostgreSQL's answer to the startup message.
+    Startup,
+    /// Authentication and session start (PostgreSQL).
+    Login,
+    /// Waiting for the answer to a query.
+    Query,
+    /// Waiting for Redis' answer to the connection setup (`AUTH`, `CLIENT SETINFO`).
+    Setup,
+    /// Waiting for the answer to Redis `PING`.
+    Ping,
+    /// Waiting for the answer to Redis `INFO`.
+    Info,
+}
+
+impl Phase {
+    /// The step's short name, as the runner shows it (`(step banner)`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Connect => "connect",
+            Phase::Banner => "banner",
+            Phase::Greeting => "greeting",
+            Phase::Ehlo => "EHLO",
+            Phase::StartTls => "STARTTLS",
+            Phase::TlsHandshake => "TLS handshake",
+            Phase::EhloAfterTls => "EHLO after TLS",
+            Phase::Capability => "CAPABILITY",
+            Phase::HttpResponse => "HTTP response",
+            Phase::Body => "body",
+            Phase::Startup => "startup",
+            Phase::Login => "login",
+            Phase::Query => "query",
+            Phase::Setup => "setup",
+            Phase::Ping => "PING",
+            Phase::Info => "INFO",
+        }
+    }
+}
+
+/// A probe's step that had not finished when the probe's time was up.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Hung {
+    /// The step.
+    pub step: Phase,
+    /// The probe's timeout, seconds.
+    pub timeout_secs: f64,
+}
+
+// The timeout is a validated, finite number of seconds: equality is total.
+impl Eq for Hung {}
+
+impl Hung {
+    /// One line naming the target and what it did not do in time, e.g.
+    /// "SMTP 127.0.0.1:25 accepted the connection, no banner within 5 s".
+    #[must_use]
+    pub fn describe(&self, lang: Lang, what: &str) -> String {
+        let s = self.timeout_secs;
+        match self.step {
+            Phase::Connect => tr!(lang, "{what}: no TCP connection within {s} s", "{what} : pas de connexion TCP en {s} s"),
+            Phase::Banner => tr!(lang, "{what} accepted the connection, no banner within {s} s", "{what} a accepté la connexion, pas de bannière en {s} s"),
+            Phase::Greeting => {
+                tr!(lang, "{what} accepted the connection, no greeting within {s} s", "{what} a accepté la connexion, pas de message d'accueil en {s} s")
+            }
+            Phase::Startup => tr!(
+                lang,
+                "{what} accepted the connection, no answer to the startup message within {s} s",
+                "{what} a accepté la connexion, pas de réponse au message de démarrage en {s} s"
+            ),
+            Phase::Setup => tr!(
+                lang,
+                "{what} accepted the connection, no answer to AUTH / CLIENT SETINFO within {s} s",
+                "{what} a accepté la connexion, pas de réponse à AUTH / CLIENT SETINFO en {s} s"
+            ),
+            Phase::HttpResponse => tr!(lang, "{what}: no HTTP response within {s} s", "{what} : pas de réponse HTTP en {s} s"),
+            Phase::Body => tr!(lang, "{what}: HTTP headers received, body not complete within {s} s", "{what} : en-têtes HTTP reçus, corps incomplet en {s} s"),
+            Phase::TlsHandshake => tr!(lang, "{what}: TLS handshake not complete within {s} s", "{what} : négociation TLS inachevée en {s} s"),
+            Phase::Login => tr!(lang, "{what}: authentication not complete within {s} s", "{what} : authentification inachevée en {s} s"),
+            Phase::Query => tr!(lang, "{what}: no answer to the query within {s} s", "{what} : pas de réponse à la requête en {s} s"),
+            Phase::EhloAfterTls => tr!(lang, "{what}: no answer to EHLO after STARTTLS within {s} s", "{what} : pas de réponse à EHLO après STARTTLS en {s} s"),
+            Phase::Ehlo | Phase::StartTls | Phase::Capability | Phase::Ping | Phase::Info => {
+                let cmd = self.step.name();
+                tr!(lang, "{what}: no answer to {cmd} within {s} s", "{what} : pas de réponse à {cmd} en {s} s")
+            }
+        }
+    }
+
+    /// The outcome of a target that stopped answering: `critical`, or as `timeout_state` says,
+    /// naming the step; details give the target and the step.
+    #[must_use]
+    pub fn outcome(&self, ctx: &crate::checks::Ctx, what: &str) -> crate::checks::Outcome {
+        crate::checks::Outcome::new(ctx.config.timeout_state.into(), self.describe(ctx.lang(), what))
+            .details(serde_json::json!({ "target": what, "step": self.step, "timeout_secs": self.timeout_secs }))
+    }
+}
+
+/// One deadline for every step of a probe (the configured timeout), so that a probe of
+/// several steps still ends within its check's deadline, and a hang is named by its step.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: tokio::time::Instant,
+    secs: f64,
+}
+
+impl Deadline {
+    /// A deadline `timeout` from now.
+    #[must_use]
+    pub fn after(timeout: std::time::Duration) -> Self {
+        Self::at(tokio::time::Instant::now() + timeout, timeout.as_secs_f64())
+    }
+
+    /// A deadline at an instant, reported as a timeout of `secs` seconds.
+    #[must_use]
+    pub fn at(at: tokio::time::Instant, secs: f64) -> Self {
+        Self { at, secs }
+    }
+
+    /// Time left.
+    #[must_use]
+    pub fn remaining(&self) -> std::time::Duration {
+        self.at.saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    /// Runs one step until the deadline; the runner's deadline message names it too.
+    ///
+    /// # Errors
+    /// [`Hung`] naming the step when the deadline passed first.
+    pub async fn step<F: std::future::Future>(&self, step: Phase, fut: F) -> Result<F::Output, Hung> {
+        let _ = crate::checks::CURRENT_STEP.try_with(|s| step.name().clone_into(&mut s.borrow_mut()));
+        tokio::time::timeout_at(self.at, fut).await.map_err(|_| Hung { step, timeout_secs: self.secs })
     }
 }

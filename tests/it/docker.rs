@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mssante_diag_core::checks::docker::{self as dk, resources};
 use mssante_diag_core::exec::{self, ExecError, Place};
 use mssante_diag_core::{CheckResult, Config, Ctx, Report, Status};
 use mssante_diag_tests::{fault, healthy, hostile_server, hung_listener, run_only, Stack};
@@ -267,6 +268,60 @@ fn cpu_over_the_limit_is_named() {
     let c = &r.details["containers"][0];
     assert!((c["cpu_limit"].as_f64().expect("limit") - 0.2).abs() < 1e-9, "{c:#}");
     assert!(c["cpu_pct"].as_f64().is_some_and(|p| p > 10.0 && p < 40.0), "{c:#}");
+    assert_eq!(c["source"], "cgroup", "a local engine's containers are read from their cgroups: {c:#}");
+
+    // The engine's one-shot stats (what a remote engine gets) measure the same use.
+    let ctx = Arc::new(Ctx::new(Arc::new(p.config(&["api"]))));
+    let (usages, missed) = block_on(async {
+        let e = ctx.engine().await.expect("engine");
+        let inv = dk::project(&ctx).await.expect("inventory");
+        resources::sample_engine(&e.docker, &inv.containers, e.lang).await
+    });
+    assert!(missed.is_empty(), "{missed:?}");
+    assert_eq!(usages[0].source, resources::Source::Engine);
+    assert!(usages[0].cpu_pct > 10.0 && usages[0].cpu_pct < 40.0, "{usages:?}");
+}
+
+#[test]
+fn container_without_stats_is_named() {
+    let _g = healthy();
+    let p = Project::new("nostats");
+    let api = p.idle("api");
+    let worker = p.idle("worker");
+    p.wait_for(&worker, "{{.State.Status}}", |s| s == "running");
+    let resources_check = mssante_diag_core::find("docker.resources").expect("in the catalogue");
+    let ctx = Arc::new(Ctx::new(Arc::new(p.config(&["api", "worker"]))));
+    let (o, engine_missed) = block_on(async {
+        // The run's inventory sees both running; the worker stops before its stats are read.
+        let inv = dk::project(&ctx).await.expect("inventory");
+        assert_eq!(inv.running().count(), 2);
+        p.docker(&["kill", &worker]);
+        p.wait_for(&worker, "{{.State.Status}}", |s| s == "exited");
+        let o = (resources_check.run)(ctx.clone()).await;
+        let e = ctx.engine().await.expect("engine");
+        let (_, missed) = resources::sample_engine(&e.docker, &inv.containers, e.lang).await;
+        (o, missed)
+    });
+    assert_eq!(o.status, Status::Warning, "{}: {:#}", o.summary, o.details);
+    assert!(o.summary.contains(&format!("no stats for {worker} (not running any more")), "{}", o.summary);
+    assert_eq!(o.details["no_stats"][0]["name"], worker.as_str(), "{:#}", o.details);
+    assert_eq!(o.details["containers"][0]["name"], api.as_str(), "the other container is still measured: {:#}", o.details);
+    assert!(o.metrics.iter().any(|m| m.name == "no_stats" && m.value == 1.0));
+    // Through the engine's API the stopped container's empty answer is no stats either.
+    assert_eq!(engine_missed.len(), 1, "{engine_missed:?}");
+    assert_eq!(engine_missed[0].name, worker);
+    assert!(engine_missed[0].reason.contains("empty stats"), "{engine_missed:?}");
+
+    // No container measured at all: undecided.
+    let ctx = Arc::new(Ctx::new(Arc::new(p.config(&["api", "worker"]))));
+    let o = block_on(async {
+        dk::project(&ctx).await.expect("inventory");
+        p.docker(&["kill", &api]);
+        p.wait_for(&api, "{{.State.Status}}", |s| s == "exited");
+        (resources_check.run)(ctx.clone()).await
+    });
+    assert_eq!(o.status, Status::Unknown, "{}", o.summary);
+    assert!(o.summary.starts_with(&format!("no stats for {api} (")), "{}", o.summary);
 }
 
 #[test]
@@ -297,6 +352,92 @@ fn disk_reports_reclaimable_volumes_and_thresholds() {
     assert!(prune.destructive && prune.guide == "Démarrage P3");
 }
 
+/// GETs `path` from the stack's dockerd over its socket; returns the body.
+fn stack_engine_get(path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let sock = Stack::get().var("DOCKER_HOST").trim_start_matches("unix://").to_owned();
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("stack dockerd socket");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").expect("request");
+    let mut answer = Vec::new();
+    s.take(16 << 20).read_to_end(&mut answer).expect("answer");
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP answer");
+    assert!(answer.starts_with(b"HTTP/1.0 200") || answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..split]));
+    answer[split + 4..].to_vec()
+}
+
+/// A loopback stand-in for dockerd that answers `/_ping`, `/version`, `/containers/json` and
+/// `/system/df` with the stack engine's real answers and refuses `/info` with HTTP 500.
+fn engine_refusing_info() -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let answers: Vec<(&str, Vec<u8>)> =
+        ["/version", "/containers/json", "/system/df"].into_iter().map(|p| (p, stack_engine_get(&format!("/v1.41{p}")))).collect();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            let answers = answers.clone();
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut w = conn.try_clone().expect("clone");
+                let mut r = BufReader::new(conn.take(1 << 20));
+                // Keep-alive: one request after the other on the connection.
+                loop {
+                    let mut request = String::new();
+                    if r.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut header = String::new();
+                        if r.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                            break;
+                        }
+                    }
+                    let target = request.split(' ').nth(1).unwrap_or("/");
+                    let path = target.split('?').next().unwrap_or("/");
+                    // Strip the `/v1.NN` prefix of versioned calls.
+                    let path = match path.strip_prefix("/v").and_then(|rest| rest.split_once('/')) {
+                        Some((v, rest)) if v.contains('.') => format!("/{rest}"),
+                        _ => path.to_owned(),
+                    };
+                    let (status, ctype, body) = match path.as_str() {
+                        "/_ping" => ("200 OK", "text/plain", b"OK".to_vec()),
+                        "/info" => ("500 Internal Server Error", "application/json", br#"{"message":"info refused by the test engine"}"#.to_vec()),
+                        p => match answers.iter().find(|(a, _)| *a == p) {
+                            Some((_, body)) => ("200 OK", "application/json", body.clone()),
+                            None => ("404 Not Found", "application/json", br#"{"message":"page not found"}"#.to_vec()),
+                        },
+                    };
+                    let head = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nApi-Version: 1.41\r\nContent-Length: {}\r\n\r\n", body.len());
+                    if w.write_all(head.as_bytes()).and_then(|()| w.write_all(&body)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn engine_refusing_info_leaves_the_docker_root_unmeasured() {
+    let _g = healthy();
+    let port = engine_refusing_info();
+    let mut c = Stack::get().config();
+    c.docker.host = format!("tcp://127.0.0.1:{port}");
+    let report = run_only(c, &["docker.daemon", "docker.disk"]);
+    assert_eq!(check(&report, "docker.daemon").status, Status::Ok, "{}", show(check(&report, "docker.daemon")));
+    let d = check(&report, "docker.disk");
+    assert_eq!(d.status, Status::Unknown, "{}", show(d));
+    assert!(d.summary.contains("free space of the Docker root not measured: `docker info` failed"), "{}", show(d));
+    assert!(d.summary.contains("HTTP 500") && d.summary.contains("info refused by the test engine"), "{}", show(d));
+    // What could be measured is still reported.
+    assert!(d.details["images"]["size_bytes"].as_u64().is_some_and(|b| b > 0), "{}", show(d));
+    assert_eq!(d.details["root_unmeasured"]["cause"], "info_failed", "{}", show(d));
+    assert!(d.remediation.iter().any(|s| s.command.as_deref() == Some("docker info")), "{:#?}", d.remediation);
+    assert!(d.remediation.iter().all(|s| !s.destructive), "no prune for a measurement that failed: {:#?}", d.remediation);
+}
+
 /// Runs the docker checks with another engine address (no project needed).
 fn with_host(host: &str, timeout_secs: f64) -> Report {
     let mut c = Stack::get().config();
@@ -323,13 +464,14 @@ fn wrong_docker_host_is_told_apart() {
             assert!(c.remediation.iter().any(|s| s.command.as_deref() == Some("echo \"$DOCKER_HOST\"")), "{:#?}", c.remediation);
         }
     }
-    // An address that accepts and never answers: undecided, within the timeout.
+    // An address that accepts and never answers: critical (timeout_state's default), within the timeout.
     let (_l, port) = hung_listener();
     let start = Instant::now();
     let report = with_host(&format!("tcp://127.0.0.1:{port}"), 1.0);
     assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
     let d = check(&report, "docker.daemon");
-    assert_eq!(d.status, Status::Unknown, "{}", show(d));
+    assert_eq!(d.status, Status::Critical, "{}", show(d));
+    assert!(d.summary.contains("no answer within 1 s"), "{}", show(d));
 }
 
 #[test]

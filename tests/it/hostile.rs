@@ -1,60 +1,206 @@
-//! Hung and hostile peers: every probe ends within the timeout with a reason,
-//! never hangs, never panics.
+//! Hung and hostile peers: every probe ends within the timeout with a reason naming the
+//! step, never hangs, never panics, never grows its memory with what a peer sends; a tool
+//! that outlives the timeout is killed.
 
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mssante_diag_core::{Config, Selection, Status};
-use mssante_diag_tests::{hostile_server, hung_listener, run, run_only};
+use mssante_diag_core::exec::{self, ExecError, Place};
+use mssante_diag_core::{Config, Ctx, Selection, Status, TimeoutState};
+use mssante_diag_tests::{cli_bin, endless_server, healthy, hostile_server, hung_listener, run, run_measuring_memory, run_only, Stack};
 
+/// One port for every network subsystem.
 fn config_all_on(port: u16, timeout: f64) -> Config {
-    let text = format!(
-        "timeout_secs = {timeout}\n\
-         [api]\nurl = \"http://127.0.0.1:{port}/health\"\n\
-         [postgres]\nhost = \"127.0.0.1\"\nport = {port}\n\
-         [redis]\nhost = \"127.0.0.1\"\nport = {port}\n\
-         [smtp]\nhost = \"127.0.0.1\"\nsubmission_port = {port}\ninbound_port = {port}\n\
-         [imap]\nhost = \"127.0.0.1\"\nport = {port}\n"
-    );
-    let dir = std::env::temp_dir();
-    Config::from_toml_str(&text, &dir).expect("valid config")
+    config_per_subsystem(&Ports { api: port, postgres: port, redis: port, smtp: port, imap: port }, timeout)
 }
+
+/// The port each network subsystem is pointed at.
+struct Ports {
+    api: u16,
+    postgres: u16,
+    redis: u16,
+    smtp: u16,
+    imap: u16,
+}
+
+fn toml_for(p: &Ports, timeout: f64) -> String {
+    let Ports { api, postgres, redis, smtp, imap } = p;
+    format!(
+        "timeout_secs = {timeout}\n\
+         [api]\nurl = \"http://127.0.0.1:{api}/health\"\n\
+         [postgres]\nhost = \"127.0.0.1\"\nport = {postgres}\n\
+         [redis]\nhost = \"127.0.0.1\"\nport = {redis}\n\
+         [smtp]\nhost = \"127.0.0.1\"\nsubmission_port = {smtp}\ninbound_port = {smtp}\n\
+         [imap]\nhost = \"127.0.0.1\"\nport = {imap}\n"
+    )
+}
+
+fn config_per_subsystem(p: &Ports, timeout: f64) -> Config {
+    Config::from_toml_str(&toml_for(p, timeout), &std::env::temp_dir()).expect("valid config")
+}
+
+/// Every network probe, and the words its summary uses for the step a hung peer stops it at.
+const HUNG_AT: &[(&str, &str)] = &[
+    ("api.health", "no HTTP response within 1 s"),
+    ("postgres.reachable", "accepted the connection, no answer to the startup message within 1 s"),
+    ("redis.reachable", "accepted the connection, no answer to AUTH / CLIENT SETINFO within 1 s"),
+    ("smtp.inbound", "accepted the connection, no banner within 1 s"),
+    ("smtp.submission", "accepted the connection, no banner within 1 s"),
+    ("imap.reachable", "accepted the connection, no greeting within 1 s"),
+];
 
 #[test]
 fn hung_endpoints_end_within_the_timeout() {
     let (_listener, port) = hung_listener();
-    let config = config_all_on(port, 1.0);
-    let start = Instant::now();
-    let report = run(config, &Selection::Only(vec!["api".into(), "postgres.reachable".into(), "redis".into(), "smtp.submission".into(), "imap".into()]));
-    let took = start.elapsed();
-    assert!(took < Duration::from_millis(1100) + Duration::from_millis(400), "took {took:?}");
-    for c in &report.checks {
-        assert!(matches!(c.status, Status::Unknown | Status::Critical), "{}: {:?}", c.id, c.status);
-        assert!(c.summary.contains("timed out after 1 s"), "{}: {}", c.id, c.summary);
+    let ids: Vec<String> = HUNG_AT.iter().map(|(id, _)| (*id).to_owned()).collect();
+    for (state, status) in [(TimeoutState::Critical, Status::Critical), (TimeoutState::Unknown, Status::Unknown)] {
+        let mut config = config_all_on(port, 1.0);
+        config.timeout_state = state;
+        let start = Instant::now();
+        let report = run(config, &Selection::Only(ids.clone()));
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(1100) + Duration::from_millis(400), "took {took:?}");
+        assert_eq!(report.checks.len(), HUNG_AT.len());
+        for (id, words) in HUNG_AT {
+            let c = report.check(id).expect("ran");
+            assert_eq!(c.status, status, "{id}: {}", c.summary);
+            assert!(c.summary.contains(words), "{id} should say `{words}`: {}", c.summary);
+            assert!(c.summary.contains(&format!("127.0.0.1:{port}")), "{id} names its target: {}", c.summary);
+        }
     }
+}
+
+#[test]
+fn hung_endpoints_say_so_in_french() {
+    let (_listener, port) = hung_listener();
+    let mut config = config_all_on(port, 1.0);
+    config.lang = mssante_diag_core::Lang::Fr;
+    let report = run_only(config, &["smtp.inbound", "imap.reachable", "postgres.reachable"]);
+    let said = |id: &str| report.check(id).expect("ran").summary.clone();
+    assert!(said("smtp.inbound").contains("a accepté la connexion, pas de bannière en 1 s"), "{}", said("smtp.inbound"));
+    assert!(said("imap.reachable").contains("pas de message d'accueil en 1 s"), "{}", said("imap.reachable"));
+    assert!(said("postgres.reachable").contains("pas de réponse au message de démarrage en 1 s"), "{}", said("postgres.reachable"));
 }
 
 #[test]
 fn garbage_banners_are_reported_not_fatal() {
     let port = hostile_server(b"\x00\xff garbage \r\nHTTP/1.1 200 OK\r\n\r\n", false);
     let config = config_all_on(port, 2.0);
-    let report = run_only(config, &["smtp.submission", "imap.reachable", "redis.reachable", "postgres.reachable"]);
+    let report = run_only(config, &["api.health", "smtp", "imap.reachable", "redis.reachable", "postgres.reachable"]);
     for c in &report.checks {
-        assert!(matches!(c.status, Status::Critical | Status::Unknown), "{}: {:?} {}", c.id, c.status, c.summary);
+        assert_eq!(c.status, Status::Critical, "{}: {}", c.id, c.summary);
         assert!(!c.summary.is_empty());
     }
-    let imap = report.check("imap.reachable").expect("ran");
-    assert!(imap.summary.contains("did not greet as an IMAP server") || imap.summary.contains("protocol"), "{}", imap.summary);
+    let said = |id: &str| report.check(id).expect("ran").summary.clone();
+    assert!(said("imap.reachable").contains("did not greet as an IMAP server") || said("imap.reachable").contains("protocol"), "{}", said("imap.reachable"));
+    assert!(said("postgres.reachable").contains("not a PostgreSQL server (answered 0x00 0xff 0x20 0x67 0x61)"), "{}", said("postgres.reachable"));
+    for id in ["smtp.inbound", "smtp.submission"] {
+        assert!(said(id).contains("banner: not an SMTP answer (0x00 0xff"), "{id}: {}", said(id));
+    }
+}
+
+/// Runs the CLI on `toml` and returns its JSON report, its wall time and its peak memory (KiB).
+fn cli_run(toml: &str, names: &[&str]) -> (serde_json::Value, Duration, u64) {
+    let dir = std::env::temp_dir().join(format!("mssante-diag-hostile-{}-{}", std::process::id(), names.join("-")));
+    std::fs::create_dir_all(&dir).expect("temp project");
+    std::fs::write(dir.join("mssante-diag.toml"), toml).expect("config written");
+    let mut cmd = Command::new(cli_bin());
+    cmd.arg("--project").arg(&dir).args(["check", "--format", "json", "--lang", "en"]).args(names);
+    let start = Instant::now();
+    let (out, peak_kib) = run_measuring_memory(cmd);
+    let took = start.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (report, took, peak_kib)
 }
 
 #[test]
 fn endless_lines_do_not_exhaust_memory() {
-    // A server streaming one line that never ends.
+    // Peers streaming without end: bare bytes with no newline, and the same behind the first
+    // words of each protocol (an HTTP header then an endless body, a banner line that never
+    // ends, a PostgreSQL message announcing 2 GiB, a Redis string without its CRLF).
     static CHUNK: [u8; 64 * 1024] = [b'A'; 64 * 1024];
-    let port = hostile_server(&CHUNK, true);
-    let config = config_all_on(port, 2.0);
+    let bare = endless_server(b"", &CHUNK, false);
+    let shaped = Ports {
+        api: endless_server(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"status\":\"", &CHUNK, true),
+        postgres: endless_server(b"R\x7f\xff\xff\xff", &CHUNK, true),
+        redis: endless_server(b"+", &CHUNK, true),
+        smtp: endless_server(b"220 ", &CHUNK, false),
+        imap: endless_server(b"* OK ", &CHUNK, false),
+    };
+    let names = ["api", "smtp", "imap", "postgres", "redis"];
+    let all_bare = Ports { api: bare, postgres: bare, redis: bare, smtp: bare, imap: bare };
+    for (label, ports) in [("bare", &all_bare), ("shaped", &shaped)] {
+        let (report, took, peak_kib) = cli_run(&toml_for(ports, 3.0), &names);
+        let checks = report["checks"].as_array().expect("checks");
+        assert!(checks.len() >= 6, "{label}: {report:#}");
+        assert!(took < Duration::from_millis(3300 + 1000), "{label}: took {took:?}");
+        assert!(peak_kib < 64 * 1024, "{label}: peak RSS {peak_kib} KiB");
+        assert!(peak_kib > 0, "{label}: memory was measured");
+        for c in checks {
+            let id = c["id"].as_str().unwrap_or_default();
+            // An endless 200 body is read up to its cap, then judged by its status code.
+            if label == "shaped" && id == "api.health" {
+                assert_eq!(c["details"]["body_truncated"], true, "{c:#}");
+                assert!(c["details"]["body"].as_str().is_some_and(|b| b.len() <= 512), "{c:#}");
+                continue;
+            }
+            assert_ne!(c["status"], "ok", "{label} {id}: {}", c["summary"]);
+        }
+        let pg = checks.iter().find(|c| c["id"] == "postgres.reachable").expect("ran");
+        assert!(pg["summary"].as_str().is_some_and(|s| s.contains("not a PostgreSQL server (answered")), "{label}: {pg:#}");
+    }
+}
+
+#[test]
+fn timed_out_host_tools_are_killed() {
+    let dir = std::env::temp_dir().join(format!("mssante-diag-hung-tool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tool = dir.join("doveadm");
+    let pidfile = dir.join("pid");
+    std::fs::write(&tool, format!("#!/bin/sh\necho $$ > {}\nexec sleep 30\n", pidfile.display())).expect("tool written");
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let mut config = Config::from_toml_str("", &dir).expect("config");
+    config.timeout_secs = 1.0;
+    let ctx = Ctx::new(Arc::new(config));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let start = Instant::now();
-    let report = run_only(config, &["imap.reachable"]);
-    assert!(start.elapsed() < Duration::from_secs(3));
-    let imap = report.check("imap.reachable").expect("ran");
-    assert!(matches!(imap.status, Status::Critical | Status::Unknown), "{}", imap.summary);
+    let r = rt.block_on(exec::run(&ctx, &Place::Host, &[tool.to_str().expect("utf-8 path"), "who"]));
+    assert_eq!(r, Err(ExecError::TimedOut(1.0)));
+    assert!(start.elapsed() < Duration::from_millis(2000), "{:?}", start.elapsed());
+    let pid = std::fs::read_to_string(&pidfile).expect("the tool started").trim().to_owned();
+    // Killed and reaped: nothing left, not even a zombie.
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the hung tool (pid {pid}) still exists");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn timed_out_container_tools_are_killed() {
+    let stack = Stack::get();
+    let _g = healthy();
+    let host = stack.var("DOCKER_HOST");
+    let container = "mssante-test-postfix-1";
+    let docker = |args: &[&str]| {
+        let out = Command::new("docker").arg("-H").arg(host).args(args).output().expect("docker CLI runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A `doveadm` that hangs, planted under a private folder of the stack's postfix container.
+    let dir = format!("/tmp/mssante-diag-hung-{}", std::process::id());
+    docker(&["exec", container, "sh", "-c", &format!("mkdir -p {dir} && printf '#!/bin/sh\\nexec sleep 4711\\n' > {dir}/doveadm && chmod +x {dir}/doveadm")]);
+    let mut config = stack.config();
+    config.timeout_secs = 1.0;
+    let ctx = Ctx::new(Arc::new(config));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let tool = format!("{dir}/doveadm");
+    let r = rt.block_on(exec::run(&ctx, &Place::Service("postfix".into()), &[&tool, "who"]));
+    assert_eq!(r, Err(ExecError::TimedOut(1.0)));
+    let running = || docker(&["exec", container, "ps", "-o", "args"]).lines().filter(|l| l.contains("sleep 4711")).count();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while running() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let left = running();
+    docker(&["exec", container, "rm", "-rf", &dir]);
+    assert_eq!(left, 0, "the hung tool still runs in the container");
 }

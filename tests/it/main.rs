@@ -1,8 +1,11 @@
 //! Integration tests against the real test stack (`tests/stack/stack.sh`).
 //! One binary, one module per subsystem or concern.
 
+mod api;
 mod docker;
 mod hostile;
 mod postgres;
 mod quick;
 mod report;
+mod secrets;
+mod smtp;

@@ -48,9 +48,10 @@ fn no_secret(r: &Report) {
 
 #[test]
 fn healthy_platform_database_is_all_ok() {
-    let _g = healthy();
+    // Exclusive: connections are counted server-wide against the default thresholds.
+    let _g = fault();
     let fx = block_on(PgFixture::platform("healthy"));
-    let r = block_on(run_pg(fx.config()));
+    let r = block_on(run_pg(fx.exclusive_config()));
     for c in &r.checks {
         assert_eq!(c.status, Status::Ok, "{}: {}\n{:#}", c.id, c.summary, c.details);
     }
@@ -63,8 +64,12 @@ fn healthy_platform_database_is_all_ok() {
     assert_eq!(conns.details["max_connections"], 30);
     assert_eq!(conns.details["usable"], 27, "superuser_reserved_connections = 3");
     assert!(check(&r, "postgres.size").metrics.iter().any(|m| m.name == "table_size" && m.labels.get("table").is_some_and(|t| t == "mailboxes")));
+    let size = check(&r, "postgres.size").metrics.iter().find(|m| m.name == "database_size").expect("database_size");
+    assert_eq!((size.warn, size.crit), (Some(50.0 * GIB), Some(100.0 * GIB)), "graded against [postgres] size_warn_gib / size_crit_gib");
     no_secret(&r);
 }
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 #[test]
 fn server_full_is_critical_and_still_diagnosed_through_the_reserved_role() {
@@ -83,8 +88,8 @@ fn server_full_is_critical_and_still_diagnosed_through_the_reserved_role() {
             assert!(held.len() < 40, "the server never refused");
         };
         assert!(refused.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "53300"), "{refused}");
-        let with_reserved = run_pg(fx.config()).await;
-        let mut cfg = fx.config();
+        let with_reserved = run_pg(fx.exclusive_config()).await;
+        let mut cfg = fx.exclusive_config();
         cfg.postgres.reserved = None;
         let start = Instant::now();
         let without = run_pg(cfg).await;
@@ -123,7 +128,7 @@ fn server_full_is_critical_and_still_diagnosed_through_the_reserved_role() {
 fn long_query_is_named_by_its_pid() {
     let _g = healthy();
     let fx = block_on(PgFixture::platform("slow"));
-    let (r, pid) = block_on(async {
+    let (r, crit, pid) = block_on(async {
         let mut sleeper = fx.user().await;
         let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()").fetch_one(&mut sleeper).await.expect("pid");
         let sleeping = tokio::spawn(async move {
@@ -133,15 +138,21 @@ fn long_query_is_named_by_its_pid() {
         });
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let r = run_pg(fx.config()).await;
+        // Past the second threshold the same query is critical.
+        let mut cfg = fx.config();
+        cfg.postgres.long_query_crit_secs = 1.2;
+        let crit = run_pg(cfg).await;
         let mut admin = fx.admin().await;
         sqlx::query("SELECT pg_cancel_backend($1)").bind(pid).execute(&mut admin).await.expect("cancel");
         let cancelled = sleeping.await.expect("joined");
         assert!(cancelled.is_err(), "the sleep was cancelled, so pg_stat_statements never records it");
-        (r, pid)
+        (r, crit, pid)
     });
     let lq = only(&r, "postgres.long_queries", Status::Warning);
     assert!(lq.summary.contains(&format!("pid {pid} (mssante/mssante-diag-tests)")) && lq.summary.contains("pg_sleep(5)"), "{}", lq.summary);
-    assert!(lq.metrics.iter().any(|m| m.name == "longest_query" && m.value >= 1.0 && m.warn == Some(1.0)));
+    assert!(lq.metrics.iter().any(|m| m.name == "longest_query" && m.value >= 1.0 && m.warn == Some(1.0) && m.crit == Some(30.0)));
+    let lq = only(&crit, "postgres.long_queries", Status::Critical);
+    assert!(lq.summary.contains(&format!("pid {pid} (")) && lq.summary.contains("(critical past 1.2 s)"), "{}", lq.summary);
 }
 
 #[test]
@@ -193,17 +204,49 @@ fn missing_pg_stat_statements_is_skipped_with_the_remedy() {
 }
 
 #[test]
-fn slow_statement_is_named() {
+fn slow_statement_is_named_and_one_offs_are_not_ranked() {
     let _g = healthy();
     let fx = block_on(PgFixture::platform("slowstmt"));
     block_on(async {
         let mut c = fx.user().await;
-        sqlx::query("SELECT pg_sleep(1.2)").execute(&mut c).await.expect("sleep");
+        // A one-off report, slower than anything, called once: below statements_min_calls (10).
+        sqlx::query("SELECT 'monthly report', pg_sleep(0.6)").execute(&mut c).await.expect("report");
+        // The statement the platform repeats.
+        for _ in 0..10 {
+            sqlx::query("SELECT pg_sleep(0.15)").execute(&mut c).await.expect("sleep");
+        }
         c.close().await.ok();
     });
-    let r = block_on(run_pg(fx.config()));
+    let mut cfg = fx.config();
+    cfg.postgres.long_query_secs = 0.1;
+    let r = block_on(run_pg(cfg));
     let s = only(&r, "postgres.statements", Status::Warning);
-    assert!(s.summary.contains("pg_sleep") && s.summary.contains("1.2 s"), "{}", s.summary);
+    assert!(s.summary.contains("SELECT pg_sleep($1)") && s.summary.contains("in 10 call(s)"), "{}", s.summary);
+    assert!(!s.summary.contains("pg_sleep($2)"), "the one-off is not ranked: {}", s.summary);
+    assert_eq!(s.details["min_calls"], 10);
+    // Ranked from 1 call, the one-off comes first.
+    let mut cfg = fx.config();
+    cfg.postgres.long_query_secs = 0.1;
+    cfg.postgres.statements_min_calls = 1;
+    let r = block_on(run_pg(cfg));
+    let s = only(&r, "postgres.statements", Status::Warning);
+    assert!(s.summary.contains("in 1 call(s)") && s.summary.contains("pg_sleep($2)"), "{}", s.summary);
+}
+
+#[test]
+fn database_over_its_size_limits_is_named() {
+    let _g = healthy();
+    let fx = block_on(PgFixture::platform("size"));
+    // The real database (a few MiB) against limits set below and around its size.
+    let mut cfg = fx.config();
+    (cfg.postgres.size_warn_gib, cfg.postgres.size_crit_gib) = (1.0 / 1024.0, 1.0);
+    let r = block_on(run_pg(cfg));
+    let s = only(&r, "postgres.size", Status::Warning);
+    assert!(s.summary.contains("database \"diag_size\"") && s.summary.contains("(over 0.0009765625 GiB)"), "{}", s.summary);
+    assert!(s.remediation.iter().any(|x| x.command.as_deref().is_some_and(|c| c.contains("pg_total_relation_size"))), "{:#?}", s.remediation);
+    let mut cfg = fx.config();
+    (cfg.postgres.size_warn_gib, cfg.postgres.size_crit_gib) = (1.0 / 2048.0, 1.0 / 1024.0);
+    assert_eq!(only(&block_on(run_pg(cfg)), "postgres.size", Status::Critical).status, Status::Critical);
 }
 
 #[test]
@@ -250,6 +293,44 @@ fn dead_tuples_are_named() {
     let r = block_on(run_pg(fx.config()));
     let v = only(&r, "postgres.vacuum", Status::Warning);
     assert!(v.summary.contains("public.sessions_log: 35 % dead tuples (700 of 2000)") && v.summary.contains("last vacuum never"), "{}", v.summary);
+}
+
+#[test]
+fn stale_maintenance_is_named() {
+    let _g = healthy();
+    let fx = block_on(PgFixture::platform("maintenance"));
+    block_on(async {
+        // Vacuumed and analyzed once, then a few dead rows (0.5 %, far below the dead-share thresholds).
+        fx.admin_sql(
+            "CREATE TABLE delivery_log (id int, pad text) WITH (autovacuum_enabled = false); \
+             INSERT INTO delivery_log SELECT g, 'x' FROM generate_series(1, 2000) g;",
+        )
+        .await;
+        fx.admin_sql("VACUUM ANALYZE delivery_log").await;
+        fx.admin_sql("DELETE FROM delivery_log WHERE id <= 10").await;
+        let mut c = fx.user().await;
+        for _ in 0..100 {
+            let dead: Option<i64> =
+                sqlx::query_scalar("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'delivery_log'").fetch_optional(&mut c).await.expect("stats");
+            if dead.unwrap_or(0) >= 10 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1100));
+    // Freshly maintained by the default thresholds (7 and 30 days)...
+    let r = block_on(run_pg(fx.config()));
+    only(&r, "postgres.vacuum", Status::Ok);
+    // ... but more than a second old, past thresholds of one second and one day.
+    let mut cfg = fx.config();
+    (cfg.postgres.vacuum_warn_days, cfg.postgres.vacuum_crit_days) = (1.0 / 86_400.0, 1.0);
+    let r = block_on(run_pg(cfg));
+    let v = only(&r, "postgres.vacuum", Status::Warning);
+    assert!(v.summary.starts_with("public.delivery_log: 10 dead rows and no vacuum or analyze for "), "{}", v.summary);
+    assert!(v.summary.contains("last vacuum ") && !v.summary.contains("last vacuum never"), "{}", v.summary);
+    let m = v.metrics.iter().find(|m| m.name == "maintenance_age").expect("maintenance_age");
+    assert!(m.value >= 1.0 && m.labels.get("table").is_some_and(|t| t == "public.delivery_log"), "{m:?}");
 }
 
 #[test]
@@ -329,11 +410,13 @@ fn hung_server_costs_one_timeout_not_ten() {
     cfg.postgres.port = port;
     cfg.timeout_secs = 1.0;
     let r = block_on(run_pg(cfg));
-    assert_eq!(check(&r, "postgres.reachable").status, Status::Unknown);
-    assert!(check(&r, "postgres.reachable").summary.contains("timed out after 1 s"));
+    // A timeout is critical by default (timeout_state), and says what hung.
+    let reach = check(&r, "postgres.reachable");
+    assert_eq!(reach.status, Status::Critical, "{}", reach.summary);
+    assert!(reach.summary.contains("no answer") && reach.summary.contains("within 1 s"), "{}", reach.summary);
     for c in r.checks.iter().filter(|c| c.id != "postgres.reachable") {
         assert_eq!(c.status, Status::Unknown, "{}: {}", c.id, c.summary);
-        assert!(c.summary.contains("no answer within 1 s"), "{}: {}", c.id, c.summary);
+        assert!(c.summary.contains("within 1 s") && c.summary.contains("see postgres.reachable"), "{}: {}", c.id, c.summary);
     }
     assert!(r.duration_ms < 1500, "one shared 1 s attempt: {} ms", r.duration_ms);
 }

@@ -22,7 +22,7 @@
 # test processes may all call "up" safely.
 set -Eeuo pipefail
 # Every failed step names itself: line, command and exit status.
-trap 'printf "stack: ERROR: line %s: \"%s\" exited with status %s\n" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
+trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "stack: ERROR: line %s: \"%s\" exited with status %s\n" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATES="$SCRIPT_DIR/templates"
@@ -283,7 +283,7 @@ pki_generate() {
   [[ -f "$PKI/.complete" ]] && return 0
   log "generating PKI in $PKI"
   local tmp="$STATE/pki.tmp.$$"
-  rm -rf "$tmp"
+  rm -rf "$STATE"/pki.tmp.*
   mkdir -p "$tmp/ca-db/newcerts"
   # A plain subshell (not the left side of || or an if): errexit stays on
   # inside, so any failed openssl step fails the set-up before .complete.

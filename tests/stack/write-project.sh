@@ -2,7 +2,7 @@
 # Writes a platform project folder for the test stack: $STACK_DIR/project/{.env,mssante-diag.toml,data/}.
 # The CLI, the Rust tests and the bindings' tests all run against it (`--project $STACK_DIR/project`).
 set -Eeuo pipefail
-trap 'printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
+trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
 STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 # shellcheck disable=SC1091
 source "$STATE/stack.env"

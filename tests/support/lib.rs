@@ -146,3 +146,69 @@ pub fn run(config: Config, selection: &Selection) -> Report {
 pub fn run_only(config: Config, names: &[&str]) -> Report {
     run(config, &Selection::Only(names.iter().map(|s| (*s).to_owned()).collect()))
 }
+
+/// A loopback server that sends `prefix` once, then `chunk` again and again (for 10 s per
+/// connection): a peer that never stops talking, shaped like the protocol it impersonates.
+/// With `client_first` it waits for the client's first bytes (an HTTP request) before.
+#[must_use]
+pub fn endless_server(prefix: &'static [u8], chunk: &'static [u8], client_first: bool) -> u16 {
+    use std::io::{Read, Write};
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                if client_first {
+                    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                    let _ = s.read(&mut [0u8; 4096]);
+                }
+                if s.write_all(prefix).is_err() {
+                    return;
+                }
+                while std::time::Instant::now() < deadline && s.write_all(chunk).is_ok() {}
+            });
+        }
+    });
+    port
+}
+
+/// The `mssante-diag` binary built beside the test binaries (`cargo test` builds the workspace's binaries).
+///
+/// # Panics
+/// When it was not built.
+#[must_use]
+pub fn cli_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("mssante-diag");
+    assert!(bin.exists(), "{} is missing: build it with `cargo build -p mssante-diag-cli`", bin.display());
+    bin
+}
+
+/// Runs a command to its end and returns its output and its peak resident memory (`VmHWM`,
+/// KiB), sampled from `/proc` every few milliseconds while it runs.
+///
+/// # Panics
+/// When the command cannot start.
+#[must_use]
+pub fn run_measuring_memory(mut cmd: Command) -> (std::process::Output, u64) {
+    use std::process::Stdio;
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("command starts");
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output());
+    let status_file = format!("/proc/{pid}/status");
+    let field = |text: &str, key: &str| text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+    let mut peak = 0;
+    while !waiter.is_finished() {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            // Only while it is still our child (a pid is reused once reaped).
+            if field(&text, "PPid:") == Some(u64::from(std::process::id())) {
+                peak = peak.max(field(&text, "VmHWM:").unwrap_or(0));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let out = waiter.join().expect("waiter").expect("command ran");
+    (out, peak)
+}

@@ -115,9 +115,23 @@ impl PgFixture {
         std::fs::write(self.migrations.join(name), sql).expect("write migration");
     }
 
-    /// The stack's configuration pointed at this database and migrations folder.
+    /// The stack's configuration pointed at this database and migrations folder, for tests
+    /// that run beside others. `postgres.connections` counts sessions server-wide, and tests
+    /// running in parallel hold some: its percentage thresholds are raised to 100 %, so only a
+    /// server that is really full (or an idle transaction) makes it non-ok whatever the
+    /// parallelism. Tests holding the `fault()` lock use [`PgFixture::exclusive_config`].
     #[must_use]
     pub fn config(&self) -> Config {
+        let mut c = self.exclusive_config();
+        c.postgres.connections_warn_pct = 100.0;
+        c.postgres.connections_crit_pct = 100.0;
+        c
+    }
+
+    /// As [`PgFixture::config`] with the default connection thresholds: for a test holding the
+    /// `fault()` lock, when no other test of the binary holds connections.
+    #[must_use]
+    pub fn exclusive_config(&self) -> Config {
         let mut c = self.stack.config();
         c.postgres.database.clone_from(&self.db);
         c.postgres.migrations_dir.clone_from(&self.migrations);

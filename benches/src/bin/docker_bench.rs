@@ -1,5 +1,5 @@
 //! Docker subsystem benchmark (issue target): `docker.resources` and the whole docker subsystem
-//! finish in under 2 s for 20 containers. Creates 20 compose-labelled busybox containers on the
+//! finish within 0.5 s for 20 containers. Creates 20 compose-labelled busybox containers on the
 //! stack's dockerd (`--network none`, local image), times the seven `docker.*` checks, prints
 //! the container count and wall times beside `docker stats --no-stream` for the same
 //! containers, and removes the containers.
@@ -15,7 +15,7 @@ use mssante_diag_tests::{run_only, Stack};
 
 const CONTAINERS: usize = 20;
 const ROUNDS: usize = 5;
-const TARGET: Duration = Duration::from_secs(2);
+const TARGET: Duration = Duration::from_millis(500);
 
 fn docker(host: &str, args: &[&str]) -> String {
     let out = Command::new("docker").arg("-H").arg(host).args(args).output().expect("docker CLI runs");
@@ -68,7 +68,7 @@ fn main() {
     // Idle engine between runs (a monitoring system runs it once a minute), then back to back.
     for (mode, pause) in [("idle engine (2 s pause)", Duration::from_secs(2)), ("back to back", Duration::ZERO)] {
         let (mut whole, mut res) = (Vec::new(), Vec::new());
-        let mut counted = 0;
+        let (mut counted, mut from_cgroups) = (0, 0);
         for _ in 0..ROUNDS {
             std::thread::sleep(pause);
             let start = Instant::now();
@@ -76,7 +76,9 @@ fn main() {
             whole.push(start.elapsed());
             let r = report.check("docker.resources").expect("ran");
             res.push(Duration::from_millis(r.duration_ms));
-            counted = r.details["containers"].as_array().map_or(0, Vec::len);
+            let sampled = r.details["containers"].as_array().cloned().unwrap_or_default();
+            counted = sampled.len();
+            from_cgroups = sampled.iter().filter(|c| c["source"] == "cgroup").count();
             let bad: Vec<String> = report
                 .checks
                 .iter()
@@ -87,10 +89,10 @@ fn main() {
         }
         let (wm, wx) = stats(&mut whole);
         let (rm, rx) = stats(&mut res);
-        let verdict = if wx < TARGET.as_secs_f64() { "PASS" } else { "FAIL" };
+        let verdict = if wx <= TARGET.as_secs_f64() { "PASS" } else { "FAIL" };
         println!(
-            "docker subsystem, {mode}: {counted} containers sampled; whole subsystem median {wm:.3} s max {wx:.3} s; \
-             docker.resources median {rm:.3} s max {rx:.3} s; target < {:.1} s: {verdict}",
+            "docker subsystem, {mode}: {counted} containers sampled ({from_cgroups} from their cgroups); whole subsystem median {wm:.3} s max {wx:.3} s; \
+             docker.resources median {rm:.3} s max {rx:.3} s; target <= {:.1} s: {verdict}",
             TARGET.as_secs_f64()
         );
     }

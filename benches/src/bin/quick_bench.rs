@@ -2,7 +2,9 @@
 //! 1. every endpoint hung: `quick` ends within the timeout plus 10 %, where the
 //!    guide's sequential quick-check.sh takes the sum of its timeouts;
 //! 2. a whole `check` on the healthy stack: within 1.2x of its slowest single probe;
-//! 3. peak memory of `mssante-diag check` (under 50 MiB), when the CLI binary is beside this one.
+//! 3. peak memory of `mssante-diag check` (under 50 MiB), when the CLI binary is beside this one;
+//! 4. a healthy `quick` (target <= 0.5 s), beside the guide's quick-check.sh and
+//!    `docker stats --no-stream` of the same containers, in the same run.
 //!
 //! Run: `cargo build --release -p mssante-diag-cli -p mssante-diag-benches &&
 //! target/release/quick_bench` (the test stack must be up: `tests/stack/stack.sh up`).
@@ -97,6 +99,56 @@ fn bench_healthy() {
     println!("  whole check             {:>7.3} s  ratio {:.2}x (target <= 1.2x)", secs(whole), secs(whole) / secs(slowest.0));
 }
 
+/// The median wall time of `f` over `n` runs.
+fn time_median(n: usize, mut f: impl FnMut()) -> Duration {
+    median(
+        (0..n)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn bench_healthy_quick() {
+    const TARGET: f64 = 0.5;
+    let stack = Stack::get();
+    let in_process = time_median(ROUNDS, || {
+        let _ = run(stack.config(), &Selection::Quick);
+    });
+    let cli = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("mssante-diag"))).filter(|p| p.exists());
+    let cli_time = cli.map(|cli| {
+        time_median(ROUNDS, || {
+            let out = Command::new(&cli).arg("--project").arg(&stack.project).args(["quick", "--format", "json"]).output().expect("CLI runs");
+            assert!(out.status.success(), "healthy quick exits 0: {}", String::from_utf8_lossy(&out.stdout));
+        })
+    });
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/quick-check.sh");
+    let args = [stack.var("STACK_HOST"), stack.var("API_PORT"), stack.var("PG_PORT"), stack.var("REDIS_PORT"), stack.var("SUBMISSION_PORT"), stack.var("IMAP_PORT"), "5"];
+    let guide = time_median(ROUNDS, || {
+        let _ = Command::new("bash").arg(&script).args(args).output().expect("bash runs");
+    });
+    let host = stack.var("DOCKER_HOST");
+    let filter = "label=com.docker.compose.project=mssante-test";
+    let ids = Command::new("docker").args(["-H", host, "ps", "-q", "--filter", filter]).output().expect("docker CLI runs");
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout).lines().map(str::to_owned).collect();
+    let stats = time_median(ROUNDS, || {
+        let out = Command::new("docker").args(["-H", host, "stats", "--no-stream"]).args(&ids).output().expect("docker CLI runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    });
+    println!("healthy stack, quick (median of {ROUNDS}):");
+    let verdict = |t: Duration| if secs(t) <= TARGET { "PASS" } else { "FAIL" };
+    println!("  mssante-diag quick (in-process) {:>7.3} s  target <= {TARGET} s: {}", secs(in_process), verdict(in_process));
+    match cli_time {
+        Some(t) => println!("  mssante-diag quick (CLI)        {:>7.3} s  target <= {TARGET} s: {}", secs(t), verdict(t)),
+        None => println!("  mssante-diag quick (CLI)        not measured: mssante-diag binary not beside this one"),
+    }
+    println!("  guide quick-check.sh            {:>7.3} s  (5 reachability probes only)", secs(guide));
+    println!("  docker stats --no-stream        {:>7.3} s  ({} containers)", secs(stats), ids.len());
+}
+
 fn bench_memory() {
     let Some(cli) = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("mssante-diag"))).filter(|p| p.exists()) else {
         println!("peak memory: mssante-diag binary not beside this one; build it in the same profile");
@@ -122,6 +174,7 @@ fn bench_memory() {
 
 fn main() {
     bench_hung();
+    bench_healthy_quick();
     bench_healthy();
     bench_memory();
 }

@@ -1,13 +1,15 @@
 //! The platform's Node API: `GET /health` (guide: Général, Performance P1).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use serde::Serialize;
 
 use super::{elapsed_ms, grade, step, CheckDef, Ctx, Outcome};
+use crate::config::redact_url;
 use crate::model::{Metric, Status};
+use crate::probe::{Deadline, Hung, Phase};
 use crate::tr;
 
 mod settings;
@@ -34,41 +36,118 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
 
 /// Longest body kept in the report.
 const BODY_LIMIT: usize = 512;
+/// Most body bytes read (and parsed as JSON); the rest is never read.
+pub const BODY_READ_LIMIT: usize = 64 * 1024;
+/// Redirects followed when they keep the path (`http://` to `https://`, another host).
+const MAX_REDIRECTS: usize = 5;
 
 /// What `GET /health` answered.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthProbe {
-    /// URL probed.
+    /// URL probed (credentials redacted).
     pub url: String,
     /// HTTP status code.
     pub http_status: u16,
+    /// `Location` of a redirect that was not followed (it leads to another path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// Body (first 512 bytes).
     pub body: String,
+    /// The body was longer than [`BODY_READ_LIMIT`] bytes; the rest was not read.
+    pub body_truncated: bool,
     /// `status` field of a JSON body, if any.
     pub reported_status: Option<String>,
     /// Time to the full response, ms.
     pub latency_ms: f64,
 }
 
-/// Fetches the health endpoint.
+/// Why `GET /health` got nothing to judge.
+#[derive(Debug)]
+pub enum HealthFailure {
+    /// The request failed: refused, TLS, not HTTP...
+    Transport(reqwest::Error),
+    /// A step got no answer in time.
+    NoAnswer(Hung),
+}
+
+/// Follows a redirect only when it keeps the path: a redirect elsewhere (a login page) is
+/// returned as the answer, for the evaluation to judge.
+fn same_path_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt.previous().first().is_some_and(|first| first.path() == attempt.url().path());
+        if same && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// A redirect's target as an operator reads it: the path on the same server (`/login`),
+/// else the whole URL (credentials redacted).
+fn shown_location(from: &reqwest::Url, location: &str) -> String {
+    match from.join(location) {
+        Ok(to) if to.origin() == from.origin() => match to.query() {
+            Some(q) => format!("{}?{q}", to.path()),
+            None => to.path().to_owned(),
+        },
+        Ok(to) => redact_url(to.as_str()),
+        Err(_) => redact_url(location),
+    }
+}
+
+/// Fetches the health endpoint within `timeout`: connection, response headers and body are
+/// named steps under one deadline, and at most [`BODY_READ_LIMIT`] bytes of body are read.
 ///
 /// # Errors
-/// The transport error (refused, TLS, ...) as reqwest gives it.
-pub async fn probe_health(url: &str, timeout: std::time::Duration) -> Result<HealthProbe, reqwest::Error> {
-    let client = reqwest::Client::builder().timeout(timeout).no_proxy().build()?;
+/// The transport error (refused, TLS, not HTTP...) or the step that got no answer in time.
+pub async fn probe_health(url: &str, timeout: Duration) -> Result<HealthProbe, HealthFailure> {
+    let deadline = Deadline::after(timeout);
+    // A connection not made within 90 % of the time is named as such; the rest is the answer's.
+    let client = reqwest::Client::builder()
+        .connect_timeout(timeout.mul_f64(0.9))
+        .redirect(same_path_redirects())
+        .no_proxy()
+        .build()
+        .map_err(HealthFailure::Transport)?;
     let start = Instant::now();
-    let resp = client.get(url).send().await?;
+    let mut resp = match deadline.step(Phase::HttpResponse, client.get(url).send()).await.map_err(HealthFailure::NoAnswer)? {
+        Ok(r) => r,
+        Err(e) if e.is_connect() && e.is_timeout() => {
+            return Err(HealthFailure::NoAnswer(Hung { step: Phase::Connect, timeout_secs: timeout.as_secs_f64() }))
+        }
+        Err(e) => return Err(HealthFailure::Transport(e)),
+    };
     let http_status = resp.status().as_u16();
-    let bytes = resp.bytes().await?;
+    let location = resp
+        .status()
+        .is_redirection()
+        .then(|| resp.headers().get(reqwest::header::LOCATION).map(|l| shown_location(resp.url(), &String::from_utf8_lossy(l.as_bytes()))))
+        .flatten();
+    let mut bytes = Vec::new();
+    let mut body_truncated = false;
+    let read = async {
+        while let Some(chunk) = resp.chunk().await? {
+            let room = BODY_READ_LIMIT - bytes.len();
+            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if chunk.len() > room {
+                body_truncated = true;
+                break;
+            }
+        }
+        Ok(())
+    };
+    deadline.step(Phase::Body, read).await.map_err(HealthFailure::NoAnswer)?.map_err(HealthFailure::Transport)?;
     let latency_ms = elapsed_ms(start);
     let body = String::from_utf8_lossy(&bytes[..bytes.len().min(BODY_LIMIT)]).into_owned();
     let reported_status = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned));
-    Ok(HealthProbe { url: url.to_owned(), http_status, body, reported_status, latency_ms })
+    Ok(HealthProbe { url: redact_url(url), http_status, location, body, body_truncated, reported_status, latency_ms })
 }
 
-/// Judges a health probe against the latency thresholds.
+/// Judges a health probe against the latency thresholds. A redirect to another path (a login
+/// page) is no health answer.
 #[must_use]
 pub fn evaluate_health(p: &HealthProbe, warn_ms: u64, crit_ms: u64, lang: crate::Lang) -> Outcome {
     #[allow(clippy::cast_precision_loss)]
@@ -76,7 +155,15 @@ pub fn evaluate_health(p: &HealthProbe, warn_ms: u64, crit_ms: u64, lang: crate:
     let latency = Metric::new("latency", p.latency_ms, "ms").thresholds(warn, crit);
     let (code, ms) = (p.http_status, p.latency_ms.round());
     let healthy_body = p.reported_status.as_deref().is_none_or(|s| matches!(s.to_ascii_lowercase().as_str(), "ok" | "healthy" | "up" | "pass"));
-    let outcome = if !(200..300).contains(&code) {
+    let outcome = if (300..400).contains(&code) {
+        let to = p.location.as_deref().unwrap_or("?");
+        Outcome::critical(tr!(
+            lang,
+            "{} redirected to {to} (HTTP {code}): not a health endpoint",
+            "{} redirige vers {to} (HTTP {code}) : ce n'est pas un point de santé",
+            p.url
+        ))
+    } else if !(200..300).contains(&code) {
         Outcome::critical(tr!(lang, "API answered HTTP {code} on /health", "L'API répond HTTP {code} sur /health"))
     } else if !healthy_body {
         let s = p.reported_status.clone().unwrap_or_default();
@@ -90,16 +177,64 @@ pub fn evaluate_health(p: &HealthProbe, warn_ms: u64, crit_ms: u64, lang: crate:
     outcome.metric(latency).details(p)
 }
 
+/// The innermost reason of an error chain (`invalid HTTP version parsed`, not `error sending request`).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
 async fn health(ctx: Arc<Ctx>) -> Outcome {
     let (cfg, lang) = (&ctx.config.api, ctx.lang());
+    let url = redact_url(&cfg.url);
     match probe_health(&cfg.url, ctx.config.timeout()).await {
         Ok(p) => evaluate_health(&p, cfg.latency_warn_ms, cfg.latency_crit_ms, lang),
-        Err(e) if e.is_timeout() => ctx.timed_out(&cfg.url, super::TimedOut(ctx.config.timeout_secs)),
-        Err(e) => {
-            let cause = crate::probe::find_io_error(&e).map_or_else(|| e.to_string(), |io| crate::probe::io_cause(lang, io));
-            let url = &cfg.url;
-            Outcome::critical(tr!(lang, "API unreachable at {url}: {cause}", "API injoignable à {url} : {cause}"))
-                .details(serde_json::json!({ "url": url }))
+        Err(HealthFailure::NoAnswer(h)) => h.outcome(&ctx, &tr!(lang, "API {url}", "API {url}")),
+        Err(HealthFailure::Transport(e)) => {
+            let o = match crate::probe::find_io_error(&e) {
+                Some(io) => {
+                    let cause = crate::probe::io_cause(lang, io);
+                    Outcome::critical(tr!(lang, "API unreachable at {url}: {cause}", "API injoignable à {url} : {cause}"))
+                }
+                None => {
+                    let cause = root_cause(&e);
+                    Outcome::critical(tr!(lang, "API at {url} gave no usable HTTP answer: {cause}", "L'API à {url} ne donne pas de réponse HTTP exploitable : {cause}"))
+                }
+            };
+            o.details(serde_json::json!({ "url": url }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_are_shown_as_the_operator_reads_them() {
+        let from = reqwest::Url::parse("http://127.0.0.1:3000/health").expect("url");
+        assert_eq!(shown_location(&from, "/login"), "/login");
+        assert_eq!(shown_location(&from, "http://127.0.0.1:3000/login?next=%2Fhealth"), "/login?next=%2Fhealth");
+        assert_eq!(shown_location(&from, "https://sso.example/auth"), "https://sso.example/auth");
+        assert_eq!(shown_location(&from, "https://u:p@sso.example/"), "https://[REDACTED]@sso.example/");
+    }
+
+    #[test]
+    fn a_redirect_elsewhere_is_no_health() {
+        let p = HealthProbe {
+            url: "http://h/health".into(),
+            http_status: 302,
+            location: Some("/login".into()),
+            body: String::new(),
+            body_truncated: false,
+            reported_status: None,
+            latency_ms: 2.0,
+        };
+        let o = evaluate_health(&p, 1000, 3000, crate::Lang::En);
+        assert_eq!(o.status, Status::Critical);
+        assert_eq!(o.summary, "http://h/health redirected to /login (HTTP 302): not a health endpoint");
+        assert!(evaluate_health(&p, 1000, 3000, crate::Lang::Fr).summary.contains("redirige vers /login"));
     }
 }

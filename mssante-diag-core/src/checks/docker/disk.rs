@@ -5,6 +5,7 @@ use bollard::models::{ContainerSummaryStateEnum, SystemDataUsageResponse};
 use serde::Serialize;
 
 use super::human_bytes;
+use crate::docker::{Endpoint, Engine};
 use crate::fs::FsUsage;
 use crate::checks::{grade, step, Outcome, Step};
 use crate::model::{Metric, Status};
@@ -38,6 +39,28 @@ pub struct DiskUsage {
     pub root_dir: Option<String>,
     /// Its filesystem, when it is on this machine.
     pub root_fs: Option<FsUsage>,
+    /// Why its filesystem was not measured, when it was not.
+    pub root_unmeasured: Option<RootUnmeasured>,
+}
+
+/// Why the free space of the Docker root was not measured.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum RootUnmeasured {
+    /// The engine is reached over TCP: its root is on another machine.
+    Remote,
+    /// `docker info` failed, so the root folder is unknown.
+    InfoFailed {
+        /// The engine's error.
+        error: String,
+    },
+    /// `docker info` named no root folder.
+    NoRootDir,
+    /// The folder cannot be measured from here (missing, unreadable).
+    Unreadable {
+        /// Why.
+        error: String,
+    },
 }
 
 fn size(x: i64) -> u64 {
@@ -104,6 +127,45 @@ pub const CLEAN: &[Step] = &[
     step!("Extend the disk if cleaning is not enough", "Étendre le disque si le nettoyage ne suffit pas", guide = "Démarrage P3"),
 ];
 
+/// Gathers `docker system df` and the free space of the Docker root (when the engine is local).
+///
+/// # Errors
+/// The `/system/df` request failed.
+pub async fn gather(e: &Engine) -> Result<DiskUsage, crate::docker::DaemonError> {
+    let df = e.docker.df(None).await.map_err(|err| e.explain(&err))?;
+    let mut usage = summarise(&df);
+    let info = match e.docker.info().await {
+        Ok(info) => info,
+        Err(err) => {
+            usage.root_unmeasured = Some(RootUnmeasured::InfoFailed { error: e.explain(&err).describe(e.lang) });
+            return Ok(usage);
+        }
+    };
+    usage.root_dir = info.docker_root_dir.filter(|d| !d.is_empty());
+    usage.root_unmeasured = match (&usage.root_dir, &e.endpoint) {
+        (None, _) => Some(RootUnmeasured::NoRootDir),
+        (Some(_), Endpoint::Tcp(_)) => Some(RootUnmeasured::Remote),
+        (Some(root), Endpoint::Unix(_)) => {
+            let paths = vec![std::path::PathBuf::from(root)];
+            match tokio::task::spawn_blocking(move || crate::fs::filesystems(&paths)).await {
+                Ok((fss, unmeasured)) => {
+                    usage.root_fs = fss.into_iter().next();
+                    let why = unmeasured.into_iter().next().map_or_else(|| "?".to_owned(), |u| u.reason);
+                    usage.root_fs.is_none().then_some(RootUnmeasured::Unreadable { error: why })
+                }
+                Err(err) => Some(RootUnmeasured::Unreadable { error: err.to_string() }),
+            }
+        }
+    };
+    Ok(usage)
+}
+
+/// What to look at when the engine will not say where its data is.
+const INFO_STEPS: &[Step] = &[
+    step!("Read the engine's state", "Lire l'état du moteur", guide = "Démarrage P2", cmd = "docker info"),
+    step!("Read the engine's log", "Lire le journal du moteur", guide = "Démarrage P2", cmd = "sudo journalctl -u docker --since -1h"),
+];
+
 /// Judges the Docker root's filesystem (thresholds of `[system]`) and reports the sizes.
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
@@ -146,9 +208,31 @@ pub fn evaluate_disk(u: &DiskUsage, warn: f64, crit: f64, lang: Lang) -> Outcome
                 fs.inodes_used_pct
             )
         }
-        None => tr!(lang, "{sizes}; free space of {root} not measured (not on this machine)", "{sizes} ; espace libre de {root} non mesuré (pas sur cette machine)"),
+        None => {
+            let why = match &u.root_unmeasured {
+                None | Some(RootUnmeasured::Remote) => None,
+                Some(RootUnmeasured::InfoFailed { error }) => {
+                    Some(tr!(lang, "`docker info` failed, so its folder is unknown: {error}", "`docker info` a échoué, son dossier est donc inconnu : {error}"))
+                }
+                Some(RootUnmeasured::NoRootDir) => Some(tr!(lang, "`docker info` names no root folder", "`docker info` ne nomme aucun dossier racine")),
+                Some(RootUnmeasured::Unreadable { error }) => Some(tr!(lang, "{root} cannot be read here ({error})", "{root} illisible d'ici ({error})")),
+            };
+            match why {
+                None => tr!(
+                    lang,
+                    "{sizes}; free space of {root} not measured (the engine is not on this machine)",
+                    "{sizes} ; espace libre de {root} non mesuré (le moteur n'est pas sur cette machine)"
+                ),
+                Some(why) => {
+                    // The measurement this check grades is missing: undecided, not ok.
+                    o.status = Status::Unknown;
+                    o = o.remedies(INFO_STEPS, lang);
+                    tr!(lang, "{sizes}; free space of the Docker root not measured: {why}", "{sizes} ; espace libre de la racine Docker non mesuré : {why}")
+                }
+            }
+        }
     };
-    if o.status != Status::Ok {
+    if matches!(o.status, Status::Warning | Status::Critical) {
         o = o.remedies(CLEAN, lang);
     }
     o.details(u)
@@ -182,5 +266,22 @@ mod tests {
         assert_eq!(o.status, Status::Critical);
         assert!(o.remediation.iter().any(|r| r.destructive && r.command.as_deref() == Some("docker system prune -a --volumes")));
         assert_eq!(evaluate_disk(&u, 85.0, 95.0, Lang::En).status, Status::Ok);
+    }
+
+    #[test]
+    fn unmeasured_root_is_not_ok() {
+        let mut u = DiskUsage { root_unmeasured: Some(RootUnmeasured::Remote), root_dir: Some("/var/lib/docker".into()), ..Default::default() };
+        let o = evaluate_disk(&u, 85.0, 95.0, Lang::En);
+        assert_eq!(o.status, Status::Ok, "a remote engine's root is not this machine's to measure");
+        assert!(o.summary.contains("not on this machine"), "{}", o.summary);
+        u.root_dir = None;
+        u.root_unmeasured = Some(RootUnmeasured::InfoFailed { error: "HTTP 500: boom".into() });
+        let o = evaluate_disk(&u, 85.0, 95.0, Lang::Fr);
+        assert_eq!(o.status, Status::Unknown);
+        assert!(o.summary.contains("espace libre de la racine Docker non mesuré : `docker info` a échoué") && o.summary.contains("HTTP 500: boom"), "{}", o.summary);
+        assert!(o.remediation.iter().all(|r| !r.destructive), "no prune for a measurement that failed: {:#?}", o.remediation);
+        assert_eq!(o.details["root_unmeasured"]["cause"], "info_failed");
+        u.root_unmeasured = Some(RootUnmeasured::Unreadable { error: "entity not found".into() });
+        assert_eq!(evaluate_disk(&u, 85.0, 95.0, Lang::En).status, Status::Unknown);
     }
 }

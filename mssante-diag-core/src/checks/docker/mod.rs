@@ -16,10 +16,10 @@ use tokio::sync::OnceCell;
 
 use super::{step, CheckDef, Ctx, Outcome};
 use crate::config::{compose_project_name, Config};
-use crate::fs::filesystems;
 use crate::model::Remedy;
 use crate::{tr, Lang};
 
+pub mod cgroup;
 pub mod disk;
 pub mod logs;
 pub mod project;
@@ -274,7 +274,7 @@ async fn restarts(ctx: Arc<Ctx>) -> Outcome {
 async fn resources(ctx: Arc<Ctx>) -> Outcome {
     with_engine(ctx, |ctx, e| async move {
         let p = project(&ctx).await?;
-        let (usages, missed) = resources::sample(&e.docker, &p).await;
+        let (usages, missed) = resources::sample(&e, &p).await;
         Ok(resources::evaluate_resources(&usages, &missed, &p.name, &ctx.config.docker, ctx.lang()))
     })
     .await
@@ -296,16 +296,7 @@ async fn logs(ctx: Arc<Ctx>) -> Outcome {
 
 async fn disk(ctx: Arc<Ctx>) -> Outcome {
     with_engine(ctx, |ctx, e| async move {
-        let df = e.docker.df(None).await.map_err(|err| e.explain(&err))?;
-        let mut usage = disk::summarise(&df);
-        // The root folder only tells something when the engine runs on this machine.
-        usage.root_dir = e.docker.info().await.ok().and_then(|i| i.docker_root_dir);
-        if let (Some(root), Endpoint::Unix(_)) = (&usage.root_dir, &e.endpoint) {
-            let paths = vec![std::path::PathBuf::from(root)];
-            if let Ok((fss, _)) = tokio::task::spawn_blocking(move || filesystems(&paths)).await {
-                usage.root_fs = fss.into_iter().next();
-            }
-        }
+        let usage = disk::gather(&e).await?;
         let s = &ctx.config.system;
         Ok(disk::evaluate_disk(&usage, s.disk_warn_pct, s.disk_crit_pct, ctx.lang()))
     })

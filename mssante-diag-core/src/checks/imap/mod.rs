@@ -1,7 +1,7 @@
 //! Dovecot over IMAP (guide: Général, Réseau P2, Auth P3, Messagerie P4).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_imap::imap_proto::{Capability, Response, ResponseCode};
 use futures::FutureExt;
@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use super::{elapsed_ms, step, CheckDef, Ctx, Outcome};
 use crate::model::{Metric, Status};
-use crate::probe::{Bounded, TlsFacts, READ_BUDGET};
+use crate::probe::{Bounded, Deadline, Hung, Phase, TlsFacts, READ_BUDGET};
 use crate::{tr, Lang};
 
 mod settings;
@@ -66,6 +66,8 @@ pub enum ImapFailure {
     Protocol(String),
     /// The TLS handshake after STARTTLS failed.
     Tls(String),
+    /// A step got no answer in time.
+    NoAnswer(Hung),
 }
 
 type Client<S> = async_imap::Client<Bounded<S>>;
@@ -111,43 +113,51 @@ async fn capabilities<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug
     Ok(caps)
 }
 
-/// Connects, reads the greeting, asks CAPABILITY, and upgrades with STARTTLS when offered.
+/// Longest wait for the answer to LOGOUT of a finished session.
+const LOGOUT_GRACE: Duration = Duration::from_millis(500);
+
+/// Says LOGOUT, briefly: a session that already told what it had to is not failed by a slow goodbye.
+async fn logout<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut Client<S>, d: &Deadline) {
+    let _ = tokio::time::timeout(LOGOUT_GRACE.min(d.remaining()), client.run_command_and_check_ok("LOGOUT", None)).await;
+}
+
+/// Connects, reads the greeting, asks CAPABILITY, and upgrades with STARTTLS when offered,
+/// every step named and all of them within `timeout`.
 ///
 /// # Errors
-/// The failure of the step that failed, with the session gathered so far.
-pub async fn probe_session(host: &str, port: u16, tls_name: &str, lang: Lang) -> Result<ImapSession, (ImapSession, ImapFailure)> {
+/// The failure of the step that failed (a step without answer in time included), with the
+/// session gathered so far.
+pub async fn probe_session(host: &str, port: u16, tls_name: &str, lang: Lang, timeout: Duration) -> Result<ImapSession, (ImapSession, ImapFailure)> {
     let start = Instant::now();
+    let d = Deadline::after(timeout);
     let mut s = ImapSession::default();
-    let tcp = match TcpStream::connect((host, port)).await {
-        Ok(t) => t,
-        Err(e) => return Err((s, ImapFailure::Connect(crate::probe::io_cause(lang, &e)))),
-    };
-    let mut client = async_imap::Client::new(Bounded::new(tcp, READ_BUDGET));
     macro_rules! attempt {
-        ($e:expr) => {
-            match $e {
-                Ok(v) => v,
-                Err(f) => return Err((s, f)),
+        ($phase:expr, $e:expr) => {
+            match d.step($phase, $e).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(f)) => return Err((s, f)),
+                Err(h) => return Err((s, ImapFailure::NoAnswer(h))),
             }
         };
     }
-    let (greeting, greeting_caps) = attempt!(read_greeting(&mut client).await);
+    let tcp = attempt!(Phase::Connect, async { TcpStream::connect((host, port)).await.map_err(|e| ImapFailure::Connect(crate::probe::io_cause(lang, &e))) });
+    let mut client = async_imap::Client::new(Bounded::new(tcp, READ_BUDGET));
+    let (greeting, greeting_caps) = attempt!(Phase::Greeting, read_greeting(&mut client));
     s.greeting = greeting;
-    s.capabilities = if greeting_caps.is_empty() { attempt!(capabilities(&mut client).await) } else { greeting_caps };
+    s.capabilities = if greeting_caps.is_empty() { attempt!(Phase::Capability, capabilities(&mut client)) } else { greeting_caps };
     s.starttls_offered = s.capabilities.iter().any(|c| c.eq_ignore_ascii_case("STARTTLS"));
     if s.starttls_offered {
-        attempt!(client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| ImapFailure::Protocol(e.to_string())));
+        attempt!(Phase::StartTls, async { client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| ImapFailure::Protocol(e.to_string())) });
         let tcp = client.into_inner().into_inner();
-        let tls = attempt!(crate::probe::tls_connector()
-            .connect(crate::probe::server_name(tls_name), tcp)
-            .await
-            .map_err(|e| ImapFailure::Tls(e.to_string())));
+        let tls = attempt!(Phase::TlsHandshake, async {
+            crate::probe::tls_connector().connect(crate::probe::server_name(tls_name), tcp).await.map_err(|e| ImapFailure::Tls(e.to_string()))
+        });
         s.tls = Some(crate::probe::tls_facts(tls.get_ref().1));
         let mut client = async_imap::Client::new(Bounded::new(tls, READ_BUDGET));
-        s.capabilities_after_tls = attempt!(capabilities(&mut client).await);
-        let _ = client.run_command_and_check_ok("LOGOUT", None).await;
+        s.capabilities_after_tls = attempt!(Phase::Capability, capabilities(&mut client));
+        logout(&mut client, &d).await;
     } else {
-        let _ = client.run_command_and_check_ok("LOGOUT", None).await;
+        logout(&mut client, &d).await;
     }
     s.latency_ms = elapsed_ms(start);
     Ok(s)
@@ -174,6 +184,7 @@ pub fn evaluate_reachable(r: &Result<ImapSession, (ImapSession, ImapFailure)>, t
                 ImapFailure::Greeting(m) => tr!(lang, "{target} did not greet as an IMAP server: {m}", "{target} ne s'annonce pas comme un serveur IMAP : {m}"),
                 ImapFailure::Protocol(m) => tr!(lang, "IMAP protocol error on {target}: {m}", "erreur de protocole IMAP sur {target} : {m}"),
                 ImapFailure::Tls(m) => tr!(lang, "TLS handshake after STARTTLS failed on {target}: {m}", "échec de la négociation TLS après STARTTLS sur {target} : {m}"),
+                ImapFailure::NoAnswer(h) => h.describe(lang, &format!("IMAP {target}")),
             };
             Outcome::critical(summary).details(serde_json::json!({ "target": target, "session": s, "failure": f }))
         }
@@ -183,8 +194,10 @@ pub fn evaluate_reachable(r: &Result<ImapSession, (ImapSession, ImapFailure)>, t
 async fn reachable(ctx: Arc<Ctx>) -> Outcome {
     let c = &ctx.config.imap;
     let target = format!("{}:{}", c.host, c.port);
-    match ctx.step(probe_session(&c.host, c.port, &c.tls_name, ctx.lang())).await {
-        Ok(r) => evaluate_reachable(&r, &target, ctx.lang()),
-        Err(t) => ctx.timed_out(&format!("IMAP {target}"), t),
+    match probe_session(&c.host, c.port, &c.tls_name, ctx.lang(), ctx.config.timeout()).await {
+        Err((s, ImapFailure::NoAnswer(h))) => h
+            .outcome(&ctx, &format!("IMAP {target}"))
+            .details(serde_json::json!({ "target": target, "session": s, "failure": ImapFailure::NoAnswer(h) })),
+        r => evaluate_reachable(&r, &target, ctx.lang()),
     }
 }

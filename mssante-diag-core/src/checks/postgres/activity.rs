@@ -319,29 +319,43 @@ pub async fn long_queries(conn: &mut PgConnection, min_secs: f64) -> Result<Vec<
     .await
 }
 
-/// Judges the long-running queries.
+/// Judges the long-running queries: warning past `long_query_secs`, critical when the
+/// longest runs past `long_query_crit_secs`.
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
 pub fn evaluate_long_queries(qs: &[LongQuery], cfg: &PostgresConfig, lang: Lang) -> Outcome {
-    let thr = human_secs(cfg.long_query_secs);
+    let (warn, crit) = (cfg.long_query_secs, cfg.long_query_crit_secs);
+    let thr = human_secs(warn);
     let longest = qs.first().map_or(0.0, |q| q.secs);
-    let mut longest_metric = Metric::new("longest_query", longest, "s");
-    longest_metric.warn = Some(cfg.long_query_secs);
-    let metrics = [Metric::new("long_queries", qs.len() as f64, ""), longest_metric];
+    let metrics = [Metric::new("long_queries", qs.len() as f64, ""), Metric::new("longest_query", longest, "s").thresholds(warn, crit)];
     let o = match qs.first() {
         None => Outcome::ok(tr!(lang, "no active query running longer than {thr}", "aucune requête active depuis plus de {thr}")),
         Some(q) => {
             let n = qs.len();
             let (pid, user, app, dur, text) = (q.pid, q.user.as_deref().unwrap_or("?"), &q.application, human_secs(q.secs), one_line(&q.query, 80));
-            let o = Outcome::warning(tr!(
-                lang,
-                "{n} query(ies) running longer than {thr}; longest: pid {pid} ({user}/{app}) for {dur}: {text}",
-                "{n} requête(s) en cours depuis plus de {thr} ; la plus longue : pid {pid} ({user}/{app}) depuis {dur} : {text}"
-            ));
+            // Listed queries are past the warning threshold already.
+            let status = grade(q.secs, warn, crit).worst(Status::Warning);
+            let over = if status == Status::Critical {
+                let c = human_secs(crit);
+                tr!(lang, " (critical past {c})", " (critique au-delà de {c})")
+            } else {
+                String::new()
+            };
+            let o = Outcome::new(
+                status,
+                tr!(
+                    lang,
+                    "{n} query(ies) running longer than {thr}; longest: pid {pid} ({user}/{app}) for {dur}{over}: {text}",
+                    "{n} requête(s) en cours depuis plus de {thr} ; la plus longue : pid {pid} ({user}/{app}) depuis {dur}{over} : {text}"
+                ),
+            );
             o.remedies(LONG_QUERY_STEPS, lang)
         }
     };
-    metrics.into_iter().fold(o, Outcome::metric).details(serde_json::json!({ "threshold_secs": cfg.long_query_secs, "queries": qs }))
+    metrics
+        .into_iter()
+        .fold(o, Outcome::metric)
+        .details(serde_json::json!({ "threshold_secs": warn, "critical_secs": crit, "queries": qs }))
 }
 
 pub(super) async fn run_long_queries(ctx: Arc<Ctx>) -> Outcome {
@@ -411,8 +425,14 @@ mod tests {
             wait_event_type: Some("Timeout".into()),
             query: "SELECT pg_sleep(5)".into(),
         };
-        let o = evaluate_long_queries(&[q], &cfg, Lang::En);
+        let o = evaluate_long_queries(std::slice::from_ref(&q), &cfg, Lang::En);
         assert_eq!(o.status, Status::Warning);
-        assert!(o.summary.contains("pid 321") && o.summary.contains("pg_sleep"), "{}", o.summary);
+        assert!(o.summary.contains("pid 321") && o.summary.contains("pg_sleep") && !o.summary.contains("critical"), "{}", o.summary);
+        let m = o.metrics.iter().find(|m| m.name == "longest_query").expect("metric");
+        assert_eq!((m.warn, m.crit), (Some(1.0), Some(30.0)));
+        // Past the second threshold: critical.
+        let o = evaluate_long_queries(&[LongQuery { secs: 45.0, ..q }], &cfg, Lang::Fr);
+        assert_eq!(o.status, Status::Critical);
+        assert!(o.summary.contains("depuis 45.0 s (critique au-delà de 30.0 s)"), "{}", o.summary);
     }
 }

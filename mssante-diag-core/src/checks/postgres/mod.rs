@@ -25,6 +25,7 @@ use sqlx::{Connection, Row};
 use super::{elapsed_ms, step, CheckDef, Ctx, Outcome, Step};
 use crate::config::Config;
 use crate::model::Metric;
+use crate::probe::{Bounded, Deadline, Hung, Phase, READ_BUDGET};
 use crate::{tr, Lang};
 
 pub mod activity;
@@ -226,6 +227,10 @@ pub enum PgFailure {
     TooManyConnections(String),
     /// The server is starting or shutting down (57P03).
     NotReady(String),
+    /// What answered is not PostgreSQL, or announced a message no PostgreSQL server sends.
+    NotPostgres(String),
+    /// A step got no answer in time.
+    NoAnswer(Hung),
     /// Anything else.
     Other(String),
 }
@@ -235,7 +240,8 @@ impl PgFailure {
     #[must_use]
     pub fn brief(&self, lang: Lang) -> String {
         match self {
-            PgFailure::Unreachable(m) | PgFailure::Other(m) => m.clone(),
+            PgFailure::Unreachable(m) | PgFailure::NotPostgres(m) | PgFailure::Other(m) => m.clone(),
+            PgFailure::NoAnswer(h) => h.describe(lang, "PostgreSQL"),
             PgFailure::Auth(_) => tr!(lang, "authentication failed", "authentification refusée"),
             PgFailure::MissingDatabase(_) => tr!(lang, "database missing", "base absente"),
             PgFailure::TooManyConnections(_) => tr!(lang, "too many clients", "trop de clients"),
@@ -244,16 +250,91 @@ impl PgFailure {
     }
 }
 
-/// Connects once and reads the server version.
+/// Connects once and reads the server version, every step before `deadline`. A
+/// [`pre_probe`] first makes sure the server speaks PostgreSQL (sqlx trusts the message
+/// lengths a server announces).
 ///
 /// # Errors
-/// The classified failure.
-pub async fn connect(opts: &PgConnectOptions, lang: Lang) -> Result<(PgConnection, PgServer), PgFailure> {
+/// The classified failure; [`PgFailure::NoAnswer`] names the step that got no answer in time.
+pub async fn connect(opts: &PgConnectOptions, lang: Lang, deadline: Deadline) -> Result<(PgConnection, PgServer), PgFailure> {
+    pre_probe(opts, lang, &deadline).await?;
     let start = Instant::now();
-    let mut conn = PgConnection::connect_with(opts).await.map_err(|e| classify(&e, lang))?;
-    let row = sqlx::query("SELECT current_setting('server_version')").fetch_one(&mut conn).await.map_err(|e| classify(&e, lang))?;
+    let mut conn = deadline.step(Phase::Login, PgConnection::connect_with(opts)).await.map_err(PgFailure::NoAnswer)?.map_err(|e| classify(&e, lang))?;
+    let version = sqlx::query("SELECT current_setting('server_version')").fetch_one(&mut conn);
+    let row = deadline.step(Phase::Query, version).await.map_err(PgFailure::NoAnswer)?.map_err(|e| classify(&e, lang))?;
     let server_version: String = row.try_get(0).map_err(|e| classify(&e, lang))?;
     Ok((conn, PgServer { server_version, latency_ms: elapsed_ms(start) }))
+}
+
+/// Longest authentication request a PostgreSQL server sends first (SASL lists a few mechanisms).
+const MAX_AUTH_MESSAGE: u32 = 2048;
+/// Longest error a PostgreSQL server sends first (`too many clients`, `database does not exist`).
+const MAX_ERROR_MESSAGE: u32 = 64 * 1024;
+
+/// The StartupMessage (protocol 3.0) sqlx sends too: user, database, application name.
+fn startup_message(opts: &PgConnectOptions) -> Vec<u8> {
+    let mut body = 196_608_u32.to_be_bytes().to_vec();
+    let user = opts.get_username();
+    let params = [("user", user), ("database", opts.get_database().unwrap_or(user)), ("application_name", "mssante-diag")];
+    for (key, value) in params {
+        for part in [key, value] {
+            body.extend_from_slice(part.as_bytes());
+            body.push(0);
+        }
+    }
+    body.push(0);
+    let mut msg = u32::try_from(body.len() + 4).unwrap_or(u32::MAX).to_be_bytes().to_vec();
+    msg.extend(body);
+    msg
+}
+
+/// Checks what the server answers a StartupMessage before sqlx connects: the first message
+/// must be an authentication request (`R`, at most 2 KiB) or an error (`E`, at most 64 KiB).
+/// Anything else is [`PgFailure::NotPostgres`], decided from 5 bytes, nothing allocated for
+/// what the peer announces. The connection then ends as a client that changed its mind would
+/// (no log line on the server). A Unix socket is not probed (it is the host's own server).
+///
+/// # Errors
+/// Unreachable, not PostgreSQL, or the step that got no answer in time.
+pub async fn pre_probe(opts: &PgConnectOptions, lang: Lang, deadline: &Deadline) -> Result<(), PgFailure> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (host, port) = (opts.get_host(), opts.get_port());
+    if opts.get_socket().is_some() || host.starts_with('/') {
+        return Ok(());
+    }
+    let unreachable = |e: &std::io::Error| PgFailure::Unreachable(crate::probe::io_cause(lang, e));
+    let tcp = deadline.step(Phase::Connect, tokio::net::TcpStream::connect((host, port))).await.map_err(PgFailure::NoAnswer)?.map_err(|e| unreachable(&e))?;
+    let mut io = Bounded::new(tcp, READ_BUDGET);
+    let mut head = [0u8; 5];
+    let answer = async {
+        io.write_all(&startup_message(opts)).await?;
+        io.read_exact(&mut head).await.map(drop)
+    };
+    deadline.step(Phase::Startup, answer).await.map_err(PgFailure::NoAnswer)?.map_err(|e| unreachable(&e))?;
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+    let sane = match head[0] {
+        b'R' => (8..=MAX_AUTH_MESSAGE).contains(&len),
+        b'E' => (5..=MAX_ERROR_MESSAGE).contains(&len),
+        _ => false,
+    };
+    if !sane {
+        let b = crate::probe::show_bytes(&head);
+        return Err(PgFailure::NotPostgres(tr!(lang, "not a PostgreSQL server (answered {b})", "ce n'est pas un serveur PostgreSQL (réponse {b})")));
+    }
+    // The rest of this one message is small (checked above): read it, so that the goodbye is clean.
+    let mut rest = vec![0u8; usize::try_from(len - 4).unwrap_or(0)];
+    let read = deadline.step(Phase::Startup, io.read_exact(&mut rest)).await;
+    if head[0] == b'R' && matches!(read, Ok(Ok(_))) && rest.starts_with(&[0, 0, 0, 0]) {
+        // AuthenticationOk (trust): say Terminate and read to the server's close, briefly.
+        let grace = std::time::Duration::from_millis(500).min(deadline.remaining());
+        let _ = tokio::time::timeout(grace, async {
+            io.write_all(&[b'X', 0, 0, 0, 4]).await?;
+            let mut sink = Vec::new();
+            (&mut io).take(u64::from(MAX_ERROR_MESSAGE)).read_to_end(&mut sink).await
+        })
+        .await;
+    }
+    Ok(())
 }
 
 /// Classifies a sqlx error by SQLSTATE or I/O cause.
@@ -294,6 +375,8 @@ pub fn evaluate_reachable(r: &Result<PgServer, PgFailure>, target: &str, user: &
                 PgFailure::TooManyConnections(_) => Outcome::critical(tr!(lang, "PostgreSQL is full: too many clients already", "PostgreSQL est saturé : trop de clients connectés"))
                     .remedy(&TOO_MANY_STEP, lang),
                 PgFailure::NotReady(m) => Outcome::critical(tr!(lang, "PostgreSQL is not ready: {m}", "PostgreSQL n'est pas prêt : {m}")),
+                PgFailure::NotPostgres(m) => Outcome::critical(format!("{target}: {m}")),
+                PgFailure::NoAnswer(h) => Outcome::critical(h.describe(lang, &format!("PostgreSQL {target}"))),
                 PgFailure::Other(m) => Outcome::critical(tr!(lang, "PostgreSQL error: {m}", "Erreur PostgreSQL : {m}")),
             };
             o.details(serde_json::json!({ "target": target, "failure": f }))
@@ -306,6 +389,7 @@ async fn reachable(ctx: Arc<Ctx>) -> Outcome {
     let target = format!("{}:{}", c.host, c.port);
     match &ctx.state.postgres.session(&ctx.config).await.primary {
         Attempt::Connected(server) => evaluate_reachable(&Ok(server.clone()), &target, &c.user, &c.database, ctx.lang()),
+        Attempt::Failed(PgFailure::NoAnswer(h)) => h.outcome(&ctx, &format!("PostgreSQL {target}")),
         Attempt::Failed(f) => evaluate_reachable(&Err(f.clone()), &target, &c.user, &c.database, ctx.lang()),
         Attempt::TimedOut(t) => ctx.timed_out(&format!("PostgreSQL {target}"), *t),
     }

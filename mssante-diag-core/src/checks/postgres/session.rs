@@ -128,7 +128,8 @@ impl Session {
 }
 
 async fn attempt(opts: &PgConnectOptions, config: &Config, deadline: tokio::time::Instant) -> Attempt {
-    match tokio::time::timeout_at(deadline, connect(opts, config.lang)).await {
+    let steps = crate::probe::Deadline::at(deadline, config.timeout_secs);
+    match tokio::time::timeout_at(deadline, connect(opts, config.lang, steps)).await {
         Ok(Ok((mut conn, server))) => {
             // The probe measured the round trip; the pool opens its own connections. Read the
             // probe's last messages and say goodbye, so the server logs no connection reset.

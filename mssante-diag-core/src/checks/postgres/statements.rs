@@ -68,22 +68,26 @@ pub enum StatementsFacts {
         /// The server's message or what is missing.
         reason: String,
     },
-    /// The slowest statements of this database by mean time (at most 10).
+    /// The slowest statements of this database by mean time (at most 10), among those called
+    /// at least `min_calls` times.
     Found {
         /// Extension version.
         version: String,
         /// Timing column read: `mean_exec_time` (13+) or `mean_time`.
         column: String,
+        /// Fewest calls a statement needs to be ranked.
+        min_calls: i64,
         /// Statements, slowest first.
         statements: Vec<Statement>,
     },
 }
 
-/// Reads the slowest statements, choosing the timing columns the installed extension has.
+/// Reads the slowest statements called at least `min_calls` times, choosing the timing
+/// columns the installed extension has.
 ///
 /// # Errors
 /// The query's error (a library not preloaded is [`StatementsFacts::Unusable`], not an error).
-pub async fn statements(conn: &mut PgConnection) -> Result<StatementsFacts, sqlx::Error> {
+pub async fn statements(conn: &mut PgConnection, min_calls: i64) -> Result<StatementsFacts, sqlx::Error> {
     let ext: Option<(String, String)> = sqlx::query_as(
         "SELECT quote_ident(n.nspname), e.extversion FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
          WHERE e.extname = 'pg_stat_statements'",
@@ -104,13 +108,14 @@ pub async fn statements(conn: &mut PgConnection) -> Result<StatementsFacts, sqlx
     // Identifiers: the server-quoted view name and two fixed column names; no value is interpolated.
     let sql = format!(
         "SELECT queryid, calls, {total}::float8, {mean}::float8, left(coalesce(query, ''), 500) FROM {} \
-         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY {mean} DESC LIMIT 10",
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls >= $1 ORDER BY {mean} DESC LIMIT 10",
         view.name
     );
-    match sqlx::query_as::<_, (Option<i64>, i64, f64, f64, String)>(&sql).fetch_all(&mut *conn).await {
+    match sqlx::query_as::<_, (Option<i64>, i64, f64, f64, String)>(&sql).bind(min_calls).fetch_all(&mut *conn).await {
         Ok(rows) => Ok(StatementsFacts::Found {
             version,
             column: mean.to_owned(),
+            min_calls,
             statements: rows
                 .into_iter()
                 .map(|(queryid, calls, total_ms, mean_ms, query)| Statement { queryid, calls, total_ms, mean_ms, query })
@@ -141,12 +146,16 @@ pub fn evaluate_statements(f: &StatementsFacts, cfg: &PostgresConfig, lang: Lang
                 .remedy(&PRELOAD_STEP, lang)
                 .details(f)
         }
-        StatementsFacts::Found { statements, .. } => {
+        StatementsFacts::Found { statements, min_calls, .. } => {
             let thr_ms = cfg.long_query_secs * 1000.0;
             let mut slowest = Metric::new("slowest_mean", statements.first().map_or(0.0, |s| s.mean_ms), "ms");
             slowest.warn = Some(thr_ms);
             let o = match statements.first() {
-                None => Outcome::ok(tr!(lang, "no statement recorded yet in \"{db}\"", "aucune requête enregistrée pour l'instant dans « {db} »")),
+                None => Outcome::ok(tr!(
+                    lang,
+                    "no statement called {min_calls} times or more yet in \"{db}\"",
+                    "aucune requête appelée au moins {min_calls} fois pour l'instant dans « {db} »"
+                )),
                 Some(s) => {
                     let (mean, calls, id) = (human_secs(s.mean_ms / 1000.0), s.calls, s.queryid.map_or_else(|| "?".into(), |q| q.to_string()));
                     let text = if s.query == HIDDEN {
@@ -165,8 +174,8 @@ pub fn evaluate_statements(f: &StatementsFacts, cfg: &PostgresConfig, lang: Lang
                     } else {
                         Outcome::ok(tr!(
                             lang,
-                            "slowest statement takes {mean} on average ({calls} call(s)): {text}",
-                            "la requête la plus lente prend {mean} en moyenne ({calls} appel(s)) : {text}"
+                            "slowest statement called {min_calls}+ times takes {mean} on average ({calls} calls): {text}",
+                            "la requête la plus lente appelée {min_calls} fois ou plus prend {mean} en moyenne ({calls} appels) : {text}"
                         ))
                     }
                 }
@@ -177,7 +186,8 @@ pub fn evaluate_statements(f: &StatementsFacts, cfg: &PostgresConfig, lang: Lang
 }
 
 pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
-    match on_db(&ctx, |mut c| async move { statements(&mut c).await }).await {
+    let min_calls = ctx.config.postgres.statements_min_calls;
+    match on_db(&ctx, |mut c| async move { statements(&mut c, min_calls).await }).await {
         Ok(f) => evaluate_statements(&f, &ctx.config.postgres, ctx.lang()),
         Err(o) => o,
     }
@@ -198,10 +208,14 @@ mod tests {
 
     #[test]
     fn slow_statement_warns() {
-        let s = Statement { queryid: Some(42), calls: 3, total_ms: 6000.0, mean_ms: 2000.0, query: "SELECT pg_sleep($1)".into() };
-        let f = StatementsFacts::Found { version: "1.10".into(), column: "mean_exec_time".into(), statements: vec![s] };
+        let s = Statement { queryid: Some(42), calls: 30, total_ms: 60000.0, mean_ms: 2000.0, query: "SELECT pg_sleep($1)".into() };
+        let f = StatementsFacts::Found { version: "1.10".into(), column: "mean_exec_time".into(), min_calls: 10, statements: vec![s] };
         let o = evaluate_statements(&f, &PostgresConfig::default(), Lang::En);
         assert_eq!(o.status, Status::Warning);
         assert!(o.summary.contains("queryid 42") && o.summary.contains("2.0 s"), "{}", o.summary);
+        let none = StatementsFacts::Found { version: "1.10".into(), column: "mean_exec_time".into(), min_calls: 10, statements: vec![] };
+        let o = evaluate_statements(&none, &PostgresConfig::default(), Lang::En);
+        assert_eq!(o.status, Status::Ok);
+        assert_eq!(o.summary, "no statement called 10 times or more yet in \"mssante\"");
     }
 }

@@ -11,6 +11,7 @@ use super::session::on_db;
 use super::{human_bytes, human_secs, list_some};
 use crate::checks::{grade, step, Ctx, Outcome, Step};
 use super::settings::ExpectedIndex;
+use super::Settings as PostgresConfig;
 use crate::model::{Metric, Remedy, Status};
 use crate::{tr, Lang};
 
@@ -109,19 +110,34 @@ pub async fn size_facts(conn: &mut PgConnection) -> Result<SizeFacts, sqlx::Erro
     Ok(SizeFacts { database, database_bytes, tables })
 }
 
-/// Reports the sizes (informational: disk space itself is `system.disk`'s).
+/// Bytes in a GiB.
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Judges the database's size against `size_warn_gib` / `size_crit_gib` and names the
+/// largest tables (the disk space itself is `system.disk`'s).
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
-pub fn evaluate_size(f: &SizeFacts, lang: Lang) -> Outcome {
+pub fn evaluate_size(f: &SizeFacts, cfg: &PostgresConfig, lang: Lang) -> Outcome {
     let (db, size) = (&f.database, human_bytes(f.database_bytes));
+    let (warn, crit) = (cfg.size_warn_gib * GIB, cfg.size_crit_gib * GIB);
+    let status = grade(f.database_bytes as f64, warn, crit);
+    let over = match status {
+        Status::Ok => String::new(),
+        s => {
+            let limit = if s == Status::Critical { cfg.size_crit_gib } else { cfg.size_warn_gib };
+            tr!(lang, " (over {limit} GiB)", " (plus de {limit} Gio)")
+        }
+    };
     let summary = match f.tables.first() {
         Some(t) => {
             let (name, tsize) = (&t.table, human_bytes(t.bytes));
-            tr!(lang, "database \"{db}\": {size}; largest table {name}: {tsize}", "base « {db} » : {size} ; plus grosse table {name} : {tsize}")
+            tr!(lang, "database \"{db}\": {size}{over}; largest table {name}: {tsize}", "base « {db} » : {size}{over} ; plus grosse table {name} : {tsize}")
         }
-        None => tr!(lang, "database \"{db}\": {size}; no table", "base « {db} » : {size} ; aucune table"),
+        None => tr!(lang, "database \"{db}\": {size}{over}; no table", "base « {db} » : {size}{over} ; aucune table"),
     };
-    let o = Outcome::ok(summary).metric(Metric::new("database_size", f.database_bytes as f64, "B").label("database", db.clone()));
+    let o = Outcome::new(status, summary)
+        .metric(Metric::new("database_size", f.database_bytes as f64, "B").thresholds(warn, crit).label("database", db.clone()));
+    let o = if status == Status::Ok { o } else { o.remedies(SIZE_STEPS, lang) };
     f.tables
         .iter()
         .fold(o, |o, t| o.metric(Metric::new("table_size", t.bytes as f64, "B").label("table", t.table.clone())))
@@ -130,7 +146,7 @@ pub fn evaluate_size(f: &SizeFacts, lang: Lang) -> Outcome {
 
 pub(super) async fn run_size(ctx: Arc<Ctx>) -> Outcome {
     match on_db(&ctx, |mut c| async move { size_facts(&mut c).await }).await {
-        Ok(f) => evaluate_size(&f, ctx.lang()),
+        Ok(f) => evaluate_size(&f, &ctx.config.postgres, ctx.lang()),
         Err(o) => o,
     }
 }
@@ -356,6 +372,16 @@ pub struct TableVacuum {
 }
 
 impl TableVacuum {
+    /// Seconds since the older of its last vacuum and last analyze. One never done (since
+    /// the statistics began) counts from the statistics' last reset, `stats_age_secs`; with
+    /// neither known, `None`.
+    #[must_use]
+    pub fn maintenance_age_secs(&self, stats_age_secs: Option<f64>) -> Option<f64> {
+        [self.vacuum_age_secs.or(stats_age_secs), self.analyze_age_secs.or(stats_age_secs)].into_iter().flatten().reduce(f64::max)
+    }
+}
+
+impl TableVacuum {
     /// Dead share of the rows, percent.
     #[must_use]
     #[allow(clippy::cast_precision_loss)]
@@ -374,6 +400,8 @@ impl TableVacuum {
 pub struct VacuumFacts {
     /// The `autovacuum` setting.
     pub autovacuum: bool,
+    /// Seconds since the database's statistics were last reset; `None`: never reset.
+    pub stats_age_secs: Option<f64>,
     /// The 20 tables with the most dead tuples.
     pub tables: Vec<TableVacuum>,
 }
@@ -383,7 +411,12 @@ pub struct VacuumFacts {
 /// # Errors
 /// The query's error.
 pub async fn vacuum_facts(conn: &mut PgConnection) -> Result<VacuumFacts, sqlx::Error> {
-    let (autovacuum,): (bool,) = sqlx::query_as("SELECT current_setting('autovacuum')::bool").fetch_one(&mut *conn).await?;
+    let (autovacuum, stats_age_secs): (bool, Option<f64>) = sqlx::query_as(
+        "SELECT current_setting('autovacuum')::bool, \
+                (SELECT extract(epoch FROM now() - stats_reset)::float8 FROM pg_stat_database WHERE datname = current_database())",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let tables = sqlx::query(
         "SELECT schemaname || '.' || relname, coalesce(n_live_tup, 0), coalesce(n_dead_tup, 0), \
                 extract(epoch FROM now() - greatest(last_vacuum, last_autovacuum))::float8, \
@@ -395,12 +428,17 @@ pub async fn vacuum_facts(conn: &mut PgConnection) -> Result<VacuumFacts, sqlx::
     })
     .fetch_all(&mut *conn)
     .await?;
-    Ok(VacuumFacts { autovacuum, tables })
+    Ok(VacuumFacts { autovacuum, stats_age_secs, tables })
 }
 
-/// Judges dead tuples on tables of at least [`VACUUM_MIN_ROWS`] rows, and autovacuum being off.
+/// Seconds in a day.
+const DAY: f64 = 86_400.0;
+
+/// Judges tables of at least [`VACUUM_MIN_ROWS`] rows: their dead-tuple share, and, for those
+/// with dead rows, how long ago they were last vacuumed and analyzed (`vacuum_warn_days` /
+/// `vacuum_crit_days`); and autovacuum being off.
 #[must_use]
-pub fn evaluate_vacuum(f: &VacuumFacts, lang: Lang) -> Outcome {
+pub fn evaluate_vacuum(f: &VacuumFacts, cfg: &PostgresConfig, lang: Lang) -> Outcome {
     let age = |s: Option<f64>| s.map_or_else(|| tr!(lang, "never", "jamais"), |s| tr!(lang, "{} ago", "il y a {}", human_secs(s)));
     let worst = f.tables.iter().filter(|t| t.live + t.dead >= VACUUM_MIN_ROWS).max_by(|a, b| a.dead_pct().total_cmp(&b.dead_pct()));
     let pct = worst.map_or(0.0, TableVacuum::dead_pct);
@@ -416,6 +454,25 @@ pub fn evaluate_vacuum(f: &VacuumFacts, lang: Lang) -> Outcome {
         }
         None => tr!(lang, "no table of {VACUUM_MIN_ROWS} rows or more", "aucune table d'au moins {VACUUM_MIN_ROWS} lignes"),
     };
+    // The table with dead rows whose maintenance is the oldest.
+    let stale = f
+        .tables
+        .iter()
+        .filter(|t| t.live + t.dead >= VACUUM_MIN_ROWS && t.dead > 0)
+        .filter_map(|t| Some((t, t.maintenance_age_secs(f.stats_age_secs)?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let (warn_days, crit_days) = (cfg.vacuum_warn_days, cfg.vacuum_crit_days);
+    let stale_status = stale.map_or(Status::Ok, |(_, secs)| grade(secs / DAY, warn_days, crit_days));
+    if let (Some((t, secs)), Status::Warning | Status::Critical) = (stale, stale_status) {
+        status = status.worst(stale_status);
+        let limit = if stale_status == Status::Critical { crit_days } else { warn_days };
+        let (name, dead, for_, v, a) = (&t.table, t.dead, human_secs(secs), age(t.vacuum_age_secs), age(t.analyze_age_secs));
+        summary = tr!(
+            lang,
+            "{name}: {dead} dead rows and no vacuum or analyze for {for_} (over {limit} d: last vacuum {v}, last analyze {a}); {summary}",
+            "{name} : {dead} lignes mortes et ni vacuum ni analyze depuis {for_} (plus de {limit} j : dernier vacuum {v}, dernier analyze {a}) ; {summary}"
+        );
+    }
     if !f.autovacuum {
         status = status.worst(Status::Warning);
         summary = tr!(lang, "autovacuum is off; {summary}", "autovacuum est désactivé ; {summary}");
@@ -424,7 +481,11 @@ pub fn evaluate_vacuum(f: &VacuumFacts, lang: Lang) -> Outcome {
     if let Some(t) = worst {
         m = m.label("table", t.table.clone());
     }
-    let o = Outcome::new(status, summary).metric(m).details(f);
+    let mut age_metric = Metric::new("maintenance_age", stale.map_or(0.0, |(_, secs)| secs), "s").thresholds(warn_days * DAY, crit_days * DAY);
+    if let Some((t, _)) = stale {
+        age_metric = age_metric.label("table", t.table.clone());
+    }
+    let o = Outcome::new(status, summary).metric(m).metric(age_metric).details(f);
     if status == Status::Ok {
         o
     } else {
@@ -434,7 +495,7 @@ pub fn evaluate_vacuum(f: &VacuumFacts, lang: Lang) -> Outcome {
 
 pub(super) async fn run_vacuum(ctx: Arc<Ctx>) -> Outcome {
     match on_db(&ctx, |mut c| async move { vacuum_facts(&mut c).await }).await {
-        Ok(f) => evaluate_vacuum(&f, ctx.lang()),
+        Ok(f) => evaluate_vacuum(&f, &ctx.config.postgres, ctx.lang()),
         Err(o) => o,
     }
 }
@@ -442,7 +503,6 @@ pub(super) async fn run_vacuum(ctx: Arc<Ctx>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::postgres::Settings as PostgresConfig;
 
     fn idx(name: &str, cols: &[&str]) -> IndexInfo {
         IndexInfo { name: name.into(), columns: cols.iter().map(|c| (*c).to_owned()).collect(), valid: true, partial: false }
@@ -500,14 +560,70 @@ mod tests {
 
     #[test]
     fn dead_tuples_grade() {
+        let cfg = PostgresConfig::default();
         let t = |dead| TableVacuum { table: "public.t".into(), live: 1000, dead, vacuum_age_secs: None, analyze_age_secs: Some(90.0) };
-        let f = VacuumFacts { autovacuum: true, tables: vec![t(10)] };
-        assert_eq!(evaluate_vacuum(&f, Lang::En).status, Status::Ok);
-        let f = VacuumFacts { autovacuum: true, tables: vec![t(500)] };
-        let o = evaluate_vacuum(&f, Lang::En);
+        let f = VacuumFacts { autovacuum: true, stats_age_secs: None, tables: vec![t(10)] };
+        assert_eq!(evaluate_vacuum(&f, &cfg, Lang::En).status, Status::Ok);
+        let f = VacuumFacts { autovacuum: true, stats_age_secs: None, tables: vec![t(500)] };
+        let o = evaluate_vacuum(&f, &cfg, Lang::En);
         assert_eq!(o.status, Status::Warning);
         assert!(o.summary.contains("public.t: 33 % dead tuples") && o.summary.contains("last vacuum never"), "{}", o.summary);
-        let f = VacuumFacts { autovacuum: false, tables: vec![] };
-        assert_eq!(evaluate_vacuum(&f, Lang::En).status, Status::Warning);
+        let f = VacuumFacts { autovacuum: false, stats_age_secs: None, tables: vec![] };
+        assert_eq!(evaluate_vacuum(&f, &cfg, Lang::En).status, Status::Warning);
+    }
+
+    #[test]
+    fn maintenance_age_grades() {
+        let cfg = PostgresConfig::default();
+        let t = |dead, vacuum: Option<f64>, analyze: Option<f64>| TableVacuum {
+            table: "public.mailboxes".into(),
+            live: 5000,
+            dead,
+            vacuum_age_secs: vacuum.map(|d| d * DAY),
+            analyze_age_secs: analyze.map(|d| d * DAY),
+        };
+        let facts = |tables, stats_days: Option<f64>| VacuumFacts { autovacuum: true, stats_age_secs: stats_days.map(|d| d * DAY), tables };
+        // Recent maintenance, or none needed (no dead rows): ok.
+        assert_eq!(evaluate_vacuum(&facts(vec![t(10, Some(1.0), Some(1.0))], None), &cfg, Lang::En).status, Status::Ok);
+        assert_eq!(evaluate_vacuum(&facts(vec![t(0, Some(90.0), Some(90.0))], None), &cfg, Lang::En).status, Status::Ok);
+        // The older of vacuum and analyze decides.
+        let o = evaluate_vacuum(&facts(vec![t(10, Some(1.0), Some(8.0))], None), &cfg, Lang::En);
+        assert_eq!(o.status, Status::Warning);
+        assert!(o.summary.starts_with("public.mailboxes: 10 dead rows and no vacuum or analyze for 8 d (over 7 d"), "{}", o.summary);
+        let m = o.metrics.iter().find(|m| m.name == "maintenance_age").expect("metric");
+        assert_eq!((m.value, m.warn, m.crit), (8.0 * DAY, Some(7.0 * DAY), Some(30.0 * DAY)));
+        let o = evaluate_vacuum(&facts(vec![t(10, Some(40.0), Some(2.0))], None), &cfg, Lang::Fr);
+        assert_eq!(o.status, Status::Critical);
+        assert!(o.summary.contains("ni vacuum ni analyze depuis 40 d (plus de 30 j"), "{}", o.summary);
+        // Never maintained: as old as the statistics when their reset is known, else not graded.
+        assert_eq!(evaluate_vacuum(&facts(vec![t(10, None, None)], Some(45.0)), &cfg, Lang::En).status, Status::Critical);
+        assert_eq!(evaluate_vacuum(&facts(vec![t(10, None, None)], None), &cfg, Lang::En).status, Status::Ok);
+        // Small tables are not judged.
+        let mut small = t(10, Some(90.0), Some(90.0));
+        small.live = 20;
+        assert_eq!(evaluate_vacuum(&facts(vec![small], None), &cfg, Lang::En).status, Status::Ok);
+    }
+
+    #[test]
+    fn size_grades_against_the_limits() {
+        let cfg = PostgresConfig::default();
+        let f = |gib: f64| SizeFacts {
+            database: "mssante".into(),
+            #[allow(clippy::cast_possible_truncation)]
+            database_bytes: (gib * GIB) as i64,
+            tables: vec![TableSize { table: "audit_logs".into(), bytes: 1 << 30, rows_estimate: 1e6 }],
+        };
+        let o = evaluate_size(&f(2.0), &cfg, Lang::En);
+        assert_eq!(o.status, Status::Ok);
+        assert!(o.remediation.is_empty());
+        let m = o.metrics.iter().find(|m| m.name == "database_size").expect("metric");
+        assert_eq!((m.warn, m.crit), (Some(50.0 * GIB), Some(100.0 * GIB)));
+        let o = evaluate_size(&f(60.0), &cfg, Lang::En);
+        assert_eq!(o.status, Status::Warning);
+        assert!(o.summary.contains("60.0 GiB (over 50 GiB); largest table audit_logs"), "{}", o.summary);
+        assert!(!o.remediation.is_empty());
+        let o = evaluate_size(&f(120.0), &cfg, Lang::Fr);
+        assert_eq!(o.status, Status::Critical);
+        assert!(o.summary.contains("(plus de 100 Gio)"), "{}", o.summary);
     }
 }

@@ -1,7 +1,7 @@
 //! Redis (guide: Général, Performance).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use serde::Serialize;
@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{elapsed_ms, step, CheckDef, Ctx, Outcome};
 use crate::config::Config;
 use crate::model::Metric;
+use crate::probe::{Bounded, Deadline, Hung, Phase, READ_BUDGET};
 use crate::{tr, Lang};
 
 mod settings;
@@ -64,33 +65,82 @@ pub(crate) fn connection_info(config: &Config) -> redis::ConnectionInfo {
     }
 }
 
-/// Connects, authenticates, PINGs and reads the version.
+/// Connects, authenticates, PINGs and reads the version, within `timeout`, reading at most
+/// [`READ_BUDGET`] bytes from the server.
 ///
 /// # Errors
-/// The redis error (refused, NOAUTH, WRONGPASS, ...).
-pub async fn ping(info: redis::ConnectionInfo) -> redis::RedisResult<RedisServer> {
+/// The step that got no answer in time ([`Hung`]); inside, the redis error (refused, NOAUTH,
+/// WRONGPASS, not Redis...).
+pub async fn ping(info: redis::ConnectionInfo, timeout: Duration) -> Result<redis::RedisResult<RedisServer>, Hung> {
+    let d = Deadline::after(timeout);
     let start = Instant::now();
-    let client = redis::Client::open(info)?;
-    let mut con = client.get_multiplexed_tokio_connection().await?;
-    let pong: String = redis::cmd("PING").query_async(&mut con).await?;
-    if pong != "PONG" {
-        return Err((redis::ErrorKind::ResponseError, "unexpected PING answer", pong).into());
+    let redis::ConnectionAddr::Tcp(host, port) = &info.addr else {
+        return Ok(Err((redis::ErrorKind::InvalidClientConfig, "only TCP addresses are probed").into()));
+    };
+    let tcp = match d.step(Phase::Connect, tokio::net::TcpStream::connect((host.as_str(), *port))).await? {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let setup = redis::aio::MultiplexedConnection::new(&info.redis, Bounded::new(tcp, READ_BUDGET));
+    let (mut con, driver) = match d.step(Phase::Setup, setup).await? {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let work = async {
+        let pong: String = match d.step(Phase::Ping, redis::cmd("PING").query_async(&mut con)).await? {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        if pong != "PONG" {
+            return Ok(Err((redis::ErrorKind::ResponseError, "unexpected PING answer", pong).into()));
+        }
+        let latency_ms = elapsed_ms(start);
+        let info: String = match d.step(Phase::Info, redis::cmd("INFO").arg("server").query_async(&mut con)).await? {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e)),
+        };
+        let version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).map(|v| v.trim().to_owned());
+        Ok(Ok(RedisServer { version, latency_ms }))
+    };
+    // The connection's driver reads the answers; when it ends, the commands fail on their own.
+    let (mut work, mut driver) = (std::pin::pin!(work), std::pin::pin!(driver));
+    tokio::select! {
+        biased;
+        r = &mut work => r,
+        () = &mut driver => work.await,
     }
-    let latency_ms = elapsed_ms(start);
-    let info: String = redis::cmd("INFO").arg("server").query_async(&mut con).await?;
-    let version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).map(|v| v.trim().to_owned());
-    Ok(RedisServer { version, latency_ms })
 }
 
-/// Judges a PING attempt.
+const SLOW_STEP: super::Step = step!(
+    "Find the slow commands and what loads the server",
+    "Trouver les commandes lentes et ce qui charge le serveur",
+    guide = "Performance",
+    cmd = "{docker.compose} exec redis redis-cli SLOWLOG GET 10"
+);
+
+/// Judges a PING attempt; its round trip against `[redis] latency_warn_ms` / `latency_crit_ms`.
 #[must_use]
-pub fn evaluate_reachable(r: &redis::RedisResult<RedisServer>, target: &str, lang: Lang) -> Outcome {
+pub fn evaluate_reachable(r: &redis::RedisResult<RedisServer>, target: &str, cfg: &Settings, lang: Lang) -> Outcome {
     match r {
         Ok(s) => {
             let v = s.version.as_deref().unwrap_or("?");
-            Outcome::ok(tr!(lang, "Redis {v} answers PING at {target}", "Redis {v} répond au PING sur {target}"))
-                .metric(Metric::new("latency", s.latency_ms, "ms"))
-                .details(s)
+            let (ms, warn, crit) = (s.latency_ms, cfg.latency_warn_ms, cfg.latency_crit_ms);
+            let status = super::grade(ms, warn, crit);
+            let o = if status == crate::Status::Ok {
+                Outcome::ok(tr!(lang, "Redis {v} answers PING at {target} in {ms:.0} ms", "Redis {v} répond au PING sur {target} en {ms:.0} ms"))
+            } else {
+                let limit = if status == crate::Status::Critical { crit } else { warn };
+                Outcome::new(
+                    status,
+                    tr!(
+                        lang,
+                        "Redis {v} at {target} is slow: PING took {ms:.0} ms (threshold {limit} ms)",
+                        "Redis {v} sur {target} est lent : le PING a pris {ms:.0} ms (seuil {limit} ms)"
+                    ),
+                )
+                .remedy(&SLOW_STEP, lang)
+            };
+            o.metric(Metric::new("latency", ms, "ms").thresholds(warn, crit)).details(s)
         }
         Err(e) => {
             let auth = e.kind() == redis::ErrorKind::AuthenticationFailed || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"));
@@ -113,8 +163,29 @@ pub fn evaluate_reachable(r: &redis::RedisResult<RedisServer>, target: &str, lan
 async fn reachable(ctx: Arc<Ctx>) -> Outcome {
     let c = &ctx.config.redis;
     let target = format!("{}:{}", c.host, c.port);
-    match ctx.step(ping(connection_info(&ctx.config))).await {
-        Ok(r) => evaluate_reachable(&r, &target, ctx.lang()),
-        Err(t) => ctx.timed_out(&format!("Redis {target}"), t),
+    match ping(connection_info(&ctx.config), ctx.config.timeout()).await {
+        Ok(r) => evaluate_reachable(&r, &target, &ctx.config.redis, ctx.lang()),
+        Err(h) => h.outcome(&ctx, &format!("Redis {target}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Status;
+
+    #[test]
+    fn latency_is_graded_against_the_thresholds() {
+        let cfg = Settings { latency_warn_ms: 100.0, latency_crit_ms: 1000.0, ..Settings::default() };
+        let at = |ms| Ok(RedisServer { version: Some("7.0.15".into()), latency_ms: ms });
+        let o = evaluate_reachable(&at(2.4), "h:6379", &cfg, Lang::En);
+        assert_eq!(o.status, Status::Ok);
+        assert_eq!(o.summary, "Redis 7.0.15 answers PING at h:6379 in 2 ms");
+        assert_eq!((o.metrics[0].warn, o.metrics[0].crit), (Some(100.0), Some(1000.0)));
+        let o = evaluate_reachable(&at(250.0), "h:6379", &cfg, Lang::Fr);
+        assert_eq!(o.status, Status::Warning);
+        assert!(o.summary.contains("le PING a pris 250 ms (seuil 100 ms)"), "{}", o.summary);
+        assert!(o.remediation.iter().any(|r| r.command.as_deref().is_some_and(|c| c.contains("SLOWLOG"))));
+        assert_eq!(evaluate_reachable(&at(1500.0), "h:6379", &cfg, Lang::En).status, Status::Critical);
     }
 }
