@@ -138,6 +138,47 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A URL that may carry credentials (`user:password@`): its `Debug`, `Display` and
+/// serialised form show them as `[REDACTED]`; [`CredentialUrl::expose`] gives the URL to use.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct CredentialUrl(String);
+
+impl CredentialUrl {
+    /// Wraps a URL.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+    /// The URL itself, credentials included: pass it to a client, never to a message.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CredentialUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Debug for CredentialUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}", self = self.to_string())
+    }
+}
+
+impl Serialize for CredentialUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if REVEAL_SECRETS.with(std::cell::Cell::get) {
+            s.serialize_str(&self.0)
+        } else {
+            s.serialize_str(&redact_url(&self.0))
+        }
+    }
+}
+
 /// The platform's `.env` variables (kept apart from the process environment).
 /// Its `Debug` shows the keys only.
 #[derive(Clone, Default)]
@@ -425,13 +466,7 @@ impl Serialize for Config {
             sections: &'a Sections,
         }
         let top = TopLevel { lang: self.lang, timeout_secs: self.timeout_secs, timeout_state: self.timeout_state, subsystems: self.subsystems.clone() };
-        if REVEAL_SECRETS.with(std::cell::Cell::get) {
-            return Shape { top, sections: &self.sections }.serialize(s);
-        }
-        // Shown (bindings' `to_dict`, `config` output): credentials in URLs are redacted too.
-        let mut sections = self.sections.clone();
-        sections.api.url = redact_url(&sections.api.url);
-        Shape { top, sections: &sections }.serialize(s)
+        Shape { top, sections: &self.sections }.serialize(s)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `api.health` against the stack's nginx (the API stand-in): healthy, a redirect to a login
 //! page, a body without end, a stopped server.
 
+use mssante_diag_core::config::CredentialUrl;
 use mssante_diag_core::Status;
 use mssante_diag_tests::{endless_server, fault, healthy, run_only, Stack};
 
@@ -21,7 +22,7 @@ fn a_redirect_to_a_login_page_is_not_health() {
     let stack = Stack::get();
     let _g = healthy();
     let mut config = stack.config();
-    config.api.url = format!("http://{}:{}/redirect-health", stack.var("STACK_HOST"), stack.var("API_PORT"));
+    config.api.url = CredentialUrl::new(format!("http://{}:{}/redirect-health", stack.var("STACK_HOST"), stack.var("API_PORT")));
     let r = run_only(config.clone(), &["api.health"]);
     let c = r.check("api.health").expect("ran");
     assert_eq!(c.status, Status::Critical, "{}", c.summary);

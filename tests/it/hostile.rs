@@ -135,7 +135,9 @@ fn endless_lines_do_not_exhaust_memory() {
         let (report, took, peak_kib) = cli_run(&toml_for(ports, 3.0), &names);
         let checks = report["checks"].as_array().expect("checks");
         assert!(checks.len() >= 6, "{label}: {report:#}");
-        assert!(took < Duration::from_millis(3300 + 1000), "{label}: took {took:?}");
+        // Each probe gives up on the flood by itself, long before the 3 s timeout (and
+        // without burning that time in a parser).
+        assert!(took < Duration::from_millis(2000), "{label}: took {took:?}");
         assert!(peak_kib < 64 * 1024, "{label}: peak RSS {peak_kib} KiB");
         assert!(peak_kib > 0, "{label}: memory was measured");
         for c in checks {

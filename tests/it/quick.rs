@@ -1,6 +1,7 @@
 //! The guide's quick-check, done properly: each probe healthy on the stack, and
 //! each stopped service turning exactly its own check critical.
 
+use mssante_diag_core::config::CredentialUrl;
 use mssante_diag_core::Status;
 use mssante_diag_tests::{fault, healthy, run_only, Stack};
 
@@ -98,7 +99,7 @@ fn api_error_status_is_critical() {
     let stack = Stack::get();
     let _g = healthy();
     let mut config = stack.config();
-    config.api.url = config.api.url.replace("/health", "/no-such-endpoint");
+    config.api.url = CredentialUrl::new(config.api.url.expose().replace("/health", "/no-such-endpoint"));
     let report = run_only(config, &["api.health"]);
     let api = report.check("api.health").expect("ran");
     assert_eq!(api.status, Status::Critical);

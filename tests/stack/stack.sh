@@ -159,7 +159,7 @@ kill_and_wait() {
 # descendants PID: every process below PID (by parent pid, recursively).
 descendants() {
   local child
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null || true); do
     printf '%s\n' "$child"
     descendants "$child"
   done

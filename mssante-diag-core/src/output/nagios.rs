@@ -20,7 +20,9 @@ fn unit(u: &str) -> &str {
 /// The status keywords (OK, WARNING, CRITICAL, UNKNOWN) are the plugin protocol's and stay in
 /// English; every other word follows `lang`.
 pub(super) fn render(report: &Report, lang: Lang) -> String {
-    let bad: Vec<_> = report.checks.iter().filter(|c| matches!(c.status, Status::Warning | Status::Critical | Status::Unknown)).collect();
+    let mut bad: Vec<_> = report.checks.iter().filter(|c| matches!(c.status, Status::Warning | Status::Critical | Status::Unknown)).collect();
+    // The worst first: what a status line cut short by the monitoring system must still say.
+    bad.sort_by_key(|c| std::cmp::Reverse(c.status.severity()));
     let word = match report.status {
         Status::Ok | Status::Skipped => "OK",
         Status::Warning => "WARNING",

@@ -188,8 +188,8 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 async fn health(ctx: Arc<Ctx>) -> Outcome {
     let (cfg, lang) = (&ctx.config.api, ctx.lang());
-    let url = redact_url(&cfg.url);
-    match probe_health(&cfg.url, ctx.config.timeout()).await {
+    let url = cfg.url.to_string();
+    match probe_health(cfg.url.expose(), ctx.config.timeout()).await {
         Ok(p) => evaluate_health(&p, cfg.latency_warn_ms, cfg.latency_crit_ms, lang),
         Err(HealthFailure::NoAnswer(h)) => h.outcome(&ctx, &tr!(lang, "API {url}", "API {url}")),
         Err(HealthFailure::Transport(e)) => {

@@ -2,34 +2,28 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{redact_url, Platform, Section};
+use crate::config::{CredentialUrl, Platform, Section};
 
 /// `[api]` of the configuration.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Health endpoint. Default: `http://localhost:3000/health` (or `API_PORT` of `.env`).
     /// Credentials in it (`user:password@`) are never shown.
-    pub url: String,
+    pub url: CredentialUrl,
     /// Latency that turns `api.health` to warning, ms. Default: 1000.
     pub latency_warn_ms: u64,
     /// Latency that turns `api.health` to critical, ms. Default: 3000.
     pub latency_crit_ms: u64,
 }
 
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("api::Settings")
-            .field("url", &redact_url(&self.url))
-            .field("latency_warn_ms", &self.latency_warn_ms)
-            .field("latency_crit_ms", &self.latency_crit_ms)
-            .finish()
-    }
-}
-
 impl Section for Settings {
     fn defaults(p: &Platform<'_>) -> Self {
-        Self { url: format!("http://localhost:{}/health", p.port("API_PORT", 3000)), latency_warn_ms: 1000, latency_crit_ms: 3000 }
+        Self {
+            url: CredentialUrl::new(format!("http://localhost:{}/health", p.port("API_PORT", 3000))),
+            latency_warn_ms: 1000,
+            latency_crit_ms: 3000,
+        }
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
@@ -37,10 +31,10 @@ impl Section for Settings {
             return Err(("latency_warn_ms", "must not exceed latency_crit_ms".into()));
         }
         // The parser's message, never the URL (it may carry a password).
-        reqwest::Url::parse(&self.url).map(drop).map_err(|e| ("url", format!("not a URL: {e}")))
+        reqwest::Url::parse(self.url.expose()).map(drop).map_err(|e| ("url", format!("not a URL: {e}")))
     }
 
     fn vars(&self, _: &Platform<'_>) -> Vec<(&'static str, String)> {
-        vec![("url", redact_url(&self.url))]
+        vec![("url", self.url.to_string())]
     }
 }

@@ -241,7 +241,7 @@ impl PgFailure {
     pub fn brief(&self, lang: Lang) -> String {
         match self {
             PgFailure::Unreachable(m) | PgFailure::NotPostgres(m) | PgFailure::Other(m) => m.clone(),
-            PgFailure::NoAnswer(h) => h.describe(lang, "PostgreSQL"),
+            PgFailure::NoAnswer(h) => h.describe(lang, &tr!(lang, "the server", "le serveur")),
             PgFailure::Auth(_) => tr!(lang, "authentication failed", "authentification refusée"),
             PgFailure::MissingDatabase(_) => tr!(lang, "database missing", "base absente"),
             PgFailure::TooManyConnections(_) => tr!(lang, "too many clients", "trop de clients"),
@@ -324,16 +324,20 @@ pub async fn pre_probe(opts: &PgConnectOptions, lang: Lang, deadline: &Deadline)
     // The rest of this one message is small (checked above): read it, so that the goodbye is clean.
     let mut rest = vec![0u8; usize::try_from(len - 4).unwrap_or(0)];
     let read = deadline.step(Phase::Startup, io.read_exact(&mut rest)).await;
-    if head[0] == b'R' && matches!(read, Ok(Ok(_))) && rest.starts_with(&[0, 0, 0, 0]) {
-        // AuthenticationOk (trust): say Terminate and read to the server's close, briefly.
-        let grace = std::time::Duration::from_millis(500).min(deadline.remaining());
-        let _ = tokio::time::timeout(grace, async {
+    let trusted = head[0] == b'R' && matches!(read, Ok(Ok(_))) && rest.starts_with(&[0, 0, 0, 0]);
+    // Goodbye: Terminate after AuthenticationOk (trust), else just our end of the stream (no
+    // log line either way); then wait briefly for the server's close, so that the backend has
+    // given its slot back before sqlx connects (a nearly full server would refuse sqlx).
+    let grace = std::time::Duration::from_millis(500).min(deadline.remaining());
+    let _ = tokio::time::timeout(grace, async {
+        if trusted {
             io.write_all(&[b'X', 0, 0, 0, 4]).await?;
-            let mut sink = Vec::new();
-            (&mut io).take(u64::from(MAX_ERROR_MESSAGE)).read_to_end(&mut sink).await
-        })
-        .await;
-    }
+        }
+        io.shutdown().await?;
+        let mut sink = Vec::new();
+        (&mut io).take(u64::from(MAX_ERROR_MESSAGE)).read_to_end(&mut sink).await
+    })
+    .await;
     Ok(())
 }
 
@@ -488,6 +492,15 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
         assert_eq!(list_some(&[1, 2, 3], 2, ToString::to_string), "1, 2 (+1)");
+    }
+
+    #[test]
+    fn startup_message_is_protocol_3() {
+        let opts = PgConnectOptions::new_without_pgpass().username("mssante").database("mail");
+        let msg = startup_message(&opts);
+        assert_eq!(u32::from_be_bytes([msg[0], msg[1], msg[2], msg[3]]) as usize, msg.len());
+        assert_eq!(&msg[4..8], &[0, 3, 0, 0]);
+        assert_eq!(&msg[8..], b"user\0mssante\0database\0mail\0application_name\0mssante-diag\0\0");
     }
 
     #[test]

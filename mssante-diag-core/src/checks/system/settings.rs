@@ -11,7 +11,8 @@ use crate::config::{check_pct, Platform, Section};
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Paths whose filesystems `system.disk` watches (relative to the project folder).
-    /// Default: `data`, `data/postgres`, `/var/lib/docker`, and the project folder.
+    /// Default: `data`, `data/postgres` and the project folder (Docker's own root is
+    /// measured by `docker.disk`, wherever the engine keeps it).
     pub disk_paths: Vec<PathBuf>,
     /// Usage (space or inodes) that warns, percent. Default: 85.
     pub disk_warn_pct: f64,
@@ -22,7 +23,7 @@ pub struct Settings {
 impl Section for Settings {
     fn defaults(_: &Platform<'_>) -> Self {
         Self {
-            disk_paths: vec!["data".into(), "data/postgres".into(), "/var/lib/docker".into(), ".".into()],
+            disk_paths: vec!["data".into(), "data/postgres".into(), ".".into()],
             disk_warn_pct: 85.0,
             disk_crit_pct: 95.0,
         }
