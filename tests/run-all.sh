@@ -13,7 +13,8 @@ bash tests/stack/write-project.sh >/dev/null
 bash tests/stack/selftest.sh
 
 echo "== Rust tests"
-# One test thread: fault tests stop shared services; the suite's own lock orders them.
+# Fault tests stop shared services: they take the suite's write lock (tests/support),
+# so they never run beside a test that needs the stack healthy.
 cargo test --locked 2>&1
 
 for binding in bindings-python bindings-node; do

@@ -120,3 +120,17 @@ fn french_summaries() {
     let redis = &report.check("redis.reachable").expect("ran").summary;
     assert!(redis.contains("pas de réponse"), "{redis}");
 }
+
+#[test]
+fn slow_redis_is_graded_on_its_ping_latency() {
+    let stack = Stack::get();
+    let _g = healthy();
+    // The real Redis, judged against a threshold below any real round trip.
+    let config = stack.config().with_overrides(&serde_json::json!({"redis": {"latency_warn_ms": 0.000_1, "latency_crit_ms": 60_000.0}})).expect("valid");
+    let report = run_only(config, &["redis.reachable"]);
+    let r = report.check("redis.reachable").expect("ran");
+    assert_eq!(r.status, Status::Warning, "{}", r.summary);
+    let latency = r.metrics.iter().find(|m| m.name == "latency").expect("latency metric");
+    assert_eq!(latency.warn, Some(0.000_1));
+    assert!(latency.value > 0.0);
+}

@@ -109,27 +109,11 @@ pub fn hung_listener() -> (TcpListener, u16) {
     (l, port)
 }
 
-/// A loopback server that answers every connection with `bytes` (then keeps it open a while).
+/// A loopback server that answers every connection with `bytes` (again and again for 10 s
+/// when `repeat`), then keeps it open a while.
 #[must_use]
 pub fn hostile_server(bytes: &'static [u8], repeat: bool) -> u16 {
-    use std::io::Write;
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut s = s;
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-                loop {
-                    if s.write_all(bytes).is_err() || !repeat || std::time::Instant::now() > deadline {
-                        break;
-                    }
-                }
-                std::thread::sleep(std::time::Duration::from_secs(10));
-            });
-        }
-    });
-    port
+    endless_server(bytes, if repeat { bytes } else { b"" }, false)
 }
 
 /// Runs a selection on a configuration (a fresh runtime per call).
@@ -167,7 +151,9 @@ pub fn endless_server(prefix: &'static [u8], chunk: &'static [u8], client_first:
                 if s.write_all(prefix).is_err() {
                     return;
                 }
-                while std::time::Instant::now() < deadline && s.write_all(chunk).is_ok() {}
+                while !chunk.is_empty() && std::time::Instant::now() < deadline && s.write_all(chunk).is_ok() {}
+                // Keep the connection open: the peer must give up on its own timeout.
+                std::thread::sleep(deadline.saturating_duration_since(std::time::Instant::now()));
             });
         }
     });

@@ -87,8 +87,8 @@ pub const CHECKS: &[CheckDef] = &[
     },
     CheckDef {
         id: "postgres.statements",
-        title_en: "Slowest statements (pg_stat_statements, column names per server version)",
-        title_fr: "Requêtes les plus lentes (pg_stat_statements, colonnes selon la version)",
+        title_en: "Slowest statements called {postgres.statements_min_calls} times or more (pg_stat_statements)",
+        title_fr: "Requêtes les plus lentes appelées au moins {postgres.statements_min_calls} fois (pg_stat_statements)",
         guide: "Performance P2",
         quick: false,
         remedy: statements::SLOW_STEPS,
@@ -97,8 +97,8 @@ pub const CHECKS: &[CheckDef] = &[
     },
     CheckDef {
         id: "postgres.size",
-        title_en: "Database size and largest tables",
-        title_fr: "Taille de la base et plus grosses tables",
+        title_en: "Database size against {postgres.size_warn_gib} / {postgres.size_crit_gib} GiB, largest tables",
+        title_fr: "Taille de la base par rapport à {postgres.size_warn_gib} / {postgres.size_crit_gib} Gio, plus grosses tables",
         guide: "Performance P2 P3",
         quick: false,
         remedy: tables::SIZE_STEPS,
@@ -117,8 +117,8 @@ pub const CHECKS: &[CheckDef] = &[
     },
     CheckDef {
         id: "postgres.vacuum",
-        title_en: "Dead tuples, vacuum and analyze age",
-        title_fr: "Lignes mortes, ancienneté des VACUUM et ANALYZE",
+        title_en: "Dead tuples, vacuum and analyze age (warn {postgres.vacuum_warn_days} d, critical {postgres.vacuum_crit_days} d)",
+        title_fr: "Lignes mortes, ancienneté des VACUUM et ANALYZE (alerte {postgres.vacuum_warn_days} j, critique {postgres.vacuum_crit_days} j)",
         guide: "Performance P2",
         quick: false,
         remedy: tables::VACUUM_STEPS,
@@ -137,8 +137,8 @@ pub const CHECKS: &[CheckDef] = &[
     },
     CheckDef {
         id: "postgres.migrations",
-        title_en: "schema_migrations: dirty, pending files, unknown versions",
-        title_fr: "schema_migrations : migrations en échec, fichiers non appliqués, versions inconnues",
+        title_en: "{postgres.migrations_table}: dirty, pending files, unknown versions",
+        title_fr: "{postgres.migrations_table} : migrations en échec, fichiers non appliqués, versions inconnues",
         guide: "BD P4",
         quick: false,
         remedy: migrations::DIRTY_STEPS,

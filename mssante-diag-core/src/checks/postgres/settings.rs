@@ -165,6 +165,11 @@ impl Section for Settings {
             ("long_query_crit_secs", self.long_query_crit_secs.to_string()),
             ("idle_minutes", self.idle_minutes.to_string()),
             ("migrations_table", self.migrations_table.clone()),
+            ("statements_min_calls", self.statements_min_calls.to_string()),
+            ("size_warn_gib", self.size_warn_gib.to_string()),
+            ("size_crit_gib", self.size_crit_gib.to_string()),
+            ("vacuum_warn_days", self.vacuum_warn_days.to_string()),
+            ("vacuum_crit_days", self.vacuum_crit_days.to_string()),
         ]
     }
 

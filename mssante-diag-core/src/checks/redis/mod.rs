@@ -21,8 +21,8 @@ pub type State = ();
 /// The `redis.*` checks.
 pub const CHECKS: &[CheckDef] = &[CheckDef {
     id: "redis.reachable",
-    title_en: "PING (with AUTH when set), version, latency",
-    title_fr: "PING (avec AUTH si configuré), version, latence",
+    title_en: "PING (with AUTH when set), version, latency (warn {redis.latency_warn_ms} ms)",
+    title_fr: "PING (avec AUTH si configuré), version, latence (alerte {redis.latency_warn_ms} ms)",
     guide: "Général",
     quick: true,
     remedy: &[

@@ -24,6 +24,10 @@ pub struct Settings {
 }
 
 impl Section for Settings {
+    fn vars(&self, _: &Platform<'_>) -> Vec<(&'static str, String)> {
+        vec![("host", self.host.clone()), ("port", self.port.to_string()), ("latency_warn_ms", self.latency_warn_ms.to_string())]
+    }
+
     fn defaults(p: &Platform<'_>) -> Self {
         Self {
             host: p.host("REDIS_HOST"),
