@@ -134,3 +134,19 @@ fn slow_redis_is_graded_on_its_ping_latency() {
     assert_eq!(latency.warn, Some(0.000_1));
     assert!(latency.value > 0.0);
 }
+
+#[test]
+fn disk_path_that_does_not_exist_is_a_finding() {
+    let stack = Stack::get();
+    let _g = healthy();
+    let config = stack
+        .config()
+        .with_overrides(&serde_json::json!({"system": {"disk_paths": ["data", "/nonexistent/mssante-data"]}}))
+        .expect("valid");
+    let report = run_only(config, &["system.disk"]);
+    let d = report.check("system.disk").expect("ran");
+    // The existing path is measured, the missing one is named, and the check is not ok.
+    assert_eq!(d.status, Status::Warning, "{}", d.summary);
+    assert!(d.summary.contains("/nonexistent/mssante-data"), "{}", d.summary);
+    assert!(d.metrics.iter().any(|m| m.name == "space_used"), "the existing path is still measured");
+}
