@@ -158,7 +158,46 @@ const RULES: &[Rule] = &[
     Rule { program: "doveadm", allowed: doveadm_allowed },
     // Dovecot's configuration dump has no writing mode.
     Rule { program: "doveconf", allowed: |a| flags_and_names(a, "nNaPhsSx", "cfm") },
+    // Reads a dump file: its table of contents, or the whole script to standard output. Never
+    // -d (it would restore into a database) nor a -f other than `-`.
+    Rule { program: "pg_restore", allowed: pg_restore_allowed },
+    // SMART health and attributes of one device. Never -s/-t/-X/-o/-S/--set (they change the disk's state).
+    Rule { program: "smartctl", allowed: smartctl_allowed },
 ];
+
+/// `pg_restore --list FILE` or `pg_restore --file=- FILE` (the script to standard output).
+fn pg_restore_allowed(args: &[&str]) -> bool {
+    matches!(args, [mode, file] if ["--list", "-l", "--file=-"].contains(mode) && !file.is_empty() && !file.starts_with('-'))
+}
+
+/// `smartctl [-H] [-A] [-i] [-j|--json] [-n POWERMODE] [-d TYPE] /dev/NAME`.
+fn smartctl_allowed(args: &[&str]) -> bool {
+    let Some((device, flags)) = args.split_last() else { return false };
+    if !device.starts_with("/dev/") || device.contains("..") {
+        return false;
+    }
+    let mut i = 0;
+    while let Some(a) = flags.get(i) {
+        match *a {
+            "-H" | "-A" | "-i" | "-j" | "--json" => {}
+            "-n" => {
+                i += 1;
+                if !flags.get(i).is_some_and(|m| ["never", "sleep", "standby", "idle"].contains(m)) {
+                    return false;
+                }
+            }
+            "-d" => {
+                i += 1;
+                if !flags.get(i).is_some_and(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || ",_+".contains(c))) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
+}
 
 /// `-x` style flags from `single`, flags from `with_value` taking the next argument.
 fn flags_only(args: &[&str], single: &str, with_value: &str) -> bool {
@@ -403,6 +442,10 @@ mod tests {
             &["doveadm", "-c", "/etc/dovecot/dovecot.conf", "who", "-1"],
             &["doveadm", "user", "a@b"],
             &["doveconf", "-n"],
+            &["pg_restore", "--list", "/backup/db.dump"],
+            &["pg_restore", "--file=-", "/backup/db.dump"],
+            &["smartctl", "-H", "-A", "-j", "-n", "standby", "/dev/sda"],
+            &["smartctl", "-H", "-j", "-d", "megaraid,0", "/dev/sda"],
         ] {
             assert!(check_allowed(ok).is_ok(), "{ok:?}");
         }
@@ -423,6 +466,15 @@ mod tests {
             &["doveadm", "mailbox", "status", "-u", "a@b", "messages", "INBOX"],
             &["doveadm", "mailbox", "list", "-u", "a@b"],
             &["doveadm", "quota", "get", "-u", "a@b"],
+            &["pg_restore", "-d", "mssante", "/backup/db.dump"],
+            &["pg_restore", "--file=/etc/passwd", "/backup/db.dump"],
+            &["pg_restore", "-f", "out.sql", "/backup/db.dump"],
+            &["pg_restore", "--list", "--clean", "/backup/db.dump"],
+            &["smartctl", "-s", "off", "/dev/sda"],
+            &["smartctl", "-t", "long", "/dev/sda"],
+            &["smartctl", "-H", "-X", "/dev/sda"],
+            &["smartctl", "-H", "/etc/passwd"],
+            &["smartctl", "-H", "-n", "now", "/dev/sda"],
             &["rm", "-rf", "/"],
             &["sh", "-c", "postqueue -p"],
             &[],

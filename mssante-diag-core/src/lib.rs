@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod account;
 pub mod checks;
 pub mod config;
 pub mod docker;
@@ -27,7 +28,9 @@ pub mod logscan;
 pub mod model;
 pub mod output;
 pub mod probe;
+pub mod resolver;
 pub mod runner;
+pub mod units;
 
 pub use checks::{catalogue, find, subsystems, CheckDef, CheckInfo, Ctx, Outcome};
 pub use config::{Config, Secret, TimeoutState};

@@ -54,6 +54,50 @@ pub fn tls_connector() -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
+/// The certificates a server sent during the handshake, in the order it sent them.
+#[must_use]
+pub fn peer_chain(conn: &rustls::ClientConnection) -> Vec<CertificateDer<'static>> {
+    conn.peer_certificates().map(|c| c.iter().map(|d| d.clone().into_owned()).collect()).unwrap_or_default()
+}
+
+/// The TLS library's reason inside a failed handshake's I/O error.
+#[must_use]
+pub fn tls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+/// Whether a failed handshake means the server speaks only TLS versions older than 1.2.
+#[must_use]
+pub fn is_old_protocol(e: &rustls::Error) -> bool {
+    use rustls::{AlertDescription, PeerIncompatible};
+    matches!(
+        e,
+        rustls::Error::AlertReceived(AlertDescription::ProtocolVersion)
+            | rustls::Error::PeerIncompatible(PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig | PeerIncompatible::ServerDoesNotSupportTls12Or13)
+    )
+}
+
+/// Verifies a served chain (`chain[0]` the server's certificate, then what it sent with it) as a
+/// client would (webpki, through rustls), against `anchors`, for `name`, at `at_unix` seconds.
+///
+/// # Errors
+/// The client's reason to reject it (unknown issuer, name, signature...).
+pub fn verify_chain(anchors: &[CertificateDer<'_>], chain: &[CertificateDer<'_>], name: &str, at_unix: u64) -> Result<(), rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    for a in anchors {
+        // An anchor webpki cannot use is simply not an anchor.
+        let _ = roots.add(a.clone().into_owned());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let (leaf, rest) = chain.split_first().ok_or(rustls::Error::NoCertificatesPresented)?;
+    let name = ServerName::try_from(name.to_owned()).map_err(|e| rustls::Error::General(e.to_string()))?;
+    let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(at_unix));
+    verifier.verify_server_cert(leaf, rest, &name, &[], at).map(drop)
+}
+
 /// A server name for SNI: the configured name, else the host, else `localhost`.
 #[must_use]
 pub fn server_name(name: &str) -> ServerName<'static> {
@@ -69,6 +113,9 @@ pub struct TlsFacts {
     pub cipher: String,
     /// Number of certificates the server sent.
     pub chain_len: usize,
+    /// The certificate served (the first of the chain), when it parses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertFacts>,
 }
 
 /// Facts of a client TLS connection.
@@ -78,6 +125,77 @@ pub fn tls_facts(conn: &rustls::ClientConnection) -> TlsFacts {
         version: conn.protocol_version().map_or_else(|| "?".into(), |v| format!("{v:?}")),
         cipher: conn.negotiated_cipher_suite().map_or_else(|| "?".into(), |c| format!("{:?}", c.suite())),
         chain_len: conn.peer_certificates().map_or(0, <[_]>::len),
+        certificate: conn.peer_certificates().and_then(<[_]>::first).and_then(|c| CertFacts::from_der(c)),
+    }
+}
+
+/// The certificate a server presented during a handshake, as a probe reports it (the `tls.*`
+/// checks judge chains, names and trust; a probe only says what it was served).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertFacts {
+    /// Subject, e.g. `C=FR, O=..., CN=mail.example.fr`.
+    pub subject: String,
+    /// Issuer.
+    pub issuer: String,
+    /// Start of validity (RFC 3339, UTC).
+    pub not_before: String,
+    /// End of validity (RFC 3339, UTC).
+    pub not_after: String,
+    /// Whole days until `not_after` (negative once expired).
+    pub days_left: i64,
+    /// DNS names of the subjectAltName extension.
+    pub dns_names: Vec<String>,
+    #[serde(skip)]
+    not_before_ts: i64,
+    #[serde(skip)]
+    not_after_ts: i64,
+}
+
+impl CertFacts {
+    /// Facts of a DER certificate; `None` when it does not parse.
+    #[must_use]
+    pub fn from_der(der: &[u8]) -> Option<Self> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let validity = cert.validity();
+        let (nb, na) = (validity.not_before.timestamp(), validity.not_after.timestamp());
+        let rfc3339 = |t: i64| chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339());
+        let dns_names = match cert.subject_alternative_name() {
+            Ok(Some(san)) => san
+                .value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Some(Self {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            not_before: rfc3339(nb),
+            not_after: rfc3339(na),
+            days_left: (na - chrono::Utc::now().timestamp()).div_euclid(86_400),
+            dns_names,
+            not_before_ts: nb,
+            not_after_ts: na,
+        })
+    }
+
+    /// What is wrong with the validity window right now, in one sentence naming `what`
+    /// (`SMTP 127.0.0.1:25`): expired, or not yet valid; `None` when valid.
+    #[must_use]
+    pub fn validity_problem(&self, lang: Lang, what: &str) -> Option<String> {
+        let now = chrono::Utc::now().timestamp();
+        let (subject, after, before) = (&self.subject, &self.not_after, &self.not_before);
+        if now > self.not_after_ts {
+            Some(tr!(lang, "{what} serves an expired certificate ({subject}, expired {after})", "{what} présente un certificat expiré ({subject}, expiré le {after})"))
+        } else if now < self.not_before_ts {
+            Some(tr!(lang, "{what} serves a certificate not valid yet ({subject}, valid from {before})", "{what} présente un certificat pas encore valide ({subject}, valide à partir du {before})"))
+        } else {
+            None
+        }
     }
 }
 
@@ -242,6 +360,20 @@ pub enum Phase {
     Ping,
     /// Waiting for the answer to Redis `INFO`.
     Info,
+    /// Waiting for the answer to SMTP `MAIL FROM`.
+    MailFrom,
+    /// Waiting for the answer to SMTP `RCPT TO`.
+    RcptTo,
+    /// Waiting for the answer to IMAP `SELECT`.
+    Select,
+    /// Waiting for the answer to IMAP `FETCH`.
+    Fetch,
+    /// Waiting for the answer to `LOGOUT` (IMAP) or `QUIT` (SMTP).
+    Logout,
+    /// Waiting for the DNS answer to an MX query.
+    MxLookup,
+    /// Waiting for the DNS answer to an address (A/AAAA) query.
+    AddressLookup,
 }
 
 impl Phase {
@@ -265,6 +397,13 @@ impl Phase {
             Phase::Setup => "setup",
             Phase::Ping => "PING",
             Phase::Info => "INFO",
+            Phase::MailFrom => "MAIL FROM",
+            Phase::RcptTo => "RCPT TO",
+            Phase::Select => "SELECT",
+            Phase::Fetch => "FETCH",
+            Phase::Logout => "LOGOUT",
+            Phase::MxLookup => "MX lookup",
+            Phase::AddressLookup => "address lookup",
         }
     }
 }
@@ -309,7 +448,11 @@ impl Hung {
             Phase::Login => tr!(lang, "{what}: authentication not complete within {s} s", "{what} : authentification inachevée en {s} s"),
             Phase::Query => tr!(lang, "{what}: no answer to the query within {s} s", "{what} : pas de réponse à la requête en {s} s"),
             Phase::EhloAfterTls => tr!(lang, "{what}: no answer to EHLO after STARTTLS within {s} s", "{what} : pas de réponse à EHLO après STARTTLS en {s} s"),
-            Phase::Ehlo | Phase::StartTls | Phase::Capability | Phase::Ping | Phase::Info => {
+            Phase::MxLookup | Phase::AddressLookup => {
+                let q = self.step.name();
+                tr!(lang, "{what}: no DNS answer to the {q} within {s} s", "{what} : pas de réponse DNS à la requête ({q}) en {s} s")
+            }
+            Phase::Ehlo | Phase::StartTls | Phase::Capability | Phase::Ping | Phase::Info | Phase::MailFrom | Phase::RcptTo | Phase::Select | Phase::Fetch | Phase::Logout => {
                 let cmd = self.step.name();
                 tr!(lang, "{what}: no answer to {cmd} within {s} s", "{what} : pas de réponse à {cmd} en {s} s")
             }

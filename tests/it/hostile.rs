@@ -87,7 +87,7 @@ fn hung_endpoints_say_so_in_french() {
 fn garbage_banners_are_reported_not_fatal() {
     let port = hostile_server(b"\x00\xff garbage \r\nHTTP/1.1 200 OK\r\n\r\n", false);
     let config = config_all_on(port, 2.0);
-    let report = run_only(config, &["api.health", "smtp", "imap.reachable", "redis.reachable", "postgres.reachable"]);
+    let report = run_only(config, &["api.health", "smtp.inbound", "smtp.submission", "imap.reachable", "redis.reachable", "postgres.reachable"]);
     for c in &report.checks {
         assert_eq!(c.status, Status::Critical, "{}: {}", c.id, c.summary);
         assert!(!c.summary.is_empty());

@@ -77,7 +77,8 @@ SERVICES=(postgres redis dovecot postfix nginx nsd dockerd)
 # clients this script uses for readiness checks (dig, curl, flock/runuser).
 PACKAGES=(postgresql-15 redis-server postfix dovecot-core dovecot-imapd
   dovecot-lmtpd nginx nsd docker.io busybox-static openssl ca-certificates
-  pflogsumm monitoring-plugins hyperfine time dnsutils curl util-linux procps)
+  pflogsumm monitoring-plugins hyperfine time dnsutils curl util-linux procps
+  smartmontools)
 
 # --------------------------------------------------------------------------
 # Small helpers
@@ -353,6 +354,182 @@ pki_generate() {
   rm -rf "$PKI"
   mv "$tmp" "$PKI"
   chmod 755 "$PKI"
+}
+
+# pki_cases_generate: certificates for the tls.* checks' fault tests, in
+# $STATE/pki-cases (see tests/it/tls.rs): leaves for another name, self-signed,
+# 1024-bit, SHA-1, clientAuth only, expiring soon, not yet valid, EC; an
+# intermediate expiring before its leaf; IGC Santé-named hierarchies (TEST and
+# production names), a non-IGC one, a CA loop; an encrypted key; the chains
+# nginx serves on its fault ports (13444+). Generated once, atomically, after
+# pki_generate, with errexit on: any failed openssl step fails the set-up.
+pki_cases_generate() {
+  local cases="$STATE/pki-cases"
+  [[ -f "$cases/.complete" ]] && return 0
+  log "generating the TLS test cases in $cases"
+  local tmp="$STATE/pki-cases.tmp.$$"
+  rm -rf "$STATE"/pki-cases.tmp.*
+  mkdir -p "$tmp/ca-db/newcerts"
+  (
+    set -Eeuo pipefail
+    cd "$tmp"
+    umask 077
+    cp "$PKI/root.pem" "$PKI/root.key" "$PKI/intermediate.pem" "$PKI/intermediate.key" .
+    local base="/C=FR/O=TEST MSSANTE DIAG" asip="/C=FR/O=ASIP-SANTE"
+    local san="DNS:mail.mssante.test, DNS:mssante.test, DNS:localhost, IP:$HOST"
+    cat >cases.cnf <<CNF
+[ req ]
+distinguished_name = req_dn
+prompt             = no
+[ req_dn ]
+CN = unused
+[ v3_ca ]
+basicConstraints       = critical, CA:TRUE
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+[ v3_server ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+subjectAltName         = $san
+[ v3_other ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectAltName         = DNS:other.example.test
+[ v3_client ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = clientAuth
+subjectAltName         = $san
+[ v3_self ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectKeyIdentifier   = hash
+subjectAltName         = $san
+[ ca ]
+default_ca = ca_intermediate
+[ ca_intermediate ]
+database        = $tmp/ca-db/index.txt
+serial          = $tmp/ca-db/serial
+new_certs_dir   = $tmp/ca-db/newcerts
+certificate     = $tmp/intermediate.pem
+private_key     = $tmp/intermediate.key
+default_md      = sha256
+policy          = policy_any
+unique_subject  = no
+copy_extensions = none
+[ policy_any ]
+countryName            = optional
+organizationName       = optional
+organizationalUnitName = optional
+commonName             = supplied
+CNF
+    rsa() { openssl genpkey -quiet -algorithm RSA -pkeyopt "rsa_keygen_bits:${2:-2048}" -out "$1"; }
+    ec() { openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
+    serial() { printf '0x%s' "$(openssl rand -hex 16)"; }
+    # (One command per line: a failed step on the left of && would not stop the set-up.)
+    # sign OUT.crt SUBJECT KEY CA_PEM CA_KEY DAYS EXTENSIONS [DIGEST]
+    sign() {
+      openssl req -new -config cases.cnf -key "$3" -subj "$2" -out "$1.csr"
+      openssl x509 -req -in "$1.csr" -CA "$4" -CAkey "$5" -set_serial "$(serial)" -days "$6" \
+        "-${8:-sha256}" -extfile cases.cnf -extensions "$7" -out "$1" 2>/dev/null
+      rm -f "$1.csr"
+    }
+    # selfsigned OUT.pem SUBJECT KEY DAYS EXTENSIONS
+    selfsigned() {
+      openssl req -new -x509 -config cases.cnf -extensions "$5" -sha256 -days "$4" -key "$3" \
+        -set_serial "$(serial)" -subj "$2" -out "$1"
+    }
+    int=(intermediate.pem intermediate.key)
+
+    # Leaves under the stack's intermediate, one fault each.
+    rsa wrongname.key
+    sign wrongname.crt "$base/CN=other.example.test" wrongname.key "${int[@]}" 365 v3_other
+    rsa selfsigned.key
+    selfsigned selfsigned.crt "$base/CN=mail.mssante.test" selfsigned.key 365 v3_self
+    rsa rsa1024.key 1024
+    sign rsa1024.crt "$base/CN=mail.mssante.test" rsa1024.key "${int[@]}" 365 v3_server
+    rsa sha1.key
+    sign sha1.crt "$base/CN=mail.mssante.test" sha1.key "${int[@]}" 365 v3_server sha1
+    rsa clientonly.key
+    sign clientonly.crt "$base/CN=mail.mssante.test" clientonly.key "${int[@]}" 365 v3_client
+    rsa soon.key
+    sign soon.crt "$base/CN=mail.mssante.test" soon.key "${int[@]}" 20 v3_server
+    ec ec.key
+    sign ec.crt "$base/CN=mail.mssante.test" ec.key "${int[@]}" 365 v3_server
+    # Not yet valid (from in a year, for a year: within the intermediate's life): "openssl ca"
+    # sets the dates.
+    rsa future.key
+    openssl req -new -config cases.cnf -key future.key -subj "$base/CN=mail.mssante.test" -out future.csr
+    : >ca-db/index.txt
+    openssl rand -hex 16 >ca-db/serial
+    local start end
+    start="$(date -u -d '+1 year' +%Y%m%d%H%M%SZ)"
+    end="$(date -u -d '+2 years' +%Y%m%d%H%M%SZ)"
+    openssl ca -batch -notext -config cases.cnf -name ca_intermediate -extfile cases.cnf \
+      -extensions v3_server -startdate "$start" -enddate "$end" \
+      -in future.csr -out future.crt 2>/dev/null
+    # The stack's key, passphrase-protected (passphrase "test").
+    openssl pkey -in "$PKI/server.key" -aes256 -passout pass:test -out server-encrypted.key
+
+    # An intermediate of the same name as the stack's, expiring (60 days) before its leaf.
+    rsa shortint.key
+    sign shortint.pem "$base/OU=TEST IGC-SANTE/CN=TEST AC IGC-SANTE ELEMENTAIRE SERVEURS" shortint.key root.pem root.key 60 v3_ca
+    rsa shortint-leaf.key
+    sign shortint-leaf.crt "$base/CN=mail.mssante.test" shortint-leaf.key shortint.pem shortint.key 365 v3_server
+
+    # Hierarchies named as the IGC Santé's (test and production names) and a foreign one:
+    # DIR/{root.pem,intermediate.pem,server.crt,server.key}.
+    hierarchy() {
+      local dir="$1" root_subj="$2" int_subj="$3" keytype="$4"
+      mkdir -p "$dir"
+      rsa "$dir/root.key"
+      selfsigned "$dir/root.pem" "$root_subj" "$dir/root.key" 3650 v3_ca
+      rsa "$dir/intermediate.key"
+      sign "$dir/intermediate.pem" "$int_subj" "$dir/intermediate.key" "$dir/root.pem" "$dir/root.key" 1825 v3_ca
+      "$keytype" "$dir/server.key"
+      sign "$dir/server.crt" "$base/CN=mail.mssante.test" "$dir/server.key" "$dir/intermediate.pem" "$dir/intermediate.key" 365 v3_server
+      rm -f "$dir/root.key" "$dir/intermediate.key"
+    }
+    hierarchy igc-test "$asip/OU=IGC-SANTE TEST/CN=TEST AC RACINE IGC-SANTE ELEMENTAIRE" \
+      "$asip/OU=IGC-SANTE TEST/CN=TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS" rsa
+    hierarchy igc-prod "$asip/CN=AC RACINE IGC-SANTE ELEMENTAIRE" "$asip/CN=AC IGC-SANTE ELEMENTAIRE ORGANISATIONS" ec
+    hierarchy foreign "/C=FR/O=Example/CN=Example Root CA" "/C=FR/O=Example/CN=Example Issuing CA" rsa
+
+    # Two CAs certifying each other (A by B, B by A), a leaf under A: loop/{ca/a.pem,ca/b.pem,server.*}.
+    mkdir -p loop/ca
+    rsa loop/a.key
+    rsa loop/b.key
+    selfsigned loop/a-self.pem "$base/CN=LOOP CA A" loop/a.key 3650 v3_ca
+    selfsigned loop/b-self.pem "$base/CN=LOOP CA B" loop/b.key 3650 v3_ca
+    sign loop/ca/a.pem "$base/CN=LOOP CA A" loop/a.key loop/b-self.pem loop/b.key 3650 v3_ca
+    sign loop/ca/b.pem "$base/CN=LOOP CA B" loop/b.key loop/a-self.pem loop/a.key 3650 v3_ca
+    rsa loop/server.key
+    sign loop/server.crt "$base/CN=mail.mssante.test" loop/server.key loop/a-self.pem loop/a.key 365 v3_server
+    rm -f loop/a.key loop/b.key loop/a-self.pem loop/b-self.pem
+
+    # Chain files: fullchains in the wrong order or incomplete, and what nginx serves on its
+    # fault ports (leaf + intermediate unless the case is the chain itself).
+    cat intermediate.pem "$PKI/server.crt" >wrongorder-fullchain.pem
+    cat "$PKI/server.crt" root.pem intermediate.pem >served-wrongorder.pem
+    cat "$PKI/expired.crt" intermediate.pem >served-expired.pem
+    cat wrongname.crt intermediate.pem >served-wrongname.pem
+
+    rm -rf ca-db ./*.csr root.key intermediate.key root.pem intermediate.pem
+    chmod 600 ./*.key ./*/*.key
+    chmod 644 ./*.pem ./*.crt ./*/*.pem ./*/*.crt loop/ca/*.pem
+    chmod 755 igc-test igc-prod foreign loop loop/ca
+    touch .complete
+  )
+  [[ -f "$tmp/.complete" ]] || die "TLS test case generation failed"
+  rm -rf "$cases"
+  mv "$tmp" "$cases"
+  chmod 755 "$cases"
 }
 
 # dkim_txt: the DKIM TXT record as quoted strings of at most 255 characters
@@ -833,6 +1010,7 @@ cmd_up() {
   cmd_install
   prepare_state
   pki_generate
+  pki_cases_generate
   write_env
   # Order: Postfix's queue dir must exist before Dovecot puts its sockets
   # there; Postfix starts after Dovecot so SASL/LMTP are there at once.
@@ -853,6 +1031,7 @@ cmd_start() {
   valid_service "$1"
   prepare_state
   pki_generate
+  pki_cases_generate
   write_env
   ensure_service "$1"
   # Postfix smtpd needs Dovecot's sockets: after Dovecot comes back, reload

@@ -79,6 +79,10 @@ subsystems! {
     redis,
     smtp,
     imap,
+    postfix,
+    tls,
+    backup,
+    storage,
 }
 
 /// Subsystem names, in catalogue order.

@@ -1,20 +1,20 @@
 //! Dovecot over IMAP (guide: Général, Réseau P2, Auth P3, Messagerie P4).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use async_imap::imap_proto::{Capability, Response, ResponseCode};
 use futures::FutureExt;
-use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
-use super::{elapsed_ms, step, CheckDef, Ctx, Outcome};
+use super::{step, CheckDef, Ctx, Outcome};
 use crate::model::{Metric, Status};
-use crate::probe::{Bounded, Deadline, Hung, Phase, TlsFacts, READ_BUDGET};
 use crate::{tr, Lang};
 
+mod login;
+mod session;
+mod sessions;
 mod settings;
+pub use login::{evaluate_auth, evaluate_latency, login_session, ImapLogin, LoginRefusal, Then, Timed};
+pub use session::{probe_session, ImapFailure, ImapSession};
+pub use sessions::{evaluate_sessions, parse_who, who, DovecotSessions, UserSessions, WhoError};
 pub use settings::Settings;
 
 /// The `imap.*` checks keep no per-run state.
@@ -35,133 +35,47 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
     ],
     steps: 1,
     run: |ctx| reachable(ctx).boxed(),
+}, CheckDef {
+    id: "imap.auth",
+    title_en: "LOGIN with the test account ({imap.username}) over STARTTLS; no plaintext LOGIN before TLS",
+    title_fr: "LOGIN avec le compte de test ({imap.username}) sous STARTTLS ; pas de LOGIN en clair avant TLS",
+    guide: "Auth P3",
+    quick: false,
+    remedy: &[
+        step!("Test the login by hand", "Tester la connexion à la main", guide = "Auth P3", cmd = "openssl s_client -connect {imap.host}:{imap.port} -starttls imap"),
+        step!("Read Dovecot's authentication logs", "Lire les logs d'authentification de Dovecot", guide = "Auth P3", cmd = "{docker.compose} logs dovecot | grep -i auth"),
+        step!("Check Dovecot's OAuth2 configuration", "Vérifier la configuration OAuth2 de Dovecot", guide = "Auth P3", cmd = "{docker.compose} exec dovecot cat /etc/dovecot/dovecot-oauth2.conf.ext"),
+        step!("Refuse plaintext logins before TLS (disable_plaintext_auth = yes), then restart Dovecot", "Refuser les connexions en clair avant TLS (disable_plaintext_auth = yes), puis redémarrer Dovecot", guide = "Auth P3", cmd = "{docker.compose} restart dovecot"),
+    ],
+    steps: 1,
+    run: |ctx| auth(ctx).boxed(),
+}, CheckDef {
+    id: "imap.latency",
+    title_en: "Timed LOGIN, SELECT INBOX, FETCH 1:10 (FLAGS), LOGOUT (warn {imap.latency_warn_ms} ms, critical {imap.latency_crit_ms} ms)",
+    title_fr: "LOGIN, SELECT INBOX, FETCH 1:10 (FLAGS), LOGOUT chronométrés (alerte {imap.latency_warn_ms} ms, critique {imap.latency_crit_ms} ms)",
+    guide: "Messagerie P4",
+    quick: false,
+    remedy: &[
+        step!("Look at the open sessions", "Regarder les sessions ouvertes", guide = "Messagerie P4", cmd = "{docker.compose} exec dovecot doveadm who"),
+        step!("Look at Dovecot's processes and resources", "Regarder les processus et ressources de Dovecot", guide = "Messagerie P4", cmd = "{docker.compose} exec dovecot ps aux | grep dovecot"),
+        step!("Time the session by hand", "Chronométrer la session à la main", guide = "Messagerie P4", cmd = "time openssl s_client -connect {imap.host}:{imap.port} -starttls imap -quiet"),
+        step!("Raise imap-login's process_min_avail and the mail cache, then restart Dovecot", "Augmenter process_min_avail d'imap-login et le cache, puis redémarrer Dovecot", guide = "Messagerie P4", cmd = "{docker.compose} restart dovecot"),
+    ],
+    steps: 1,
+    run: |ctx| latency(ctx).boxed(),
+}, CheckDef {
+    id: "imap.sessions",
+    title_en: "Dovecot sessions per user (doveadm who; warn at {imap.sessions_warn_per_user})",
+    title_fr: "Sessions Dovecot par utilisateur (doveadm who ; alerte à {imap.sessions_warn_per_user})",
+    guide: "Messagerie P4",
+    quick: false,
+    remedy: &[
+        step!("List the open sessions", "Lister les sessions ouvertes", guide = "Messagerie P4", cmd = "{docker.compose} exec dovecot doveadm who"),
+        step!("Look at Dovecot's processes", "Regarder les processus de Dovecot", guide = "Messagerie P4", cmd = "{docker.compose} exec dovecot ps aux | grep dovecot"),
+    ],
+    steps: 1,
+    run: |ctx| sessions_check(ctx).boxed(),
 }];
-
-/// What an IMAP session revealed.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ImapSession {
-    /// Text of the `* OK` greeting.
-    pub greeting: String,
-    /// Capabilities before TLS.
-    pub capabilities: Vec<String>,
-    /// STARTTLS advertised.
-    pub starttls_offered: bool,
-    /// The TLS upgrade's facts, when it completed.
-    pub tls: Option<TlsFacts>,
-    /// Capabilities after TLS.
-    pub capabilities_after_tls: Vec<String>,
-    /// Time from connect to the end of the probe, ms.
-    pub latency_ms: f64,
-}
-
-/// Why an IMAP probe failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "message")]
-pub enum ImapFailure {
-    /// TCP connection failed.
-    Connect(String),
-    /// The greeting was missing, not `* OK`, or not IMAP at all.
-    Greeting(String),
-    /// A command failed or the server spoke nonsense.
-    Protocol(String),
-    /// The TLS handshake after STARTTLS failed.
-    Tls(String),
-    /// A step got no answer in time.
-    NoAnswer(Hung),
-}
-
-type Client<S> = async_imap::Client<Bounded<S>>;
-
-fn capability_name(c: &Capability<'_>) -> String {
-    match c {
-        Capability::Imap4rev1 => "IMAP4rev1".into(),
-        Capability::Auth(a) => format!("AUTH={a}"),
-        Capability::Atom(a) => a.to_string(),
-    }
-}
-
-async fn read_greeting<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut Client<S>) -> Result<(String, Vec<String>), ImapFailure> {
-    let resp = client
-        .read_response()
-        .await
-        .ok_or_else(|| ImapFailure::Greeting("connection closed before the greeting".into()))?
-        .map_err(|e| ImapFailure::Greeting(e.to_string()))?;
-    match resp.parsed() {
-        Response::Data { status: async_imap::imap_proto::Status::Ok, code, information } => {
-            let caps = match code {
-                Some(ResponseCode::Capabilities(c)) => c.iter().map(capability_name).collect(),
-                _ => Vec::new(),
-            };
-            Ok((information.as_deref().unwrap_or_default().to_owned(), caps))
-        }
-        other => Err(ImapFailure::Greeting(format!("not an OK greeting: {other:?}").chars().take(200).collect())),
-    }
-}
-
-async fn capabilities<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut Client<S>) -> Result<Vec<String>, ImapFailure> {
-    // Untagged answers reach us through the "unsolicited" channel.
-    let (tx, rx) = async_channel::bounded(64);
-    client.run_command_and_check_ok("CAPABILITY", Some(tx)).await.map_err(|e| ImapFailure::Protocol(e.to_string()))?;
-    let mut caps = Vec::new();
-    while let Ok(msg) = rx.try_recv() {
-        if let async_imap::types::UnsolicitedResponse::Other(data) = msg {
-            if let Response::Capabilities(c) = data.parsed() {
-                caps.extend(c.iter().map(capability_name));
-            }
-        }
-    }
-    Ok(caps)
-}
-
-/// Longest wait for the answer to LOGOUT of a finished session.
-const LOGOUT_GRACE: Duration = Duration::from_millis(500);
-
-/// Says LOGOUT, briefly: a session that already told what it had to is not failed by a slow goodbye.
-async fn logout<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut Client<S>, d: &Deadline) {
-    let _ = tokio::time::timeout(LOGOUT_GRACE.min(d.remaining()), client.run_command_and_check_ok("LOGOUT", None)).await;
-}
-
-/// Connects, reads the greeting, asks CAPABILITY, and upgrades with STARTTLS when offered,
-/// every step named and all of them within `timeout`.
-///
-/// # Errors
-/// The failure of the step that failed (a step without answer in time included), with the
-/// session gathered so far.
-pub async fn probe_session(host: &str, port: u16, tls_name: &str, lang: Lang, timeout: Duration) -> Result<ImapSession, (ImapSession, ImapFailure)> {
-    let start = Instant::now();
-    let d = Deadline::after(timeout);
-    let mut s = ImapSession::default();
-    macro_rules! attempt {
-        ($phase:expr, $e:expr) => {
-            match d.step($phase, $e).await {
-                Ok(Ok(v)) => v,
-                Ok(Err(f)) => return Err((s, f)),
-                Err(h) => return Err((s, ImapFailure::NoAnswer(h))),
-            }
-        };
-    }
-    let tcp = attempt!(Phase::Connect, async { TcpStream::connect((host, port)).await.map_err(|e| ImapFailure::Connect(crate::probe::io_cause(lang, &e))) });
-    let mut client = async_imap::Client::new(Bounded::new(tcp, READ_BUDGET));
-    let (greeting, greeting_caps) = attempt!(Phase::Greeting, read_greeting(&mut client));
-    s.greeting = greeting;
-    s.capabilities = if greeting_caps.is_empty() { attempt!(Phase::Capability, capabilities(&mut client)) } else { greeting_caps };
-    s.starttls_offered = s.capabilities.iter().any(|c| c.eq_ignore_ascii_case("STARTTLS"));
-    if s.starttls_offered {
-        attempt!(Phase::StartTls, async { client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| ImapFailure::Protocol(e.to_string())) });
-        let tcp = client.into_inner().into_inner();
-        let tls = attempt!(Phase::TlsHandshake, async {
-            crate::probe::tls_connector().connect(crate::probe::server_name(tls_name), tcp).await.map_err(|e| ImapFailure::Tls(e.to_string()))
-        });
-        s.tls = Some(crate::probe::tls_facts(tls.get_ref().1));
-        let mut client = async_imap::Client::new(Bounded::new(tls, READ_BUDGET));
-        s.capabilities_after_tls = attempt!(Phase::Capability, capabilities(&mut client));
-        logout(&mut client, &d).await;
-    } else {
-        logout(&mut client, &d).await;
-    }
-    s.latency_ms = elapsed_ms(start);
-    Ok(s)
-}
 
 /// Judges an IMAP session: greeting OK, STARTTLS offered and completed.
 #[must_use]
@@ -172,6 +86,8 @@ pub fn evaluate_reachable(r: &Result<ImapSession, (ImapSession, ImapFailure)>, t
                 (Status::Critical, tr!(lang, "{target} does not offer STARTTLS", "{target} ne propose pas STARTTLS"))
             } else if s.tls.is_none() {
                 (Status::Critical, tr!(lang, "STARTTLS did not complete on {target}", "STARTTLS n'a pas abouti sur {target}"))
+            } else if let Some(problem) = s.tls.as_ref().and_then(|t| t.certificate.as_ref()).and_then(|c| c.validity_problem(lang, target)) {
+                (Status::Critical, problem)
             } else {
                 let v = s.tls.as_ref().map_or("?", |t| t.version.as_str());
                 (Status::Ok, tr!(lang, "IMAP at {target} greets, STARTTLS completed ({v})", "IMAP sur {target} répond, STARTTLS établi ({v})"))
@@ -200,4 +116,41 @@ async fn reachable(ctx: Arc<Ctx>) -> Outcome {
             .details(serde_json::json!({ "target": target, "session": s, "failure": ImapFailure::NoAnswer(h) })),
         r => evaluate_reachable(&r, &target, ctx.lang()),
     }
+}
+
+/// The outcome of a failed session of the login checks: a hang takes the timeout state.
+fn failed(ctx: &Ctx, l: &ImapLogin, f: ImapFailure, target: &str) -> Outcome {
+    match f {
+        ImapFailure::NoAnswer(h) => h.outcome(ctx, &format!("IMAP {target}")).details(serde_json::json!({ "target": target, "login": l, "failure": ImapFailure::NoAnswer(h) })),
+        f => evaluate_reachable(&Err((l.session.clone(), f)), target, ctx.lang()),
+    }
+}
+
+/// Logs the test account in and judges it with `judge`; skipped without a test account.
+async fn login_check(ctx: &Ctx, then: Then, judge: impl Fn(&ImapLogin, &str) -> Outcome) -> Outcome {
+    let (c, lang) = (&ctx.config.imap, ctx.lang());
+    let login = match crate::account::Login::resolve(&c.account, "imap", &ctx.config, lang) {
+        Ok(l) => l,
+        Err(crate::account::NoLogin::NotConfigured(m)) => return Outcome::skipped(m),
+        Err(crate::account::NoLogin::Unreadable(m)) => return Outcome::unknown(m),
+    };
+    let target = format!("{}:{}", c.host, c.port);
+    match login_session(&c.host, c.port, &c.tls_name, &login, then, ctx.config.timeout(), lang).await {
+        Ok(l) => judge(&l, &target),
+        Err((l, f)) => failed(ctx, &l, f, &target),
+    }
+}
+
+async fn auth(ctx: Arc<Ctx>) -> Outcome {
+    let lang = ctx.lang();
+    login_check(&ctx, Then::Logout, |l, t| evaluate_auth(l, t, lang)).await
+}
+
+async fn latency(ctx: Arc<Ctx>) -> Outcome {
+    let (lang, c) = (ctx.lang(), &ctx.config.imap);
+    login_check(&ctx, Then::Latency, |l, t| evaluate_latency(l, t, c.latency_warn_ms, c.latency_crit_ms, lang)).await
+}
+
+async fn sessions_check(ctx: Arc<Ctx>) -> Outcome {
+    evaluate_sessions(&who(&ctx).await, ctx.config.imap.sessions_warn_per_user, ctx.lang())
 }

@@ -8,9 +8,15 @@ use super::{step, CheckDef, Ctx, Outcome};
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};
 
+mod auth;
+mod delivery;
+mod remote;
 mod session;
 mod settings;
-pub use session::{probe_session, SmtpFailure, SmtpSession};
+pub use auth::{classify, evaluate_auth, try_auth, AuthAttempt, AuthRefusal};
+pub use delivery::{evaluate_delivery, probe_rcpt, RcptProbe};
+pub use remote::{evaluate_remote, probe_peer, probe_peers, PeerDomain, PeerFailure};
+pub use session::{probe_session, SmtpFailure, SmtpReply, SmtpSession};
 pub use settings::Settings;
 
 /// The `smtp.*` checks keep no per-run state.
@@ -45,6 +51,47 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
     ],
     steps: 1,
     run: |ctx| submission(ctx).boxed(),
+}, CheckDef {
+    id: "smtp.auth",
+    title_en: "AUTH with the test account ({smtp.username}) over STARTTLS on port {smtp.submission_port}",
+    title_fr: "AUTH avec le compte de test ({smtp.username}) sous STARTTLS sur le port {smtp.submission_port}",
+    guide: "Auth P3",
+    quick: false,
+    remedy: &[
+        step!("Test the authentication by hand", "Tester l'authentification à la main", guide = "Auth P3", cmd = "openssl s_client -connect {smtp.host}:{smtp.submission_port} -starttls smtp"),
+        step!("Read Postfix's authentication logs", "Lire les logs d'authentification de Postfix", guide = "Auth P3", cmd = "{docker.compose} logs postfix | grep -i auth"),
+        step!("Read Dovecot's authentication logs", "Lire les logs d'authentification de Dovecot", guide = "Auth P3", cmd = "{docker.compose} logs dovecot | grep -i auth"),
+        step!("Check Dovecot's OAuth2 configuration", "Vérifier la configuration OAuth2 de Dovecot", guide = "Auth P3", cmd = "{docker.compose} exec dovecot cat /etc/dovecot/dovecot-oauth2.conf.ext"),
+    ],
+    steps: 1,
+    run: |ctx| auth_check(ctx).boxed(),
+}, CheckDef {
+    id: "smtp.delivery",
+    title_en: "Port {smtp.inbound_port} accepts mail for {smtp.delivery_mailbox} (RCPT probe, no DATA)",
+    title_fr: "Le port {smtp.inbound_port} accepte le courrier pour {smtp.delivery_mailbox} (sonde RCPT, sans DATA)",
+    guide: "Messagerie P2",
+    quick: false,
+    remedy: &[
+        step!("Check the mailbox domains and the transport to Dovecot", "Vérifier les domaines des boîtes et le transport vers Dovecot", guide = "Messagerie P2", cmd = "{docker.compose} exec postfix postconf virtual_mailbox_domains virtual_transport"),
+        step!("Read Postfix's reception logs", "Lire les logs de réception de Postfix", guide = "Messagerie P2", cmd = "{docker.compose} logs postfix | grep -E 'reject|NOQUEUE'"),
+        step!("Check that Dovecot receives over LMTP", "Vérifier que Dovecot reçoit en LMTP", guide = "Messagerie P2", cmd = "{docker.compose} logs dovecot | grep lmtp"),
+    ],
+    steps: 1,
+    run: |ctx| delivery_check(ctx).boxed(),
+}, CheckDef {
+    id: "smtp.remote",
+    title_en: "Peer domains: MX lookup, then port {smtp.remote_port} of the best MX answers",
+    title_fr: "Domaines partenaires : recherche MX, puis le port {smtp.remote_port} du meilleur MX répond",
+    guide: "Messagerie P1, Réseau P2",
+    quick: false,
+    remedy: &[
+        step!("Look up the peer's MX", "Chercher le MX du partenaire", guide = "Messagerie P1", cmd = "dig PEER_DOMAIN MX"),
+        step!("Test the connection to the peer's MX by hand", "Tester la connexion au MX du partenaire à la main", guide = "Messagerie P1", cmd = "timeout 10 telnet MX_HOST {smtp.remote_port}"),
+        step!("Check that the firewall lets port 25 out", "Vérifier que le pare-feu laisse sortir le port 25", guide = "Réseau P2", cmd = "sudo iptables -L -n | grep 25"),
+        step!("Look at the deferred queue", "Regarder la file des messages différés", guide = "Messagerie P1", cmd = "{docker.compose} exec postfix postqueue -p"),
+    ],
+    steps: 1,
+    run: |ctx| remote_check(ctx).boxed(),
 }];
 
 /// The STARTTLS finding shared by both ports: offered and completed, or why not.
@@ -53,6 +100,8 @@ fn tls_finding(s: &SmtpSession, target: &str, lang: Lang) -> Option<(Status, Str
         Some((Status::Critical, tr!(lang, "{target} does not offer STARTTLS", "{target} ne propose pas STARTTLS")))
     } else if !s.tls_established {
         Some((Status::Critical, tr!(lang, "STARTTLS did not complete on {target}", "STARTTLS n'a pas abouti sur {target}")))
+    } else if let Some(problem) = s.tls.as_ref().and_then(|t| t.certificate.as_ref()).and_then(|c| c.validity_problem(lang, target)) {
+        Some((Status::Critical, problem))
     } else if !s.auth_before_tls.is_empty() {
         let m = s.auth_before_tls.join(" ");
         Some((Status::Warning, tr!(lang, "{target} offers AUTH ({m}) before TLS: passwords may travel in clear", "{target} propose AUTH ({m}) avant TLS : les mots de passe peuvent circuler en clair")))
@@ -135,4 +184,60 @@ async fn inbound(ctx: Arc<Ctx>) -> Outcome {
 
 async fn submission(ctx: Arc<Ctx>) -> Outcome {
     session_check(&ctx, ctx.config.smtp.submission_port, evaluate_submission).await
+}
+
+/// The test account of `[smtp]`, or the outcome that stops the check (skipped: not configured).
+fn account(ctx: &Ctx) -> Result<crate::account::Login, Outcome> {
+    crate::account::Login::resolve(&ctx.config.smtp.account, "smtp", &ctx.config, ctx.lang()).map_err(|e| match e {
+        crate::account::NoLogin::NotConfigured(m) => Outcome::skipped(m),
+        crate::account::NoLogin::Unreadable(m) => Outcome::unknown(m),
+    })
+}
+
+/// A failed session of a follow-up check: hung steps take the timeout state.
+fn failed(ctx: &Ctx, s: &SmtpSession, f: SmtpFailure, target: &str) -> Outcome {
+    match f {
+        SmtpFailure::NoAnswer(h) => h.outcome(ctx, &format!("SMTP {target}")).details(serde_json::json!({ "target": target, "session": s, "failure": SmtpFailure::NoAnswer(h) })),
+        f => explain_failure(s, &f, target, ctx.lang()),
+    }
+}
+
+async fn auth_check(ctx: Arc<Ctx>) -> Outcome {
+    let login = match account(&ctx) {
+        Ok(l) => l,
+        Err(o) => return o,
+    };
+    let c = &ctx.config.smtp;
+    let target = format!("{}:{}", c.host, c.submission_port);
+    match try_auth(&c.host, c.submission_port, &c.hello_name, &c.tls_name, &login, ctx.config.timeout(), ctx.lang()).await {
+        Ok(a) => evaluate_auth(&a, &target, ctx.lang()),
+        Err((a, f)) => failed(&ctx, &a.session, f, &target),
+    }
+}
+
+async fn delivery_check(ctx: Arc<Ctx>) -> Outcome {
+    let (c, lang) = (&ctx.config.smtp, ctx.lang());
+    let Some(mailbox) = c.delivery_mailbox.as_deref() else {
+        return Outcome::skipped(tr!(
+            lang,
+            "no local mailbox to probe: set smtp.delivery_mailbox (or SMTP_TEST_USER in .env)",
+            "aucune boîte locale à sonder : renseigner smtp.delivery_mailbox (ou SMTP_TEST_USER dans .env)"
+        ));
+    };
+    let target = format!("{}:{}", c.host, c.inbound_port);
+    match probe_rcpt(&c.host, c.inbound_port, &c.hello_name, &c.tls_name, &c.delivery_sender, mailbox, ctx.config.timeout(), lang).await {
+        Ok(p) => evaluate_delivery(&p, &target, lang),
+        Err((p, f)) => failed(&ctx, &p.session, f, &target),
+    }
+}
+
+async fn remote_check(ctx: Arc<Ctx>) -> Outcome {
+    let (c, lang) = (&ctx.config.smtp, ctx.lang());
+    if c.peer_domains.is_empty() {
+        return Outcome::skipped(tr!(lang, "no peer domain configured: set smtp.peer_domains", "aucun domaine partenaire configuré : renseigner smtp.peer_domains"));
+    }
+    match probe_peers(&c.peer_domains, &c.resolver, c.remote_port, ctx.config.timeout(), lang).await {
+        Ok(peers) => evaluate_remote(&peers, c.remote_port, ctx.config.timeout_state.into(), lang),
+        Err(e) => Outcome::unknown(tr!(lang, "cannot set up DNS resolution: {e}", "impossible de préparer la résolution DNS : {e}")),
+    }
 }

@@ -79,16 +79,52 @@ pub enum SmtpFailure {
 }
 
 /// An SMTP reply: code and text lines.
-struct Reply {
-    code: u16,
-    lines: Vec<String>,
+pub(super) struct Reply {
+    pub(super) code: u16,
+    pub(super) lines: Vec<String>,
 }
 
 impl Reply {
-    fn first(&self) -> &str {
+    pub(super) fn first(&self) -> &str {
         self.lines.first().map_or("", String::as_str)
     }
+
+    /// The reply as a report shows it: code, enhanced status code, first line (capped).
+    pub(super) fn shown(&self) -> SmtpReply {
+        let first = self.first();
+        let enhanced = first
+            .split_whitespace()
+            .next()
+            .filter(|w| w.split('.').count() == 3 && w.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+            .map(str::to_owned);
+        SmtpReply { code: self.code, enhanced, text: first.chars().take(200).collect() }
+    }
 }
+
+/// An SMTP reply as reported: `550 5.1.1 <x@y>: Recipient address rejected: User unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SmtpReply {
+    /// Reply code.
+    pub code: u16,
+    /// Enhanced status code (RFC 3463), e.g. `5.1.1`, when the server gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enhanced: Option<String>,
+    /// First line of the text (at most 200 characters).
+    pub text: String,
+}
+
+impl std::fmt::Display for SmtpReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.text)
+    }
+}
+
+/// A byte stream a session runs over: plain TCP, or TLS after STARTTLS.
+pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// An open session, plain or upgraded, ready for the next command.
+pub(super) type Io = BufReader<Box<dyn Stream>>;
 
 /// `ddd-text` (more lines follow) or `ddd text` / `ddd` (last line).
 fn parse_line(line: &str) -> Option<(u16, bool, &str)> {
@@ -139,6 +175,15 @@ async fn read_reply<S: AsyncRead + Unpin>(io: &mut BufReader<S>, step: Phase, la
     Err(SmtpFailure::Protocol { step, cause })
 }
 
+/// Sends a command (if any) and reads the reply, whatever its code.
+pub(super) async fn command<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, command: Option<&str>, step: Phase, lang: Lang) -> Result<Reply, SmtpFailure> {
+    if let Some(c) = command {
+        io.get_mut().write_all(c.as_bytes()).await.map_err(|e| io_failure(step, &e, lang))?;
+        io.get_mut().flush().await.map_err(|e| io_failure(step, &e, lang))?;
+    }
+    read_reply(io, step, lang).await
+}
+
 /// Sends a command (if any), reads the reply, and requires `expected`.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut BufReader<S>,
@@ -147,11 +192,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     step: Phase,
     lang: Lang,
 ) -> Result<Reply, SmtpFailure> {
-    if let Some(c) = command {
-        io.get_mut().write_all(c.as_bytes()).await.map_err(|e| io_failure(step, &e, lang))?;
-        io.get_mut().flush().await.map_err(|e| io_failure(step, &e, lang))?;
-    }
-    let reply = read_reply(io, step, lang).await?;
+    let reply = self::command(io, command.as_deref(), step, lang).await?;
     if reply.code == expected {
         Ok(reply)
     } else if reply.code >= 400 {
@@ -187,7 +228,7 @@ fn ehlo_facts(reply: &Reply) -> (String, Vec<String>, Vec<String>) {
 
 /// Sends QUIT, reads the `221` and closes (TLS close_notify included), briefly: a session
 /// that already told what it had to is not failed by a slow goodbye.
-async fn goodbye<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, deadline: &Deadline, lang: Lang) {
+pub(super) async fn goodbye<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, deadline: &Deadline, lang: Lang) {
     let _ = tokio::time::timeout(QUIT_GRACE.min(deadline.remaining()), async {
         let _ = exchange(io, Some(Quit.to_string()), 221, Phase::Ehlo, lang).await;
         let _ = io.get_mut().shutdown().await;
@@ -195,8 +236,11 @@ async fn goodbye<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, deadl
     .await;
 }
 
-async fn converse(s: &mut SmtpSession, host: &str, port: u16, hello: &ClientId, tls_name: &str, d: &Deadline, lang: Lang) -> Result<(), SmtpFailure> {
+/// Connects, reads the banner, sends EHLO and, when offered, upgrades with STARTTLS and sends
+/// EHLO again; returns the open session (TLS when it was offered) for further commands.
+pub(super) async fn open(s: &mut SmtpSession, host: &str, port: u16, hello: &str, tls_name: &str, d: &Deadline, lang: Lang) -> Result<Io, SmtpFailure> {
     let hung = SmtpFailure::NoAnswer;
+    let hello = ClientId::Domain(hello.to_owned());
     let tcp = d
         .step(Phase::Connect, TcpStream::connect((host, port)))
         .await
@@ -205,13 +249,13 @@ async fn converse(s: &mut SmtpSession, host: &str, port: u16, hello: &ClientId, 
     let mut io = BufReader::new(Bounded::new(tcp, READ_BUDGET));
     let banner = d.step(Phase::Banner, exchange(&mut io, None, 220, Phase::Banner, lang)).await.map_err(hung)??;
     s.banner = banner.first().chars().take(200).collect();
-    let ehlo = Ehlo::new(hello.clone()).to_string();
+    let ehlo = Ehlo::new(hello).to_string();
     let reply = d.step(Phase::Ehlo, exchange(&mut io, Some(ehlo.clone()), 250, Phase::Ehlo, lang)).await.map_err(hung)??;
     (s.server_name, s.extensions, s.auth_before_tls) = ehlo_facts(&reply);
     s.starttls_offered = s.extensions.iter().any(|k| k == "STARTTLS");
     if !s.starttls_offered {
-        goodbye(&mut io, d, lang).await;
-        return Ok(());
+        let plain: Box<dyn Stream> = Box::new(io.into_inner());
+        return Ok(BufReader::new(plain));
     }
     d.step(Phase::StartTls, exchange(&mut io, Some(Starttls.to_string()), 220, Phase::StartTls, lang)).await.map_err(hung)??;
     // Whatever the server sent past its 220 is dropped with the buffer (no command injection).
@@ -223,9 +267,15 @@ async fn converse(s: &mut SmtpSession, host: &str, port: u16, hello: &ClientId, 
         .map_err(|e| SmtpFailure::Tls { cause: e.to_string() })?;
     s.tls_established = true;
     s.tls = Some(probe::tls_facts(tls.get_ref().1));
+    let tls: Box<dyn Stream> = Box::new(tls);
     let mut io = BufReader::new(tls);
     let reply = d.step(Phase::EhloAfterTls, exchange(&mut io, Some(ehlo), 250, Phase::EhloAfterTls, lang)).await.map_err(hung)??;
     s.auth_after_tls = ehlo_facts(&reply).2;
+    Ok(io)
+}
+
+async fn converse(s: &mut SmtpSession, host: &str, port: u16, hello: &str, tls_name: &str, d: &Deadline, lang: Lang) -> Result<(), SmtpFailure> {
+    let mut io = open(s, host, port, hello, tls_name, d, lang).await?;
     goodbye(&mut io, d, lang).await;
     Ok(())
 }
@@ -247,7 +297,7 @@ pub async fn probe_session(
     let start = Instant::now();
     let deadline = Deadline::after(timeout);
     let mut s = SmtpSession::default();
-    let r = converse(&mut s, host, port, &ClientId::Domain(hello.to_owned()), tls_name, &deadline, lang).await;
+    let r = converse(&mut s, host, port, hello, tls_name, &deadline, lang).await;
     s.latency_ms = elapsed_ms(start);
     match r {
         Ok(()) => Ok(s),
