@@ -12,8 +12,21 @@ use mssante_diag_core::{Config, Lang, Report, Status};
 use mssante_diag_tests::{healthy, hostile_server, hung_listener, run_only, Stack};
 
 /// The file checks (everything but `tls.endpoints`).
-const FILE_CHECKS: [&str; 5] = ["tls.cert", "tls.chain", "tls.issuer", "tls.trust", "tls.key"];
-const ALL: [&str; 6] = ["tls.cert", "tls.chain", "tls.issuer", "tls.trust", "tls.key", "tls.endpoints"];
+const FILE_CHECKS: [&str; 5] = [
+    "tls.cert",
+    "tls.chain",
+    "tls.issuer",
+    "tls.trust",
+    "tls.key",
+];
+const ALL: [&str; 6] = [
+    "tls.cert",
+    "tls.chain",
+    "tls.issuer",
+    "tls.trust",
+    "tls.key",
+    "tls.endpoints",
+];
 
 /// nginx's fault ports (tests/stack/templates/nginx.conf).
 const LEAF_ONLY: u16 = 13444;
@@ -46,19 +59,35 @@ impl Project {
         std::fs::create_dir_all(&ca).expect("mkdir");
         std::fs::copy(cert, server.join("server.crt")).expect("copy cert");
         std::fs::copy(key, server.join("server.key")).expect("copy key");
-        std::fs::set_permissions(server.join("server.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::set_permissions(
+            server.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
         if let Some(f) = fullchain {
             std::fs::copy(f, server.join("fullchain.pem")).expect("copy fullchain");
         }
         for (i, c) in cas.iter().enumerate() {
-            std::fs::copy(c, ca.join(format!("{i}-{}", c.file_name().and_then(|n| n.to_str()).expect("name")))).expect("copy ca");
+            std::fs::copy(
+                c,
+                ca.join(format!(
+                    "{i}-{}",
+                    c.file_name().and_then(|n| n.to_str()).expect("name")
+                )),
+            )
+            .expect("copy ca");
         }
         Self { dir }
     }
 
     /// The stack's healthy files.
     fn stack(stack: &Stack) -> Self {
-        Self::new(&pki(stack, "server.crt"), &pki(stack, "server.key"), Some(&pki(stack, "fullchain.pem")), &stack_cas(stack))
+        Self::new(
+            &pki(stack, "server.crt"),
+            &pki(stack, "server.key"),
+            Some(&pki(stack, "fullchain.pem")),
+            &stack_cas(stack),
+        )
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -75,7 +104,11 @@ impl Project {
 
     /// The zero-config `[tls]` (production, IGC Santé names of the defaults) on this folder.
     fn default_config(&self) -> Config {
-        let mut c = Config::from_toml_str("[tls]\nnames = [\"mail.mssante.test\"]\nendpoints = []\n", self.dir.path()).expect("valid");
+        let mut c = Config::from_toml_str(
+            "[tls]\nnames = [\"mail.mssante.test\"]\nendpoints = []\n",
+            self.dir.path(),
+        )
+        .expect("valid");
         c.lang = Lang::En;
         c
     }
@@ -94,11 +127,20 @@ fn files(config: Config) -> Report {
 fn only(r: &Report, ids: &[&str], id: &str, status: Status, needle: &str) {
     let c = r.check(id).expect("ran");
     assert_eq!(c.status, status, "{id}: {}\n{:#}", c.summary, c.details);
-    assert!(c.summary.contains(needle), "{id}: «{needle}» not in: {}", c.summary);
+    assert!(
+        c.summary.contains(needle),
+        "{id}: «{needle}» not in: {}",
+        c.summary
+    );
     assert!(!c.remediation.is_empty(), "{id}: a remedy");
     for other in ids.iter().filter(|o| **o != id) {
         let o = r.check(other).expect("ran");
-        assert_eq!(o.status, Status::Ok, "{other} should stay ok: {}", o.summary);
+        assert_eq!(
+            o.status,
+            Status::Ok,
+            "{other} should stay ok: {}",
+            o.summary
+        );
     }
 }
 
@@ -117,17 +159,37 @@ fn the_stack_project_is_all_ok() {
     let r = run_only(stack.config(), &ALL);
     all_ok(&r, &ALL);
     let cert = r.check("tls.cert").expect("ran");
-    assert!(cert.summary.contains("mail.mssante.test") && cert.summary.contains("RSA 2048 bits"), "{}", cert.summary);
-    assert!(cert.metrics.iter().any(|m| m.name == "days_left" && m.value > 300.0 && m.warn == Some(30.0) && m.crit == Some(7.0)), "{:?}", cert.metrics);
+    assert!(
+        cert.summary.contains("mail.mssante.test") && cert.summary.contains("RSA 2048 bits"),
+        "{}",
+        cert.summary
+    );
+    assert!(
+        cert.metrics.iter().any(|m| m.name == "days_left"
+            && m.value > 300.0
+            && m.warn == Some(30.0)
+            && m.crit == Some(7.0)),
+        "{:?}",
+        cert.metrics
+    );
     let chain = r.check("tls.chain").expect("ran");
     assert!(chain.summary.contains("mail.mssante.test → TEST AC IGC-SANTE ELEMENTAIRE SERVEURS → TEST AC IGC-SANTE ELEMENTAIRE ROOT"), "{}", chain.summary);
-    assert!(r.check("tls.trust").expect("ran").summary.contains("test platform"));
+    assert!(r
+        .check("tls.trust")
+        .expect("ran")
+        .summary
+        .contains("test platform"));
     let ep = r.check("tls.endpoints").expect("ran");
     let per = ep.details["endpoints"].as_array().expect("endpoints");
     assert_eq!(per.len(), 4, "{:#}", ep.details);
     for e in per {
         let f = &e["facts"];
-        assert!(f["tls"]["version"].as_str().is_some_and(|v| v == "TLSv1_3" || v == "TLSv1_2"), "{f:#}");
+        assert!(
+            f["tls"]["version"]
+                .as_str()
+                .is_some_and(|v| v == "TLSv1_3" || v == "TLSv1_2"),
+            "{f:#}"
+        );
         // Every server sends the fullchain: the leaf and the intermediate.
         assert_eq!(f["served"].as_array().map(Vec::len), Some(2), "{f:#}");
         assert_eq!(f["served"][0]["name"], "mail.mssante.test");
@@ -138,7 +200,12 @@ fn the_stack_project_is_all_ok() {
 #[test]
 fn french_summaries() {
     let stack = Stack::get();
-    let p = Project::new(&pki(stack, "expired.crt"), &pki(stack, "expired.key"), None, &stack_cas(stack));
+    let p = Project::new(
+        &pki(stack, "expired.crt"),
+        &pki(stack, "expired.key"),
+        None,
+        &stack_cas(stack),
+    );
     let mut c = p.config(stack);
     c.lang = Lang::Fr;
     let r = run_only(c, &["tls.cert"]);
@@ -149,63 +216,166 @@ fn french_summaries() {
 #[test]
 fn expired_leaf_turns_only_tls_cert() {
     let stack = Stack::get();
-    let p = Project::new(&pki(stack, "expired.crt"), &pki(stack, "expired.key"), None, &stack_cas(stack));
+    let p = Project::new(
+        &pki(stack, "expired.crt"),
+        &pki(stack, "expired.key"),
+        None,
+        &stack_cas(stack),
+    );
     let r = files(p.config(stack));
-    only(&r, &FILE_CHECKS, "tls.cert", Status::Critical, "expired on 2021-01-01");
+    only(
+        &r,
+        &FILE_CHECKS,
+        "tls.cert",
+        Status::Critical,
+        "expired on 2021-01-01",
+    );
     let c = r.check("tls.cert").expect("ran");
-    assert!(c.remediation.iter().any(|s| s.command.as_deref().is_some_and(|x| x.contains("openssl x509 -in config/certificates/server/server.crt -noout -dates"))), "{:#?}", c.remediation);
+    assert!(
+        c.remediation.iter().any(|s| s
+            .command
+            .as_deref()
+            .is_some_and(|x| x
+                .contains("openssl x509 -in config/certificates/server/server.crt -noout -dates"))),
+        "{:#?}",
+        c.remediation
+    );
 }
 
 #[test]
 fn leaf_for_another_name_turns_only_tls_cert() {
     let stack = Stack::get();
-    let p = Project::new(&case(stack, "wrongname.crt"), &case(stack, "wrongname.key"), None, &stack_cas(stack));
-    only(&files(p.config(stack)), &FILE_CHECKS, "tls.cert", Status::Critical, "does not cover mail.mssante.test (its names: other.example.test)");
+    let p = Project::new(
+        &case(stack, "wrongname.crt"),
+        &case(stack, "wrongname.key"),
+        None,
+        &stack_cas(stack),
+    );
+    only(
+        &files(p.config(stack)),
+        &FILE_CHECKS,
+        "tls.cert",
+        Status::Critical,
+        "does not cover mail.mssante.test (its names: other.example.test)",
+    );
 }
 
 #[test]
 fn self_signed_leaf_turns_only_tls_issuer() {
     let stack = Stack::get();
-    let p = Project::new(&case(stack, "selfsigned.crt"), &case(stack, "selfsigned.key"), None, &stack_cas(stack));
+    let p = Project::new(
+        &case(stack, "selfsigned.crt"),
+        &case(stack, "selfsigned.key"),
+        None,
+        &stack_cas(stack),
+    );
     let r = files(p.config(stack));
-    only(&r, &FILE_CHECKS, "tls.issuer", Status::Critical, "is self-signed: no client trusts it");
-    assert!(r.check("tls.chain").expect("ran").summary.contains("self-signed: no chain to build"));
+    only(
+        &r,
+        &FILE_CHECKS,
+        "tls.issuer",
+        Status::Critical,
+        "is self-signed: no client trusts it",
+    );
+    assert!(r
+        .check("tls.chain")
+        .expect("ran")
+        .summary
+        .contains("self-signed: no chain to build"));
 }
 
 #[test]
 fn rsa_1024_turns_only_tls_cert() {
     let stack = Stack::get();
-    let p = Project::new(&case(stack, "rsa1024.crt"), &case(stack, "rsa1024.key"), None, &stack_cas(stack));
-    only(&files(p.config(stack)), &FILE_CHECKS, "tls.cert", Status::Critical, "has a 1024-bit RSA key (at least 2048 required)");
+    let p = Project::new(
+        &case(stack, "rsa1024.crt"),
+        &case(stack, "rsa1024.key"),
+        None,
+        &stack_cas(stack),
+    );
+    only(
+        &files(p.config(stack)),
+        &FILE_CHECKS,
+        "tls.cert",
+        Status::Critical,
+        "has a 1024-bit RSA key (at least 2048 required)",
+    );
 }
 
 #[test]
 fn sha1_signature_turns_only_tls_cert() {
     let stack = Stack::get();
-    let p = Project::new(&case(stack, "sha1.crt"), &case(stack, "sha1.key"), None, &stack_cas(stack));
-    only(&files(p.config(stack)), &FILE_CHECKS, "tls.cert", Status::Critical, "is signed with sha1WithRSAEncryption");
+    let p = Project::new(
+        &case(stack, "sha1.crt"),
+        &case(stack, "sha1.key"),
+        None,
+        &stack_cas(stack),
+    );
+    only(
+        &files(p.config(stack)),
+        &FILE_CHECKS,
+        "tls.cert",
+        Status::Critical,
+        "is signed with sha1WithRSAEncryption",
+    );
 }
 
 #[test]
 fn client_only_usage_turns_only_tls_cert() {
     let stack = Stack::get();
-    let p = Project::new(&case(stack, "clientonly.crt"), &case(stack, "clientonly.key"), None, &stack_cas(stack));
-    only(&files(p.config(stack)), &FILE_CHECKS, "tls.cert", Status::Critical, "extendedKeyUsage clientAuth, serverAuth missing");
+    let p = Project::new(
+        &case(stack, "clientonly.crt"),
+        &case(stack, "clientonly.key"),
+        None,
+        &stack_cas(stack),
+    );
+    only(
+        &files(p.config(stack)),
+        &FILE_CHECKS,
+        "tls.cert",
+        Status::Critical,
+        "extendedKeyUsage clientAuth, serverAuth missing",
+    );
 }
 
 #[test]
 fn validity_window_edges() {
     let stack = Stack::get();
-    let p = Project::new(&case(stack, "soon.crt"), &case(stack, "soon.key"), None, &stack_cas(stack));
+    let p = Project::new(
+        &case(stack, "soon.crt"),
+        &case(stack, "soon.key"),
+        None,
+        &stack_cas(stack),
+    );
     let r = files(p.config(stack));
     only(&r, &FILE_CHECKS, "tls.cert", Status::Warning, "in 19 days");
     let mut c = p.config(stack);
     c.tls.crit_days = 25.0;
-    only(&files(c), &FILE_CHECKS, "tls.cert", Status::Critical, "in 19 days");
-    let p = Project::new(&case(stack, "future.crt"), &case(stack, "future.key"), None, &stack_cas(stack));
+    only(
+        &files(c),
+        &FILE_CHECKS,
+        "tls.cert",
+        Status::Critical,
+        "in 19 days",
+    );
+    let p = Project::new(
+        &case(stack, "future.crt"),
+        &case(stack, "future.key"),
+        None,
+        &stack_cas(stack),
+    );
     let r = files(p.config(stack));
-    let start = r.check("tls.cert").expect("ran").details["not_before"].as_str().expect("date")[..10].to_owned();
-    only(&r, &FILE_CHECKS, "tls.cert", Status::Critical, &format!("is not valid before {start} (check the clock"));
+    let start = r.check("tls.cert").expect("ran").details["not_before"]
+        .as_str()
+        .expect("date")[..10]
+        .to_owned();
+    only(
+        &r,
+        &FILE_CHECKS,
+        "tls.cert",
+        Status::Critical,
+        &format!("is not valid before {start} (check the clock"),
+    );
 }
 
 #[test]
@@ -217,7 +387,13 @@ fn test_ca_on_a_production_platform_turns_only_tls_trust() {
     let r = files(c);
     only(&r, &FILE_CHECKS, "tls.trust", Status::Critical, "TEST IGC Santé hierarchy (TEST AC IGC-SANTE ELEMENTAIRE SERVEURS, TEST AC IGC-SANTE ELEMENTAIRE ROOT) on a production platform");
     let t = r.check("tls.trust").expect("ran");
-    assert!(t.remediation.iter().any(|s| s.text.contains("environment = \"test\"")), "{:#?}", t.remediation);
+    assert!(
+        t.remediation
+            .iter()
+            .any(|s| s.text.contains("environment = \"test\"")),
+        "{:#?}",
+        t.remediation
+    );
 }
 
 #[test]
@@ -225,36 +401,77 @@ fn igc_named_hierarchies_with_the_default_names() {
     let stack = Stack::get();
     let h = |dir: &str| {
         let f = |n: &str| case(stack, &format!("{dir}/{n}"));
-        Project::new(&f("server.crt"), &f("server.key"), None, &[f("root.pem"), f("intermediate.pem")])
+        Project::new(
+            &f("server.crt"),
+            &f("server.key"),
+            None,
+            &[f("root.pem"), f("intermediate.pem")],
+        )
     };
     // Production names, production platform (and an EC key, compared by its public point).
     let prod = h("igc-prod");
     let r = files(prod.default_config());
     all_ok(&r, &FILE_CHECKS);
-    assert!(r.check("tls.trust").expect("ran").summary.contains("AC RACINE IGC-SANTE ELEMENTAIRE (production platform)"));
+    assert!(r
+        .check("tls.trust")
+        .expect("ran")
+        .summary
+        .contains("AC RACINE IGC-SANTE ELEMENTAIRE (production platform)"));
     assert!(r.check("tls.key").expect("ran").summary.contains("EC key"));
     // TEST names: critical in production, expected on a test platform.
     let test = h("igc-test");
-    only(&files(test.default_config()), &FILE_CHECKS, "tls.trust", Status::Critical, "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS");
+    only(
+        &files(test.default_config()),
+        &FILE_CHECKS,
+        "tls.trust",
+        Status::Critical,
+        "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS",
+    );
     let mut c = test.default_config();
     c.tls.environment = Environment::Test;
     all_ok(&files(c), &FILE_CHECKS);
     // A CA set that is not the IGC Santé's: the issuer is in the folder, the trust policy fails.
     let foreign = h("foreign");
-    only(&files(foreign.default_config()), &FILE_CHECKS, "tls.trust", Status::Critical, "the chain ends at Example Root CA, not an IGC Santé root");
+    only(
+        &files(foreign.default_config()),
+        &FILE_CHECKS,
+        "tls.trust",
+        Status::Critical,
+        "the chain ends at Example Root CA, not an IGC Santé root",
+    );
 }
 
 #[test]
 fn key_mismatch_turns_only_tls_key() {
     let stack = Stack::get();
-    let p = Project::new(&pki(stack, "server.crt"), &case(stack, "wrongname.key"), Some(&pki(stack, "fullchain.pem")), &stack_cas(stack));
+    let p = Project::new(
+        &pki(stack, "server.crt"),
+        &case(stack, "wrongname.key"),
+        Some(&pki(stack, "fullchain.pem")),
+        &stack_cas(stack),
+    );
     let r = files(p.config(stack));
-    only(&r, &FILE_CHECKS, "tls.key", Status::Critical, "does not match the certificate mail.mssante.test");
+    only(
+        &r,
+        &FILE_CHECKS,
+        "tls.key",
+        Status::Critical,
+        "does not match the certificate mail.mssante.test",
+    );
     let k = r.check("tls.key").expect("ran");
-    assert!(k.remediation.iter().any(|s| s.command.as_deref().is_some_and(|c| c.contains("openssl pkey -in config/certificates/server/server.key -pubout"))));
+    assert!(k
+        .remediation
+        .iter()
+        .any(|s| s.command.as_deref().is_some_and(
+            |c| c.contains("openssl pkey -in config/certificates/server/server.key -pubout")
+        )));
     // The key never appears in the report.
     let key = std::fs::read_to_string(case(stack, "wrongname.key")).expect("key");
-    let body: String = key.lines().filter(|l| !l.starts_with("-----")).take(2).collect();
+    let body: String = key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .take(2)
+        .collect();
     assert!(!r.to_json().contains(&body[..40]));
 }
 
@@ -262,21 +479,84 @@ fn key_mismatch_turns_only_tls_key() {
 fn key_mode_644_turns_only_tls_key() {
     let stack = Stack::get();
     let p = Project::stack(stack);
-    std::fs::set_permissions(p.path("config/certificates/server/server.key"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::set_permissions(
+        p.path("config/certificates/server/server.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
     let r = files(p.config(stack));
-    only(&r, &FILE_CHECKS, "tls.key", Status::Critical, "has mode 644: any local user can read the private key");
+    only(
+        &r,
+        &FILE_CHECKS,
+        "tls.key",
+        Status::Critical,
+        "has mode 644: any local user can read the private key",
+    );
     let k = r.check("tls.key").expect("ran");
-    assert_eq!(k.remediation[0].command.as_deref(), Some("chmod 600 config/certificates/server/server.key"));
+    assert_eq!(
+        k.remediation[0].command.as_deref(),
+        Some("chmod 600 config/certificates/server/server.key")
+    );
     assert_eq!(k.remediation[0].guide, "Stockage P1");
-    std::fs::set_permissions(p.path("config/certificates/server/server.key"), std::fs::Permissions::from_mode(0o640)).expect("chmod");
-    only(&files(p.config(stack)), &FILE_CHECKS, "tls.key", Status::Warning, "its group can read");
+    std::fs::set_permissions(
+        p.path("config/certificates/server/server.key"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .expect("chmod");
+    only(
+        &files(p.config(stack)),
+        &FILE_CHECKS,
+        "tls.key",
+        Status::Warning,
+        "its group can read",
+    );
 }
 
 #[test]
 fn encrypted_key_is_recognised() {
     let stack = Stack::get();
-    let p = Project::new(&pki(stack, "server.crt"), &case(stack, "server-encrypted.key"), Some(&pki(stack, "fullchain.pem")), &stack_cas(stack));
-    only(&files(p.config(stack)), &FILE_CHECKS, "tls.key", Status::Warning, "is encrypted with a passphrase");
+    let p = Project::new(
+        &pki(stack, "server.crt"),
+        &case(stack, "server-encrypted.key"),
+        Some(&pki(stack, "fullchain.pem")),
+        &stack_cas(stack),
+    );
+    only(
+        &files(p.config(stack)),
+        &FILE_CHECKS,
+        "tls.key",
+        Status::Warning,
+        "is encrypted with a passphrase",
+    );
+}
+
+#[test]
+fn malformed_key_files_are_findings() {
+    let stack = Stack::get();
+    let p = Project::stack(stack);
+    let key = p.path("config/certificates/server/server.key");
+    for (bytes, needle) in [
+        (vec![b'A'; 10 * 1024 * 1024], "is 10.0 MiB: too large"),
+        (
+            b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0IHNlY3JldA==\n-----END PRIVATE KEY-----\n"
+                .to_vec(),
+            "is not a usable private key",
+        ),
+        (
+            std::fs::read(pki(stack, "server.crt")).expect("pem"),
+            "no PRIVATE KEY block",
+        ),
+    ] {
+        std::fs::write(&key, &bytes).expect("write");
+        let r = files(p.config(stack));
+        let k = r.check("tls.key").expect("ran");
+        assert_eq!(k.status, Status::Critical, "{}", k.summary);
+        assert!(k.summary.contains(needle), "{}", k.summary);
+        assert!(
+            !r.to_json().contains("c2VjcmV0"),
+            "the key's content is never shown"
+        );
+    }
 }
 
 #[test]
@@ -285,13 +565,24 @@ fn key_owner_is_judged() {
     let p = Project::stack(stack);
     let mut c = p.config(stack);
     c.tls.key_owner = Some("nobody".into());
-    only(&files(c), &FILE_CHECKS, "tls.key", Status::Warning, "belongs to root, expected nobody");
+    only(
+        &files(c),
+        &FILE_CHECKS,
+        "tls.key",
+        Status::Warning,
+        "belongs to root, expected nobody",
+    );
 }
 
 #[test]
 fn missing_intermediate_turns_only_tls_chain() {
     let stack = Stack::get();
-    let p = Project::new(&pki(stack, "server.crt"), &pki(stack, "server.key"), None, &[pki(stack, "root.pem")]);
+    let p = Project::new(
+        &pki(stack, "server.crt"),
+        &pki(stack, "server.key"),
+        None,
+        &[pki(stack, "root.pem")],
+    );
     only(
         &files(p.config(stack)),
         &FILE_CHECKS,
@@ -304,17 +595,44 @@ fn missing_intermediate_turns_only_tls_chain() {
 #[test]
 fn fullchain_in_the_wrong_order_or_incomplete_turns_only_tls_chain() {
     let stack = Stack::get();
-    let p = Project::new(&pki(stack, "server.crt"), &pki(stack, "server.key"), Some(&case(stack, "wrongorder-fullchain.pem")), &stack_cas(stack));
+    let p = Project::new(
+        &pki(stack, "server.crt"),
+        &pki(stack, "server.key"),
+        Some(&case(stack, "wrongorder-fullchain.pem")),
+        &stack_cas(stack),
+    );
     only(&files(p.config(stack)), &FILE_CHECKS, "tls.chain", Status::Critical, "fullchain.pem is in the wrong order: the server certificate mail.mssante.test is not first");
-    let p = Project::new(&pki(stack, "server.crt"), &pki(stack, "server.key"), Some(&pki(stack, "server.crt")), &stack_cas(stack));
-    only(&files(p.config(stack)), &FILE_CHECKS, "tls.chain", Status::Critical, "lacks the intermediate TEST AC IGC-SANTE ELEMENTAIRE SERVEURS");
+    let p = Project::new(
+        &pki(stack, "server.crt"),
+        &pki(stack, "server.key"),
+        Some(&pki(stack, "server.crt")),
+        &stack_cas(stack),
+    );
+    only(
+        &files(p.config(stack)),
+        &FILE_CHECKS,
+        "tls.chain",
+        Status::Critical,
+        "lacks the intermediate TEST AC IGC-SANTE ELEMENTAIRE SERVEURS",
+    );
 }
 
 #[test]
 fn intermediate_expiring_first_turns_only_tls_chain() {
     let stack = Stack::get();
-    let p = Project::new(&case(stack, "shortint-leaf.crt"), &case(stack, "shortint-leaf.key"), None, &[pki(stack, "root.pem"), case(stack, "shortint.pem")]);
-    only(&files(p.config(stack)), &FILE_CHECKS, "tls.chain", Status::Warning, "before the server certificate");
+    let p = Project::new(
+        &case(stack, "shortint-leaf.crt"),
+        &case(stack, "shortint-leaf.key"),
+        None,
+        &[pki(stack, "root.pem"), case(stack, "shortint.pem")],
+    );
+    only(
+        &files(p.config(stack)),
+        &FILE_CHECKS,
+        "tls.chain",
+        Status::Warning,
+        "before the server certificate",
+    );
 }
 
 #[test]
@@ -324,17 +642,34 @@ fn malformed_files_are_findings() {
     let cert = p.path("config/certificates/server/server.crt");
     let pem = std::fs::read(pki(stack, "server.crt")).expect("pem");
     let cases: [(Vec<u8>, &str); 4] = [
-        (pem[..pem.len() / 2].to_vec(), "has no END line (truncated file?)"),
-        ((0..3000u32).map(|i| (i * 7 % 251) as u8).collect(), "neither PEM nor DER"),
-        (vec![b'A'; 10 * 1024 * 1024], "is 10.0 MiB: not a certificate file"),
-        (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec(), "holds no certificate"),
+        (
+            pem[..pem.len() / 2].to_vec(),
+            "has no END line (truncated file?)",
+        ),
+        (
+            (0..3000u32).map(|i| (i * 7 % 251) as u8).collect(),
+            "neither PEM nor DER",
+        ),
+        (
+            vec![b'A'; 10 * 1024 * 1024],
+            "is 10.0 MiB: too large for a certificate or key file",
+        ),
+        (
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec(),
+            "holds no certificate",
+        ),
     ];
     for (bytes, needle) in cases {
         std::fs::write(&cert, &bytes).expect("write");
         let r = files(p.config(stack));
         let c = r.check("tls.cert").expect("ran");
         assert_eq!(c.status, Status::Critical, "{}", c.summary);
-        assert!(c.summary.contains(needle) && c.summary.contains("config/certificates/server/server.crt"), "{}", c.summary);
+        assert!(
+            c.summary.contains(needle)
+                && c.summary.contains("config/certificates/server/server.crt"),
+            "{}",
+            c.summary
+        );
         for id in ["tls.chain", "tls.issuer", "tls.trust", "tls.key"] {
             let o = r.check(id).expect("ran");
             assert_eq!(o.status, Status::Unknown, "{id}: {}", o.summary);
@@ -343,28 +678,50 @@ fn malformed_files_are_findings() {
     }
     std::fs::remove_file(&cert).expect("rm");
     let r = files(p.config(stack));
-    assert!(r.check("tls.cert").expect("ran").summary.contains("config/certificates/server/server.crt does not exist"));
+    assert!(r
+        .check("tls.cert")
+        .expect("ran")
+        .summary
+        .contains("config/certificates/server/server.crt does not exist"));
 }
 
 #[test]
 fn a_chain_loop_is_a_finding() {
     let stack = Stack::get();
     let f = |n: &str| case(stack, &format!("loop/{n}"));
-    let p = Project::new(&f("server.crt"), &f("server.key"), None, &[f("ca/a.pem"), f("ca/b.pem")]);
+    let p = Project::new(
+        &f("server.crt"),
+        &f("server.key"),
+        None,
+        &[f("ca/a.pem"), f("ca/b.pem")],
+    );
     let r = files(p.config(stack));
     let c = r.check("tls.chain").expect("ran");
     assert_eq!(c.status, Status::Critical, "{}", c.summary);
-    assert!(c.summary.contains("the chain loops: LOOP CA A comes back"), "{}", c.summary);
+    assert!(
+        c.summary.contains("the chain loops: LOOP CA A comes back"),
+        "{}",
+        c.summary
+    );
 }
 
 fn endpoint_config(stack: &Stack, endpoints: &[String]) -> Config {
     let mut c = stack.config();
-    c.tls.endpoints = endpoints.iter().map(|e| Endpoint::try_from(e.clone()).expect("endpoint")).collect();
+    c.tls.endpoints = endpoints
+        .iter()
+        .map(|e| Endpoint::try_from(e.clone()).expect("endpoint"))
+        .collect();
     c
 }
 
 fn nginx_fault(stack: &Stack, port: u16) -> Report {
-    run_only(endpoint_config(stack, &[format!("https://{}:{port}", stack.var("STACK_HOST"))]), &ALL)
+    run_only(
+        endpoint_config(
+            stack,
+            &[format!("https://{}:{port}", stack.var("STACK_HOST"))],
+        ),
+        &ALL,
+    )
 }
 
 #[test]
@@ -373,7 +730,11 @@ fn endpoint_serving_only_the_leaf() {
     let _g = healthy();
     let r = nginx_fault(stack, LEAF_ONLY);
     only(&r, &ALL, "tls.endpoints", Status::Critical, "sends only the server certificate, without its intermediate (TEST AC IGC-SANTE ELEMENTAIRE SERVEURS)");
-    assert!(r.check("tls.endpoints").expect("ran").summary.contains("serve fullchain.pem = server.crt + intermediate"));
+    assert!(r
+        .check("tls.endpoints")
+        .expect("ran")
+        .summary
+        .contains("serve fullchain.pem = server.crt + intermediate"));
 }
 
 #[test]
@@ -381,16 +742,32 @@ fn endpoint_serving_an_expired_certificate() {
     let stack = Stack::get();
     let _g = healthy();
     let r = nginx_fault(stack, EXPIRED);
-    only(&r, &ALL, "tls.endpoints", Status::Critical, "expired on 2021-01-01");
+    only(
+        &r,
+        &ALL,
+        "tls.endpoints",
+        Status::Critical,
+        "expired on 2021-01-01",
+    );
     let s = &r.check("tls.endpoints").expect("ran").summary;
-    assert!(s.contains("serves another certificate") && s.contains("than config/certificates/server/server.crt"), "{s}");
+    assert!(
+        s.contains("serves another certificate")
+            && s.contains("than config/certificates/server/server.crt"),
+        "{s}"
+    );
 }
 
 #[test]
 fn endpoint_serving_another_name() {
     let stack = Stack::get();
     let _g = healthy();
-    only(&nginx_fault(stack, WRONG_NAME), &ALL, "tls.endpoints", Status::Critical, "serves a certificate for other.example.test, not for mail.mssante.test");
+    only(
+        &nginx_fault(stack, WRONG_NAME),
+        &ALL,
+        "tls.endpoints",
+        Status::Critical,
+        "serves a certificate for other.example.test, not for mail.mssante.test",
+    );
 }
 
 #[test]
@@ -404,14 +781,26 @@ fn endpoint_serving_its_chain_out_of_order() {
 fn endpoint_serving_a_self_signed_certificate() {
     let stack = Stack::get();
     let _g = healthy();
-    only(&nginx_fault(stack, SELF_SIGNED), &ALL, "tls.endpoints", Status::Critical, "serves a self-signed certificate (mail.mssante.test)");
+    only(
+        &nginx_fault(stack, SELF_SIGNED),
+        &ALL,
+        "tls.endpoints",
+        Status::Critical,
+        "serves a self-signed certificate (mail.mssante.test)",
+    );
 }
 
 #[test]
 fn endpoint_offering_only_old_tls() {
     let stack = Stack::get();
     let _g = healthy();
-    only(&nginx_fault(stack, OLD_TLS), &ALL, "tls.endpoints", Status::Critical, "offers only TLS versions older than 1.2");
+    only(
+        &nginx_fault(stack, OLD_TLS),
+        &ALL,
+        "tls.endpoints",
+        Status::Critical,
+        "offers only TLS versions older than 1.2",
+    );
 }
 
 #[test]
@@ -419,13 +808,30 @@ fn endpoint_with_an_untrusted_ca_folder() {
     // The stack's endpoints judged against another CA set: untrusted, not incomplete.
     let stack = Stack::get();
     let _g = healthy();
-    let p = Project::new(&pki(stack, "server.crt"), &pki(stack, "server.key"), None, &[case(stack, "foreign/root.pem")]);
-    let mut c = endpoint_config(stack, &[format!("imap://{}:{}", stack.var("STACK_HOST"), stack.var("IMAP_PORT"))]);
+    let p = Project::new(
+        &pki(stack, "server.crt"),
+        &pki(stack, "server.key"),
+        None,
+        &[case(stack, "foreign/root.pem")],
+    );
+    let mut c = endpoint_config(
+        stack,
+        &[format!(
+            "imap://{}:{}",
+            stack.var("STACK_HOST"),
+            stack.var("IMAP_PORT")
+        )],
+    );
     c.project_dir = p.dir.path().to_path_buf();
     let r = run_only(c, &["tls.endpoints"]);
     let e = r.check("tls.endpoints").expect("ran");
     assert_eq!(e.status, Status::Critical, "{}", e.summary);
-    assert!(e.summary.contains("does not lead to a root of config/certificates/igc-sante"), "{}", e.summary);
+    assert!(
+        e.summary
+            .contains("does not lead to a root of config/certificates/igc-sante"),
+        "{}",
+        e.summary
+    );
 }
 
 #[test]
@@ -436,17 +842,46 @@ fn hostile_and_hung_endpoints_end_with_the_step_named() {
     let flood = hostile_server(b"220-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n", true);
     let mut c = endpoint_config(
         stack,
-        &[format!("https://127.0.0.1:{hung}"), format!("https://127.0.0.1:{garbage}"), format!("smtp://127.0.0.1:{garbage}"), format!("smtp://127.0.0.1:{flood}")],
+        &[
+            format!("https://127.0.0.1:{hung}"),
+            format!("https://127.0.0.1:{garbage}"),
+            format!("smtp://127.0.0.1:{garbage}"),
+            format!("smtp://127.0.0.1:{flood}"),
+        ],
     );
     c.timeout_secs = 1.0;
     let start = std::time::Instant::now();
     let r = run_only(c, &["tls.endpoints"]);
-    assert!(start.elapsed() < std::time::Duration::from_secs(4), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
     let e = r.check("tls.endpoints").expect("ran");
     assert_eq!(e.status, Status::Critical, "{}", e.summary);
     let s = &e.summary;
-    assert!(s.contains(&format!("https://127.0.0.1:{hung}: TLS handshake not complete within 1 s")), "{s}");
-    assert!(s.contains(&format!("https://127.0.0.1:{garbage}: TLS handshake failed")), "{s}");
-    assert!(s.contains(&format!("smtp://127.0.0.1:{garbage}, banner: not an SMTP answer")), "{s}");
-    assert!(s.contains(&format!("smtp://127.0.0.1:{flood}, banner: more than 50 reply lines")), "{s}");
+    assert!(
+        s.contains(&format!(
+            "https://127.0.0.1:{hung}: TLS handshake not complete within 1 s"
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!(
+            "https://127.0.0.1:{garbage}: TLS handshake failed"
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!(
+            "smtp://127.0.0.1:{garbage}, banner: not an SMTP answer"
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!(
+            "smtp://127.0.0.1:{flood}, banner: more than 50 reply lines"
+        )),
+        "{s}"
+    );
 }

@@ -78,7 +78,7 @@ fn make_archive(path: &Path) {
     header.set_size(RAW);
     header.set_mode(0o644);
     header.set_cksum();
-    let data = Data { state: 0x9E37_79B9_7F4A_7C15, left: RAW, block: Vec::new(), pos: MIB as usize };
+    let data = Data { state: 0x9E37_79B9_7F4A_7C15, left: RAW, block: Vec::new(), pos: 0 };
     tar.append_data(&mut header, "data/mail/blob.bin", data).expect("append");
     let mut out = tar.into_inner().expect("tar").finish().expect("gzip");
     out.flush().expect("flush");

@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mssante_diag_core::account::Login;
 use mssante_diag_core::checks::imap::{login_session, Then};

@@ -28,7 +28,8 @@ pub const BOUND_STEPS: u32 = 8;
 /// Archives read in one run at most (the newest first).
 pub const MAX_ARCHIVES: usize = 20;
 
-/// Wait past the bound for a read to notice it, before calling the read hung.
+/// Wait past the bound for a read to notice it, before calling the read hung (at most one
+/// step timeout, so the check still ends before the runner's deadline).
 const GRACE: Duration = Duration::from_secs(1);
 
 /// Generic remedy of `backup.integrity`.
@@ -221,12 +222,12 @@ pub fn evaluate_integrity(reads: &[ArchiveRead], bound: Duration, hung: Status, 
 
 /// Reads one archive off the async threads; a read that does not return by the bound (plus a
 /// grace) is called hung, and the reader is told to stop at its next chunk.
-async fn read_one(path: PathBuf, deadline: Instant, lang: Lang) -> ArchiveRead {
+async fn read_one(path: PathBuf, deadline: Instant, grace: Duration, lang: Lang) -> ArchiveRead {
     let progress = Progress::new();
     let shared = progress.clone();
     let p = path.clone();
     let task = tokio::task::spawn_blocking(move || read_archive(&p, deadline, &shared, lang));
-    let waited = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline + GRACE), task).await;
+    let waited = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline + grace), task).await;
     match waited {
         Ok(Ok(read)) => read,
         other => {
@@ -325,7 +326,7 @@ pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
     let mut reads = Vec::with_capacity(paths.len());
     for path in paths {
         let _ = crate::checks::CURRENT_STEP.try_with(|st| "read".clone_into(&mut st.borrow_mut()));
-        let mut read = read_one(path, deadline, lang).await;
+        let mut read = read_one(path, deadline, GRACE.min(ctx.config.timeout()), lang).await;
         if read.verdict == Verdict::NeedsPgRestore {
             pg_restore(&ctx, &mut read, deadline, lang).await;
         }

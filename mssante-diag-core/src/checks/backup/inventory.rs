@@ -329,6 +329,16 @@ pub fn evaluate_freshness(folders: &[FolderFacts], limits: FreshnessLimits, lang
                 });
             }
         }
+        if f.listing_truncated {
+            own.push(Finding {
+                status: Status::Warning,
+                text: tr!(
+                    lang,
+                    "{dir} holds more than {MAX_ENTRIES} entries: only the first were looked at",
+                    "{dir} contient plus de {MAX_ENTRIES} entrées : seules les premières ont été examinées"
+                ),
+            });
+        }
         if !f.unlisted.is_empty() {
             let l = f.unlisted.iter().map(|(p, r)| format!("{} ({r})", p.display())).collect::<Vec<_>>().join(", ");
             own.push(Finding { status: Status::Warning, text: tr!(lang, "subfolders not listed: {l}", "sous-dossiers non listés : {l}") });

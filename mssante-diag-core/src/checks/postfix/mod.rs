@@ -9,7 +9,7 @@ use super::{step, CheckDef, Ctx, Outcome};
 
 mod queue;
 mod settings;
-pub use queue::{evaluate_queue, explain_error, parse_json, parse_text, read_queue, summarize, Counted, QueueError, QueueFacts, QueuedMessage, QUEUES};
+pub use queue::{evaluate_queue, explain_error, parse_json, parse_text, read_queue, summarize, Counted, Summary, QueueError, QueueFacts, QueuedMessage, QUEUES};
 pub use settings::Settings;
 
 /// The `postfix.*` checks keep no per-run state.

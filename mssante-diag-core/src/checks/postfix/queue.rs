@@ -171,9 +171,24 @@ fn top(counts: BTreeMap<String, u64>) -> Vec<Counted> {
     v
 }
 
+/// What [`summarize`] finds in a list of queued messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Messages per queue (the four of [`QUEUES`] always present).
+    pub counts: BTreeMap<String, u64>,
+    /// Bytes in all.
+    pub size_bytes: u64,
+    /// Age (seconds) and id of the oldest message.
+    pub oldest: Option<(i64, String)>,
+    /// Most frequent delay reasons.
+    pub top_reasons: Vec<Counted>,
+    /// Most frequent recipient domains of deferred and held mail.
+    pub top_domains: Vec<Counted>,
+}
+
 /// Counts, oldest message, top reasons and domains of `messages` at time `now` (Unix seconds).
 #[must_use]
-pub fn summarize(messages: &[QueuedMessage], now: i64) -> (BTreeMap<String, u64>, u64, Option<(i64, String)>, Vec<Counted>, Vec<Counted>) {
+pub fn summarize(messages: &[QueuedMessage], now: i64) -> Summary {
     let mut counts: BTreeMap<String, u64> = QUEUES.iter().map(|q| ((*q).to_owned(), 0)).collect();
     let mut reasons = BTreeMap::new();
     let mut domains = BTreeMap::new();
@@ -197,7 +212,7 @@ pub fn summarize(messages: &[QueuedMessage], now: i64) -> (BTreeMap<String, u64>
             }
         }
     }
-    (counts, size, oldest, top(reasons), top(domains))
+    Summary { counts, size_bytes: size, oldest, top_reasons: top(reasons), top_domains: top(domains) }
 }
 
 /// Why the queue could not be read.
@@ -246,7 +261,7 @@ pub async fn read_queue(ctx: &Ctx) -> Result<QueueFacts, QueueError> {
     }
     let now = chrono::Local::now();
     let (messages, unparsed_lines) = if format == "json" { parse_json(&out.stdout) } else { parse_text(&out.stdout, now) };
-    let (counts, size_bytes, oldest, top_reasons, top_domains) = summarize(&messages, now.timestamp());
+    let Summary { counts, size_bytes, oldest, top_reasons, top_domains } = summarize(&messages, now.timestamp());
     Ok(QueueFacts {
         total: counts.values().sum(),
         counts,
@@ -351,11 +366,11 @@ not json
 {"truncated": "#;
         let (m, bad) = parse_json(text);
         assert_eq!((m.len(), bad), (2, 2));
-        let (counts, size, oldest, reasons, domains) = summarize(&m, 4600);
-        assert_eq!((counts["deferred"], counts["active"], counts["hold"], size), (1, 1, 0, 282));
-        assert_eq!(oldest, Some((3600, "6362A98C026".to_owned())));
-        assert_eq!(reasons[0].value, "connect to 127.0.0.1[127.0.0.1]:9: Connection refused");
-        assert_eq!(domains, vec![Counted { value: "unreachable.test".into(), count: 1 }]);
+        let s = summarize(&m, 4600);
+        assert_eq!((s.counts["deferred"], s.counts["active"], s.counts["hold"], s.size_bytes), (1, 1, 0, 282));
+        assert_eq!(s.oldest, Some((3600, "6362A98C026".to_owned())));
+        assert_eq!(s.top_reasons[0].value, "connect to 127.0.0.1[127.0.0.1]:9: Connection refused");
+        assert_eq!(s.top_domains, vec![Counted { value: "unreachable.test".into(), count: 1 }]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct Settings {
     /// Password. Default: variable `REDIS_PASSWORD` (none set means no AUTH).
     #[serde(flatten)]
     pub credential: Credential,
-    /// PING round trip that warns, ms. Default: 100.
+    /// PING round trip that warns, ms. Default: 250.
     pub latency_warn_ms: f64,
     /// PING round trip that is critical, ms. Default: 1000.
     pub latency_crit_ms: f64,
@@ -34,7 +34,7 @@ impl Section for Settings {
             port: p.port("REDIS_PORT", 6379),
             username: None,
             credential: Credential::from_env("REDIS_PASSWORD"),
-            latency_warn_ms: 100.0,
+            latency_warn_ms: 250.0,
             latency_crit_ms: 1000.0,
         }
     }

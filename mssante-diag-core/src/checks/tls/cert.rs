@@ -17,10 +17,15 @@ pub(crate) fn day(rfc3339: &str) -> &str {
 /// Whether a certificate name (`*.example.fr`, `mail.example.fr`) covers a host name.
 #[must_use]
 pub fn name_matches(pattern: &str, host: &str) -> bool {
-    let (p, h) = (pattern.trim_end_matches('.').to_ascii_lowercase(), host.trim_end_matches('.').to_ascii_lowercase());
+    let (p, h) = (
+        pattern.trim_end_matches('.').to_ascii_lowercase(),
+        host.trim_end_matches('.').to_ascii_lowercase(),
+    );
     match p.strip_prefix("*.") {
         // A wildcard covers exactly one leftmost label.
-        Some(rest) => h.split_once('.').is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
+        Some(rest) => h
+            .split_once('.')
+            .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
         None => p == h,
     }
 }
@@ -30,7 +35,10 @@ pub fn name_matches(pattern: &str, host: &str) -> bool {
 #[must_use]
 pub fn covers(c: &Certificate, host: &str) -> bool {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return c.ip_addresses.iter().any(|a| a.parse::<std::net::IpAddr>().is_ok_and(|x| x == ip));
+        return c
+            .ip_addresses
+            .iter()
+            .any(|a| a.parse::<std::net::IpAddr>().is_ok_and(|x| x == ip));
     }
     if c.dns_names.is_empty() && c.ip_addresses.is_empty() {
         return name_matches(&c.subject_cn, host);
@@ -53,7 +61,11 @@ pub struct Finding {
 impl Finding {
     /// A finding.
     pub fn new(status: Status, text: String, steps: &'static [Step]) -> Self {
-        Self { status, text, steps }
+        Self {
+            status,
+            text,
+            steps,
+        }
     }
 }
 
@@ -62,10 +74,19 @@ impl Finding {
 #[must_use]
 pub fn fold(mut findings: Vec<Finding>, ok: String, lang: Lang) -> Outcome {
     findings.sort_by_key(|f| std::cmp::Reverse(f.status.severity()));
-    let Some(worst) = findings.first().map(|f| f.status).filter(|s| *s != Status::Ok) else {
+    let Some(worst) = findings
+        .first()
+        .map(|f| f.status)
+        .filter(|s| *s != Status::Ok)
+    else {
         return Outcome::ok(ok);
     };
-    let summary = findings.iter().filter(|f| f.status != Status::Ok).map(|f| f.text.as_str()).collect::<Vec<_>>().join("; ");
+    let summary = findings
+        .iter()
+        .filter(|f| f.status != Status::Ok)
+        .map(|f| f.text.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
     let mut o = Outcome::new(worst, summary);
     let mut seen: Vec<*const Step> = Vec::new();
     for f in &findings {
@@ -122,7 +143,13 @@ const REISSUE: &[Step] = &[REISSUE_STEP];
 
 /// The validity window's findings (shared with the endpoints): not yet valid, expired, expiring.
 #[must_use]
-pub fn validity_findings(c: &Certificate, what: &str, s: &Settings, now: i64, lang: Lang) -> Vec<Finding> {
+pub fn validity_findings(
+    c: &Certificate,
+    what: &str,
+    s: &Settings,
+    now: i64,
+    lang: Lang,
+) -> Vec<Finding> {
     let left = c.days_left(now);
     let (start, end) = (day(&c.not_before), day(&c.not_after));
     let mut v = Vec::new();
@@ -135,11 +162,31 @@ pub fn validity_findings(c: &Certificate, what: &str, s: &Settings, now: i64, la
     }
     if left < 0.0 {
         let ago = (-left).ceil();
-        v.push(Finding::new(Status::Critical, tr!(lang, "{what} expired on {end} ({ago} days ago)", "{what} a expiré le {end} (il y a {ago} jours)"), RENEW_STEPS));
+        v.push(Finding::new(
+            Status::Critical,
+            tr!(
+                lang,
+                "{what} expired on {end} ({ago} days ago)",
+                "{what} a expiré le {end} (il y a {ago} jours)"
+            ),
+            RENEW_STEPS,
+        ));
     } else if left < s.crit_days || left < s.warn_days {
-        let status = if left < s.crit_days { Status::Critical } else { Status::Warning };
+        let status = if left < s.crit_days {
+            Status::Critical
+        } else {
+            Status::Warning
+        };
         let n = left.floor();
-        v.push(Finding::new(status, tr!(lang, "{what} expires on {end}, in {n} days", "{what} expire le {end}, dans {n} jours"), RENEW_STEPS));
+        v.push(Finding::new(
+            status,
+            tr!(
+                lang,
+                "{what} expires on {end}, in {n} days",
+                "{what} expire le {end}, dans {n} jours"
+            ),
+            RENEW_STEPS,
+        ));
     }
     v
 }
@@ -151,13 +198,22 @@ pub fn evaluate_cert(c: &Certificate, s: &Settings, shown: &str, now: i64, lang:
     let sans = if c.dns_names.is_empty() && c.ip_addresses.is_empty() {
         tr!(lang, "no SAN, CN {}", "pas de SAN, CN {}", c.subject_cn)
     } else {
-        c.dns_names.iter().chain(&c.ip_addresses).cloned().collect::<Vec<_>>().join(", ")
+        c.dns_names
+            .iter()
+            .chain(&c.ip_addresses)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     for name in &s.names {
         if !covers(c, name) {
             v.push(Finding::new(
                 Status::Critical,
-                tr!(lang, "{shown} does not cover {name} (its names: {sans})", "{shown} ne couvre pas {name} (ses noms : {sans})"),
+                tr!(
+                    lang,
+                    "{shown} does not cover {name} (its names: {sans})",
+                    "{shown} ne couvre pas {name} (ses noms : {sans})"
+                ),
                 NAME_STEPS,
             ));
         }
@@ -165,12 +221,19 @@ pub fn evaluate_cert(c: &Certificate, s: &Settings, shown: &str, now: i64, lang:
     if c.dns_names.is_empty() && c.ip_addresses.is_empty() {
         v.push(Finding::new(
             Status::Warning,
-            tr!(lang, "{shown} has no subjectAltName: current clients ignore the CN", "{shown} n'a pas de subjectAltName : les clients actuels ignorent le CN"),
+            tr!(
+                lang,
+                "{shown} has no subjectAltName: current clients ignore the CN",
+                "{shown} n'a pas de subjectAltName : les clients actuels ignorent le CN"
+            ),
             NAME_STEPS,
         ));
     }
     if let Some(ku) = &c.key_usage {
-        if !ku.iter().any(|u| u == "digitalSignature" || u == "keyEncipherment") {
+        if !ku
+            .iter()
+            .any(|u| u == "digitalSignature" || u == "keyEncipherment")
+        {
             let has = ku.join(", ");
             v.push(Finding::new(
                 Status::Critical,
@@ -204,20 +267,28 @@ pub fn evaluate_cert(c: &Certificate, s: &Settings, shown: &str, now: i64, lang:
     }
     let (alg, bits) = (c.key.algorithm.as_str(), c.key.bits);
     let weak_key = match alg {
-        "RSA" => (bits < s.min_rsa_bits).then(|| s.min_rsa_bits),
-        "EC" => (bits < s.min_ec_bits).then(|| s.min_ec_bits),
+        "RSA" => (bits < s.min_rsa_bits).then_some(s.min_rsa_bits),
+        "EC" => (bits < s.min_ec_bits).then_some(s.min_ec_bits),
         "Ed25519" | "Ed448" => None,
         _ => Some(0),
     };
     match weak_key {
         Some(0) => v.push(Finding::new(
             Status::Critical,
-            tr!(lang, "{shown} has a {alg} key: TLS clients expect RSA or EC", "{shown} a une clé {alg} : les clients TLS attendent RSA ou EC"),
+            tr!(
+                lang,
+                "{shown} has a {alg} key: TLS clients expect RSA or EC",
+                "{shown} a une clé {alg} : les clients TLS attendent RSA ou EC"
+            ),
             REISSUE,
         )),
         Some(min) => v.push(Finding::new(
             Status::Critical,
-            tr!(lang, "{shown} has a {bits}-bit {alg} key (at least {min} required)", "{shown} a une clé {alg} de {bits} bits (au moins {min} exigés)"),
+            tr!(
+                lang,
+                "{shown} has a {bits}-bit {alg} key (at least {min} required)",
+                "{shown} a une clé {alg} de {bits} bits (au moins {min} exigés)"
+            ),
             REISSUE,
         )),
         None => {}
@@ -239,7 +310,10 @@ pub fn evaluate_cert(c: &Certificate, s: &Settings, shown: &str, now: i64, lang:
         s.names.join(", "),
         c.signature_algorithm
     );
-    fold(v, ok, lang).details(c).metric(Metric::new("days_left", (left * 10.0).round() / 10.0, "d").thresholds(s.warn_days, s.crit_days))
+    fold(v, ok, lang).details(c).metric(
+        Metric::new("days_left", (left * 10.0).round() / 10.0, "d")
+            .thresholds(s.warn_days, s.crit_days),
+    )
 }
 
 #[cfg(test)]

@@ -79,29 +79,50 @@ pub fn build_chain(leaf: &Certificate, pool: &[&Certificate]) -> Chain {
     let end = loop {
         let cur = &certs[certs.len() - 1];
         if cur.self_signed() {
-            break if certs.len() == 1 { ChainEnd::SelfSignedLeaf } else { ChainEnd::Root };
+            break if certs.len() == 1 {
+                ChainEnd::SelfSignedLeaf
+            } else {
+                ChainEnd::Root
+            };
         }
         if certs.len() > MAX_DEPTH {
             break ChainEnd::TooLong;
         }
-        let named: Vec<&&Certificate> = pool.iter().filter(|c| c.subject_raw == cur.issuer_raw && c.sha256 != cur.sha256).collect();
+        let named: Vec<&&Certificate> = pool
+            .iter()
+            .filter(|c| c.subject_raw == cur.issuer_raw && c.sha256 != cur.sha256)
+            .collect();
         let Some(next) = named.iter().find(|c| cur.issued_by(c)) else {
             let issuer = cur.issuer_name().to_owned();
-            break if named.is_empty() { ChainEnd::MissingIssuer { issuer } } else { ChainEnd::BadSignature { issuer } };
+            break if named.is_empty() {
+                ChainEnd::MissingIssuer { issuer }
+            } else {
+                ChainEnd::BadSignature { issuer }
+            };
         };
         if certs.iter().any(|c| c.sha256 == next.sha256) {
-            break ChainEnd::Loop { at: next.name().to_owned() };
+            break ChainEnd::Loop {
+                at: next.name().to_owned(),
+            };
         }
         certs.push((**next).clone());
     };
-    Chain { names: certs.iter().map(|c| c.name().to_owned()).collect(), end, certs }
+    Chain {
+        names: certs.iter().map(|c| c.name().to_owned()).collect(),
+        end,
+        certs,
+    }
 }
 
 /// Index of the server certificate in a file's certificates: the first that is not a CA and
 /// issues none of the others; else the first non-CA; else the first.
 #[must_use]
 pub fn leaf_index(certs: &[Certificate]) -> usize {
-    let issues_another = |i: usize| certs.iter().enumerate().any(|(j, o)| j != i && o.issuer_raw == certs[i].subject_raw && o.subject_raw != o.issuer_raw);
+    let issues_another = |i: usize| {
+        certs.iter().enumerate().any(|(j, o)| {
+            j != i && o.issuer_raw == certs[i].subject_raw && o.subject_raw != o.issuer_raw
+        })
+    };
     (0..certs.len())
         .find(|&i| !certs[i].is_ca && !issues_another(i))
         .or_else(|| (0..certs.len()).find(|&i| !certs[i].is_ca))
@@ -115,17 +136,28 @@ pub fn order_break(certs: &[Certificate], lang: Lang) -> Option<String> {
     let leaf = leaf_index(certs);
     if leaf != 0 {
         let (l, first) = (certs[leaf].name(), certs[0].name());
-        return Some(tr!(lang, "the server certificate {l} is not first (the file starts with {first})", "le certificat serveur {l} n'est pas en tête (le fichier commence par {first})"));
+        return Some(tr!(
+            lang,
+            "the server certificate {l} is not first (the file starts with {first})",
+            "le certificat serveur {l} n'est pas en tête (le fichier commence par {first})"
+        ));
     }
     certs.windows(2).find(|w| !w[0].issued_by(&w[1])).map(|w| {
         let (a, b) = (w[0].name(), w[1].name());
-        tr!(lang, "{a} is followed by {b}, which did not issue it", "{a} est suivi de {b}, qui ne l'a pas émis")
+        tr!(
+            lang,
+            "{a} is followed by {b}, which did not issue it",
+            "{a} est suivi de {b}, qui ne l'a pas émis"
+        )
     })
 }
 
 /// Normalises a CA name for comparison: upper case, single spaces.
 fn norm(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase()
 }
 
 /// Whether `cn` is one of `names`, or its `TEST ` variant.
@@ -139,7 +171,10 @@ pub fn is_named(cn: &str, names: &[String]) -> bool {
 /// A CA of the IGC Santé TEST hierarchy: its CN starts with `TEST `, or an OU says `IGC-SANTE TEST`.
 #[must_use]
 pub fn is_test_ca(c: &Certificate) -> bool {
-    is_test_name(&c.subject_cn) || c.subject_ou.iter().any(|ou| norm(ou).contains("IGC-SANTE TEST"))
+    is_test_name(&c.subject_cn)
+        || c.subject_ou
+            .iter()
+            .any(|ou| norm(ou).contains("IGC-SANTE TEST"))
 }
 
 fn is_test_name(cn: &str) -> bool {
@@ -157,7 +192,8 @@ const CHAIN_STEPS: &[Step] = &[
         "Rebuild the fullchain: server certificate, then intermediate, then root",
         "Reconstruire le fullchain : certificat serveur, puis intermédiaire, puis racine",
         guide = "Certificats P2",
-        cmd = "cat {tls.cert} {tls.ca_dir}/intermediate.pem {tls.ca_dir}/root.pem > {tls.fullchain}"
+        cmd =
+            "cat {tls.cert} {tls.ca_dir}/intermediate.pem {tls.ca_dir}/root.pem > {tls.fullchain}"
     ),
     step!(
         "Serve fullchain.pem instead of server.crt (docker-compose.yml), then restart",
@@ -211,7 +247,12 @@ const TEST_CA_STEPS: &[Step] = &[
 /// The pool the chain is built from: the certificate file, the fullchain file, the CA set.
 fn pool(m: &Material) -> Vec<&Certificate> {
     let mut v: Vec<&Certificate> = Vec::new();
-    let files = m.cert.iter().flatten().chain(m.fullchain.iter().flat_map(|f| f.iter().flatten())).chain(&m.ca.certs);
+    let files = m
+        .cert
+        .iter()
+        .flatten()
+        .chain(m.fullchain.iter().flat_map(|f| f.iter().flatten()))
+        .chain(&m.ca.certs);
     for c in files {
         if !v.iter().any(|x| x.sha256 == c.sha256) {
             v.push(c);
@@ -227,26 +268,51 @@ pub fn chain_of(m: &Material) -> Option<Chain> {
 }
 
 fn not_loaded(m: &Material, lang: Lang) -> Outcome {
-    let why = m.cert.as_ref().err().map_or_else(String::new, |e| e.describe(lang, &m.cert_shown));
-    Outcome::unknown(tr!(lang, "the certificate could not be loaded (see tls.cert): {why}", "le certificat n'a pas pu être chargé (voir tls.cert) : {why}"))
+    let why = m
+        .cert
+        .as_ref()
+        .err()
+        .map_or_else(String::new, |e| e.describe(lang, &m.cert_shown));
+    Outcome::unknown(tr!(
+        lang,
+        "the certificate could not be loaded (see tls.cert): {why}",
+        "le certificat n'a pas pu être chargé (voir tls.cert) : {why}"
+    ))
 }
 
 fn ca_set_findings(ca: &CaSet, shown: &str, lang: Lang) -> Vec<Finding> {
     let mut v = Vec::new();
     match &ca.error {
-        Some(e @ LoadError::Unreadable { .. }) => v.push(Finding::new(Status::Unknown, e.describe(lang, shown), &[])),
-        Some(e) => v.push(Finding::new(Status::Critical, e.describe(lang, shown), CA_STEPS)),
+        Some(e @ LoadError::Unreadable { .. }) => {
+            v.push(Finding::new(Status::Unknown, e.describe(lang, shown), &[]))
+        }
+        Some(e) => v.push(Finding::new(
+            Status::Critical,
+            e.describe(lang, shown),
+            CA_STEPS,
+        )),
         None if ca.certs.is_empty() => v.push(Finding::new(
             Status::Critical,
-            tr!(lang, "{shown} holds no CA certificate", "{shown} ne contient aucun certificat d'AC"),
+            tr!(
+                lang,
+                "{shown} holds no CA certificate",
+                "{shown} ne contient aucun certificat d'AC"
+            ),
             CA_STEPS,
         )),
         None => {}
     }
     for f in &ca.files {
         if let Err(e) = &f.loaded {
-            let name = f.path.file_name().map_or_else(|| f.path.display().to_string(), |n| format!("{shown}/{}", n.to_string_lossy()));
-            v.push(Finding::new(Status::Warning, e.describe(lang, &name), CA_STEPS));
+            let name = f.path.file_name().map_or_else(
+                || f.path.display().to_string(),
+                |n| format!("{shown}/{}", n.to_string_lossy()),
+            );
+            v.push(Finding::new(
+                Status::Warning,
+                e.describe(lang, &name),
+                CA_STEPS,
+            ));
         }
     }
     v
@@ -256,7 +322,9 @@ fn ca_set_findings(ca: &CaSet, shown: &str, lang: Lang) -> Vec<Finding> {
 /// no CA expiring before the server certificate.
 #[must_use]
 pub fn evaluate_chain(m: &Material, now: i64, lang: Lang) -> Outcome {
-    let (Some(leaf), Some(chain)) = (m.leaf(), chain_of(m)) else { return not_loaded(m, lang) };
+    let (Some(leaf), Some(chain)) = (m.leaf(), chain_of(m)) else {
+        return not_loaded(m, lang);
+    };
     let mut v = ca_set_findings(&m.ca, &m.ca_shown, lang);
     let (cert, ca_dir) = (m.cert_shown.as_str(), m.ca_shown.as_str());
     if let Ok(certs) = &m.cert {
@@ -304,11 +372,22 @@ pub fn evaluate_chain(m: &Material, now: i64, lang: Lang) -> Outcome {
         )),
     }
     if chain.end == ChainEnd::Root {
-        if let Some(root) = chain.certs.last().filter(|r| !m.ca.contains(r) && !m.ca.certs.iter().any(|c| c.subject_raw == r.subject_raw && c.public == r.public)) {
+        if let Some(root) = chain.certs.last().filter(|r| {
+            !m.ca.contains(r)
+                && !m
+                    .ca
+                    .certs
+                    .iter()
+                    .any(|c| c.subject_raw == r.subject_raw && c.public == r.public)
+        }) {
             let r = root.name();
             v.push(Finding::new(
                 Status::Critical,
-                tr!(lang, "the chain ends at root {r}, which is not in the CA folder {ca_dir}", "la chaîne aboutit à la racine {r}, absente du dossier des AC {ca_dir}"),
+                tr!(
+                    lang,
+                    "the chain ends at root {r}, which is not in the CA folder {ca_dir}",
+                    "la chaîne aboutit à la racine {r}, absente du dossier des AC {ca_dir}"
+                ),
                 CA_STEPS,
             ));
         }
@@ -318,12 +397,24 @@ pub fn evaluate_chain(m: &Material, now: i64, lang: Lang) -> Outcome {
         if !ca.is_ca {
             v.push(Finding::new(
                 Status::Critical,
-                tr!(lang, "{n} issues {name}'s chain but is not a CA (basicConstraints)", "{n} émet la chaîne de {name} mais n'est pas une AC (basicConstraints)"),
+                tr!(
+                    lang,
+                    "{n} issues {name}'s chain but is not a CA (basicConstraints)",
+                    "{n} émet la chaîne de {name} mais n'est pas une AC (basicConstraints)"
+                ),
                 CA_STEPS,
             ));
         }
         if ca.not_after_unix < now {
-            v.push(Finding::new(Status::Critical, tr!(lang, "CA {n} expired on {end}", "l'AC {n} a expiré le {end}"), CA_STEPS));
+            v.push(Finding::new(
+                Status::Critical,
+                tr!(
+                    lang,
+                    "CA {n} expired on {end}",
+                    "l'AC {n} a expiré le {end}"
+                ),
+                CA_STEPS,
+            ));
         } else if ca.not_after_unix < leaf.not_after_unix {
             v.push(Finding::new(
                 Status::Warning,
@@ -339,7 +430,11 @@ pub fn evaluate_chain(m: &Material, now: i64, lang: Lang) -> Outcome {
     let fullchain = m.fullchain_shown.as_str();
     match &m.fullchain {
         None => {}
-        Some(Err(e)) => v.push(Finding::new(Status::Critical, e.describe(lang, fullchain), CHAIN_STEPS)),
+        Some(Err(e)) => v.push(Finding::new(
+            Status::Critical,
+            e.describe(lang, fullchain),
+            CHAIN_STEPS,
+        )),
         Some(Ok(fc)) => {
             if let Some(b) = order_break(fc, lang) {
                 v.push(Finding::new(
@@ -363,7 +458,12 @@ pub fn evaluate_chain(m: &Material, now: i64, lang: Lang) -> Outcome {
                     CHAIN_STEPS,
                 ));
             } else {
-                let missing: Vec<&str> = chain.cas().iter().filter(|c| !c.self_signed() && !fc.iter().any(|x| x.sha256 == c.sha256)).map(Certificate::name).collect();
+                let missing: Vec<&str> = chain
+                    .cas()
+                    .iter()
+                    .filter(|c| !c.self_signed() && !fc.iter().any(|x| x.sha256 == c.sha256))
+                    .map(Certificate::name)
+                    .collect();
                 if !missing.is_empty() {
                     let l = missing.join(", ");
                     v.push(Finding::new(
@@ -383,12 +483,25 @@ pub fn evaluate_chain(m: &Material, now: i64, lang: Lang) -> Outcome {
     let ok = if chain.end == ChainEnd::SelfSignedLeaf {
         tr!(lang, "{name} is self-signed: no chain to build (its issuer is judged by tls.issuer)", "{name} est auto-signé : pas de chaîne à construire (son émetteur est jugé par tls.issuer)")
     } else {
-        tr!(lang, "chain complete: {path} (root in {ca_dir})", "chaîne complète : {path} (racine dans {ca_dir})")
+        tr!(
+            lang,
+            "chain complete: {path} (root in {ca_dir})",
+            "chaîne complète : {path} (racine dans {ca_dir})"
+        )
     };
     let details = serde_json::json!({ "chain": chain, "ca": m.ca.files, "cas": chain.cas() });
     let mut o = fold(v, ok, lang).details(details);
-    if let Some(first) = chain.cas().iter().map(|c| c.days_left(now)).min_by(f64::total_cmp) {
-        o = o.metric(Metric::new("ca_days_left", (first * 10.0).round() / 10.0, "d"));
+    if let Some(first) = chain
+        .cas()
+        .iter()
+        .map(|c| c.days_left(now))
+        .min_by(f64::total_cmp)
+    {
+        o = o.metric(Metric::new(
+            "ca_days_left",
+            (first * 10.0).round() / 10.0,
+            "d",
+        ));
     }
     o
 }
@@ -396,7 +509,9 @@ pub fn evaluate_chain(m: &Material, now: i64, lang: Lang) -> Outcome {
 /// Judges the issuer: an IGC Santé CA of the configured names, or a CA certificate of the CA folder.
 #[must_use]
 pub fn evaluate_issuer(m: &Material, s: &Settings, lang: Lang) -> Outcome {
-    let Some(leaf) = m.leaf() else { return not_loaded(m, lang) };
+    let Some(leaf) = m.leaf() else {
+        return not_loaded(m, lang);
+    };
     let (name, issuer, ca_dir) = (leaf.name(), leaf.issuer_name(), m.ca_shown.as_str());
     let details = serde_json::json!({ "subject": leaf.subject, "issuer": leaf.issuer, "igc_issuers": s.igc_issuers });
     if leaf.self_signed() {
@@ -409,10 +524,20 @@ pub fn evaluate_issuer(m: &Material, s: &Settings, lang: Lang) -> Outcome {
         .remedies(ISSUER_STEPS, lang);
     }
     if is_named(&leaf.issuer_cn, &s.igc_issuers) || is_named(&leaf.issuer_cn, &s.igc_roots) {
-        return Outcome::ok(tr!(lang, "{name} is issued by {issuer}, an IGC Santé CA", "{name} est émis par {issuer}, une AC IGC Santé")).details(details);
+        return Outcome::ok(tr!(
+            lang,
+            "{name} is issued by {issuer}, an IGC Santé CA",
+            "{name} est émis par {issuer}, une AC IGC Santé"
+        ))
+        .details(details);
     }
     if m.ca.certs.iter().any(|c| leaf.issued_by(c)) {
-        return Outcome::ok(tr!(lang, "{name} is issued by {issuer}, a CA of {ca_dir}", "{name} est émis par {issuer}, une AC de {ca_dir}")).details(details);
+        return Outcome::ok(tr!(
+            lang,
+            "{name} is issued by {issuer}, a CA of {ca_dir}",
+            "{name} est émis par {issuer}, une AC de {ca_dir}"
+        ))
+        .details(details);
     }
     Outcome::critical(tr!(
         lang,
@@ -427,10 +552,14 @@ pub fn evaluate_issuer(m: &Material, s: &Settings, lang: Lang) -> Outcome {
 /// root, the CA folder trusts only IGC Santé roots, and no TEST CA on a production platform.
 #[must_use]
 pub fn evaluate_trust(m: &Material, s: &Settings, lang: Lang) -> Outcome {
-    let (Some(leaf), Some(chain)) = (m.leaf(), chain_of(m)) else { return not_loaded(m, lang) };
+    let (Some(leaf), Some(chain)) = (m.leaf(), chain_of(m)) else {
+        return not_loaded(m, lang);
+    };
     let ca_dir = m.ca_shown.as_str();
     let mut v = Vec::new();
-    let igc = |c: &Certificate| is_named(&c.subject_cn, &s.igc_roots) || is_named(&c.subject_cn, &s.igc_issuers);
+    let igc = |c: &Certificate| {
+        is_named(&c.subject_cn, &s.igc_roots) || is_named(&c.subject_cn, &s.igc_issuers)
+    };
     for ca in chain.cas() {
         let n = ca.name();
         if chain.end == ChainEnd::Root && std::ptr::eq(ca, &chain.certs[chain.certs.len() - 1]) {
@@ -438,31 +567,53 @@ pub fn evaluate_trust(m: &Material, s: &Settings, lang: Lang) -> Outcome {
                 let roots = s.igc_roots.join(", ");
                 v.push(Finding::new(
                     Status::Critical,
-                    tr!(lang, "the chain ends at {n}, not an IGC Santé root ({roots})", "la chaîne aboutit à {n}, qui n'est pas une racine IGC Santé ({roots})"),
+                    tr!(
+                        lang,
+                        "the chain ends at {n}, not an IGC Santé root ({roots})",
+                        "la chaîne aboutit à {n}, qui n'est pas une racine IGC Santé ({roots})"
+                    ),
                     ISSUER_STEPS,
                 ));
             }
         } else if !igc(ca) {
             v.push(Finding::new(
                 Status::Critical,
-                tr!(lang, "{n} in the chain is not an IGC Santé CA", "{n}, dans la chaîne, n'est pas une AC IGC Santé"),
+                tr!(
+                    lang,
+                    "{n} in the chain is not an IGC Santé CA",
+                    "{n}, dans la chaîne, n'est pas une AC IGC Santé"
+                ),
                 ISSUER_STEPS,
             ));
         }
     }
     for anchor in m.ca.anchors() {
-        if !is_named(&anchor.subject_cn, &s.igc_roots) && !chain.cas().iter().any(|c| c.sha256 == anchor.sha256) {
+        if !is_named(&anchor.subject_cn, &s.igc_roots)
+            && !chain.cas().iter().any(|c| c.sha256 == anchor.sha256)
+        {
             let n = anchor.name();
             v.push(Finding::new(
                 Status::Warning,
-                tr!(lang, "{ca_dir} also trusts {n}, which is not an IGC Santé root", "{ca_dir} fait aussi confiance à {n}, qui n'est pas une racine IGC Santé"),
+                tr!(
+                    lang,
+                    "{ca_dir} also trusts {n}, which is not an IGC Santé root",
+                    "{ca_dir} fait aussi confiance à {n}, qui n'est pas une racine IGC Santé"
+                ),
                 CA_STEPS,
             ));
         }
     }
     // TEST CAs of the chain; when no CA was found, the issuer's name still tells.
-    let mut tests: Vec<String> = chain.cas().iter().filter(|c| is_test_ca(c)).map(|c| c.name().to_owned()).collect();
-    if chain.cas().is_empty() && chain.end != ChainEnd::SelfSignedLeaf && is_test_name(&leaf.issuer_cn) {
+    let mut tests: Vec<String> = chain
+        .cas()
+        .iter()
+        .filter(|c| is_test_ca(c))
+        .map(|c| c.name().to_owned())
+        .collect();
+    if chain.cas().is_empty()
+        && chain.end != ChainEnd::SelfSignedLeaf
+        && is_test_name(&leaf.issuer_cn)
+    {
         tests.push(leaf.issuer_cn.clone());
     }
     if s.environment == Environment::Production && !tests.is_empty() {
@@ -485,7 +636,11 @@ pub fn evaluate_trust(m: &Material, s: &Settings, lang: Lang) -> Outcome {
         }
         (ChainEnd::Root, Some(root)) => {
             let r = root.name();
-            tr!(lang, "the chain ends at the IGC Santé root {r} ({env} platform)", "la chaîne aboutit à la racine IGC Santé {r} (plateforme de {env})")
+            tr!(
+                lang,
+                "the chain ends at the IGC Santé root {r} ({env} platform)",
+                "la chaîne aboutit à la racine IGC Santé {r} (plateforme de {env})"
+            )
         }
         _ => {
             let cas = chain.names.get(1..).unwrap_or_default().join(", ");
@@ -508,7 +663,9 @@ mod tests {
 
     #[test]
     fn igc_names_match_with_their_test_variant() {
-        let roots: Vec<String> = super::super::settings::IGC_ROOTS.map(str::to_owned).to_vec();
+        let roots: Vec<String> = super::super::settings::IGC_ROOTS
+            .map(str::to_owned)
+            .to_vec();
         assert!(is_named("AC RACINE IGC-SANTE ELEMENTAIRE", &roots));
         assert!(is_named("TEST AC RACINE IGC-SANTE ELEMENTAIRE", &roots));
         assert!(is_named("ac  racine igc-sante fort", &roots));

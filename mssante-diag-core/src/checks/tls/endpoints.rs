@@ -105,48 +105,110 @@ fn failure_io(step: Phase, e: &std::io::Error, lang: Lang) -> EndpointFailure {
     EndpointFailure::Protocol { step, cause }
 }
 
-async fn line<S: AsyncRead + Unpin>(io: &mut BufReader<S>, step: Phase, lang: Lang) -> Result<String, EndpointFailure> {
-    let raw = probe::read_line(io, MAX_LINE).await.map_err(|e| failure_io(step, &e, lang))?;
+async fn line<S: AsyncRead + Unpin>(
+    io: &mut BufReader<S>,
+    step: Phase,
+    lang: Lang,
+) -> Result<String, EndpointFailure> {
+    let raw = probe::read_line(io, MAX_LINE)
+        .await
+        .map_err(|e| failure_io(step, &e, lang))?;
     if raw.is_empty() {
-        return Err(EndpointFailure::Protocol { step, cause: tr!(lang, "connection closed by the server", "connexion fermée par le serveur") });
+        return Err(EndpointFailure::Protocol {
+            step,
+            cause: tr!(
+                lang,
+                "connection closed by the server",
+                "connexion fermée par le serveur"
+            ),
+        });
     }
     String::from_utf8(raw.clone())
         .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
-        .map_err(|_| EndpointFailure::Protocol { step, cause: tr!(lang, "not a text answer ({})", "réponse qui n'est pas du texte ({})", probe::show_bytes(&raw)) })
+        .map_err(|_| EndpointFailure::Protocol {
+            step,
+            cause: tr!(
+                lang,
+                "not a text answer ({})",
+                "réponse qui n'est pas du texte ({})",
+                probe::show_bytes(&raw)
+            ),
+        })
 }
 
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, text: &str, step: Phase, lang: Lang) -> Result<(), EndpointFailure> {
-    io.get_mut().write_all(text.as_bytes()).await.map_err(|e| failure_io(step, &e, lang))?;
-    io.get_mut().flush().await.map_err(|e| failure_io(step, &e, lang))
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    text: &str,
+    step: Phase,
+    lang: Lang,
+) -> Result<(), EndpointFailure> {
+    io.get_mut()
+        .write_all(text.as_bytes())
+        .await
+        .map_err(|e| failure_io(step, &e, lang))?;
+    io.get_mut()
+        .flush()
+        .await
+        .map_err(|e| failure_io(step, &e, lang))
 }
 
 /// Reads an SMTP reply (its lines' text) and requires `code`.
-async fn smtp_reply<S: AsyncRead + Unpin>(io: &mut BufReader<S>, code: &str, step: Phase, lang: Lang) -> Result<Vec<String>, EndpointFailure> {
+async fn smtp_reply<S: AsyncRead + Unpin>(
+    io: &mut BufReader<S>,
+    code: &str,
+    step: Phase,
+    lang: Lang,
+) -> Result<Vec<String>, EndpointFailure> {
     let mut lines = Vec::new();
     for _ in 0..MAX_LINES {
         let l = line(io, step, lang).await?;
-        let ok_code = l.get(..3).is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()));
+        let ok_code = l
+            .get(..3)
+            .is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()));
         if !ok_code {
             let b = probe::show_bytes(l.as_bytes());
-            return Err(EndpointFailure::Protocol { step, cause: tr!(lang, "not an SMTP answer ({b})", "réponse qui n'est pas du SMTP ({b})") });
+            return Err(EndpointFailure::Protocol {
+                step,
+                cause: tr!(
+                    lang,
+                    "not an SMTP answer ({b})",
+                    "réponse qui n'est pas du SMTP ({b})"
+                ),
+            });
         }
         let last = l.as_bytes().get(3) != Some(&b'-');
         if !l.starts_with(code) {
             let shown: String = l.chars().take(200).collect();
-            return Err(EndpointFailure::Protocol { step, cause: tr!(lang, "answered {shown}", "a répondu {shown}") });
+            return Err(EndpointFailure::Protocol {
+                step,
+                cause: tr!(lang, "answered {shown}", "a répondu {shown}"),
+            });
         }
         lines.push(l.get(4..).unwrap_or_default().to_owned());
         if last {
             return Ok(lines);
         }
     }
-    Err(EndpointFailure::Protocol { step, cause: tr!(lang, "more than {MAX_LINES} reply lines", "plus de {MAX_LINES} lignes de réponse") })
+    Err(EndpointFailure::Protocol {
+        step,
+        cause: tr!(
+            lang,
+            "more than {MAX_LINES} reply lines",
+            "plus de {MAX_LINES} lignes de réponse"
+        ),
+    })
 }
 
 /// Banner, EHLO, STARTTLS: the connection is ready for the handshake.
-async fn smtp_starttls<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, d: &Deadline, lang: Lang) -> Result<(), EndpointFailure> {
+async fn smtp_starttls<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<(), EndpointFailure> {
     let hung = EndpointFailure::NoAnswer;
-    d.step(Phase::Banner, smtp_reply(io, "220", Phase::Banner, lang)).await.map_err(hung)??;
+    d.step(Phase::Banner, smtp_reply(io, "220", Phase::Banner, lang))
+        .await
+        .map_err(hung)??;
     let ehlo = d
         .step(Phase::Ehlo, async {
             send(io, &format!("EHLO {HELLO}\r\n"), Phase::Ehlo, lang).await?;
@@ -154,8 +216,19 @@ async fn smtp_starttls<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>,
         })
         .await
         .map_err(hung)??;
-    if !ehlo.iter().skip(1).any(|l| l.split_whitespace().next().is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))) {
-        return Err(EndpointFailure::Protocol { step: Phase::Ehlo, cause: tr!(lang, "STARTTLS is not offered", "STARTTLS n'est pas proposé") });
+    if !ehlo.iter().skip(1).any(|l| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
+    }) {
+        return Err(EndpointFailure::Protocol {
+            step: Phase::Ehlo,
+            cause: tr!(
+                lang,
+                "STARTTLS is not offered",
+                "STARTTLS n'est pas proposé"
+            ),
+        });
     }
     d.step(Phase::StartTls, async {
         send(io, "STARTTLS\r\n", Phase::StartTls, lang).await?;
@@ -167,12 +240,26 @@ async fn smtp_starttls<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>,
 }
 
 /// Greeting, `STARTTLS`, tagged `OK`: the connection is ready for the handshake.
-async fn imap_starttls<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, d: &Deadline, lang: Lang) -> Result<(), EndpointFailure> {
+async fn imap_starttls<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<(), EndpointFailure> {
     let hung = EndpointFailure::NoAnswer;
-    let greeting = d.step(Phase::Greeting, line(io, Phase::Greeting, lang)).await.map_err(hung)??;
+    let greeting = d
+        .step(Phase::Greeting, line(io, Phase::Greeting, lang))
+        .await
+        .map_err(hung)??;
     if !greeting.starts_with("* OK") {
         let b: String = greeting.chars().take(200).collect();
-        return Err(EndpointFailure::Protocol { step: Phase::Greeting, cause: tr!(lang, "not an IMAP greeting ({b})", "pas un message d'accueil IMAP ({b})") });
+        return Err(EndpointFailure::Protocol {
+            step: Phase::Greeting,
+            cause: tr!(
+                lang,
+                "not an IMAP greeting ({b})",
+                "pas un message d'accueil IMAP ({b})"
+            ),
+        });
     }
     d.step(Phase::StartTls, async {
         send(io, "d1 STARTTLS\r\n", Phase::StartTls, lang).await?;
@@ -183,23 +270,43 @@ async fn imap_starttls<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>,
                     Ok(())
                 } else {
                     let shown: String = rest.chars().take(200).collect();
-                    Err(EndpointFailure::Protocol { step: Phase::StartTls, cause: tr!(lang, "STARTTLS refused: {shown}", "STARTTLS refusé : {shown}") })
+                    Err(EndpointFailure::Protocol {
+                        step: Phase::StartTls,
+                        cause: tr!(
+                            lang,
+                            "STARTTLS refused: {shown}",
+                            "STARTTLS refusé : {shown}"
+                        ),
+                    })
                 };
             }
         }
-        Err(EndpointFailure::Protocol { step: Phase::StartTls, cause: tr!(lang, "no answer to STARTTLS", "pas de réponse à STARTTLS") })
+        Err(EndpointFailure::Protocol {
+            step: Phase::StartTls,
+            cause: tr!(lang, "no answer to STARTTLS", "pas de réponse à STARTTLS"),
+        })
     })
     .await
     .map_err(hung)?
 }
 
-async fn converse(f: &mut EndpointFacts, ep: &Endpoint, d: &Deadline, lang: Lang) -> Result<(), EndpointFailure> {
+async fn converse(
+    f: &mut EndpointFacts,
+    ep: &Endpoint,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<(), EndpointFailure> {
     let hung = EndpointFailure::NoAnswer;
     let tcp = d
-        .step(Phase::Connect, TcpStream::connect((ep.host.as_str(), ep.port)))
+        .step(
+            Phase::Connect,
+            TcpStream::connect((ep.host.as_str(), ep.port)),
+        )
         .await
         .map_err(hung)?
-        .map_err(|e| EndpointFailure::Connect { cause: probe::io_cause(lang, &e) })?;
+        .map_err(|e| EndpointFailure::Connect {
+            cause: probe::io_cause(lang, &e),
+        })?;
     let stream = match ep.upgrade {
         Upgrade::Direct => Bounded::new(tcp, READ_BUDGET),
         Upgrade::Smtp | Upgrade::Imap => {
@@ -214,12 +321,19 @@ async fn converse(f: &mut EndpointFacts, ep: &Endpoint, d: &Deadline, lang: Lang
         }
     };
     let tls = d
-        .step(Phase::TlsHandshake, probe::tls_connector().connect(probe::server_name(&f.server_name), stream))
+        .step(
+            Phase::TlsHandshake,
+            probe::tls_connector().connect(probe::server_name(&f.server_name), stream),
+        )
         .await
         .map_err(hung)?
         .map_err(|e| {
             let old_version = probe::tls_error(&e).is_some_and(probe::is_old_protocol);
-            EndpointFailure::Tls { cause: probe::tls_error(&e).map_or_else(|| probe::io_cause(lang, &e), ToString::to_string), old_version }
+            EndpointFailure::Tls {
+                cause: probe::tls_error(&e)
+                    .map_or_else(|| probe::io_cause(lang, &e), ToString::to_string),
+                old_version,
+            }
         })?;
     let conn = tls.get_ref().1;
     f.tls = Some(probe::tls_facts(conn));
@@ -229,23 +343,53 @@ async fn converse(f: &mut EndpointFacts, ep: &Endpoint, d: &Deadline, lang: Lang
             let cert = Certificate::from_der(der.to_vec()).ok();
             let (name, issuer, not_after, sha256) = cert.as_ref().map_or_else(
                 || ("?".to_owned(), "?".to_owned(), String::new(), String::new()),
-                |c| (c.name().to_owned(), c.issuer_name().to_owned(), c.not_after.clone(), c.sha256.clone()),
+                |c| {
+                    (
+                        c.name().to_owned(),
+                        c.issuer_name().to_owned(),
+                        c.not_after.clone(),
+                        c.sha256.clone(),
+                    )
+                },
             );
-            ServedCert { name, issuer, not_after, sha256, cert, der }
+            ServedCert {
+                name,
+                issuer,
+                not_after,
+                sha256,
+                cert,
+                der,
+            }
         })
         .collect();
     // A polite close, briefly; the facts are gathered.
     let mut tls = tls;
-    let _ = tokio::time::timeout(Duration::from_millis(200).min(d.remaining()), tls.shutdown()).await;
+    let _ = tokio::time::timeout(
+        Duration::from_millis(200).min(d.remaining()),
+        tls.shutdown(),
+    )
+    .await;
     Ok(())
 }
 
 /// Connects to an endpoint, upgrades with STARTTLS when its scheme says so, completes the TLS
 /// handshake (any certificate accepted) and records what was served, all within `timeout`.
-pub async fn probe_endpoint(ep: &Endpoint, server_name: &str, timeout: Duration, lang: Lang) -> EndpointFacts {
+pub async fn probe_endpoint(
+    ep: &Endpoint,
+    server_name: &str,
+    timeout: Duration,
+    lang: Lang,
+) -> EndpointFacts {
     let start = Instant::now();
     let d = Deadline::after(timeout);
-    let mut f = EndpointFacts { endpoint: ep.to_string(), server_name: server_name.to_owned(), tls: None, served: Vec::new(), failure: None, latency_ms: 0.0 };
+    let mut f = EndpointFacts {
+        endpoint: ep.to_string(),
+        server_name: server_name.to_owned(),
+        tls: None,
+        served: Vec::new(),
+        failure: None,
+        latency_ms: 0.0,
+    };
     if let Err(e) = converse(&mut f, ep, &d, lang).await {
         f.failure = Some(e);
     }
@@ -302,7 +446,14 @@ pub struct Reference<'a> {
 
 /// Judges one endpoint's facts; `hung` is the status of a step without answer.
 #[must_use]
-pub fn evaluate_endpoint(f: &EndpointFacts, r: &Reference<'_>, s: &Settings, now: i64, hung: Status, lang: Lang) -> Vec<Finding> {
+pub fn evaluate_endpoint(
+    f: &EndpointFacts,
+    r: &Reference<'_>,
+    s: &Settings,
+    now: i64,
+    hung: Status,
+    lang: Lang,
+) -> Vec<Finding> {
     let ep = f.endpoint.as_str();
     let mut v = Vec::new();
     if let Some(failure) = &f.failure {
@@ -326,23 +477,57 @@ pub fn evaluate_endpoint(f: &EndpointFacts, r: &Reference<'_>, s: &Settings, now
     if let Some(t) = &f.tls {
         if t.version != "TLSv1_2" && t.version != "TLSv1_3" {
             let ver = &t.version;
-            v.push(Finding::new(Status::Critical, tr!(lang, "{ep} negotiated {ver} (1.2 or later required)", "{ep} a négocié {ver} (1.2 ou plus exigé)"), PROTOCOL_STEPS));
+            v.push(Finding::new(
+                Status::Critical,
+                tr!(
+                    lang,
+                    "{ep} negotiated {ver} (1.2 or later required)",
+                    "{ep} a négocié {ver} (1.2 ou plus exigé)"
+                ),
+                PROTOCOL_STEPS,
+            ));
         }
     }
     let Some(leaf) = f.served.first().and_then(|c| c.cert.as_ref()) else {
-        v.push(Finding::new(Status::Critical, tr!(lang, "{ep} sent no readable certificate", "{ep} n'a envoyé aucun certificat lisible"), ENDPOINT_STEPS));
+        v.push(Finding::new(
+            Status::Critical,
+            tr!(
+                lang,
+                "{ep} sent no readable certificate",
+                "{ep} n'a envoyé aucun certificat lisible"
+            ),
+            ENDPOINT_STEPS,
+        ));
         return v;
     };
-    let what = tr!(lang, "the certificate served on {ep}", "le certificat présenté sur {ep}");
+    let what = tr!(
+        lang,
+        "the certificate served on {ep}",
+        "le certificat présenté sur {ep}"
+    );
     v.extend(validity_findings(leaf, &what, s, now, lang));
     let name = f.server_name.as_str();
     let covered = covers(leaf, name);
     if !covered {
-        let names = leaf.dns_names.iter().chain(&leaf.ip_addresses).cloned().collect::<Vec<_>>().join(", ");
-        let names = if names.is_empty() { leaf.subject_cn.clone() } else { names };
+        let names = leaf
+            .dns_names
+            .iter()
+            .chain(&leaf.ip_addresses)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let names = if names.is_empty() {
+            leaf.subject_cn.clone()
+        } else {
+            names
+        };
         v.push(Finding::new(
             Status::Critical,
-            tr!(lang, "{ep} serves a certificate for {names}, not for {name}", "{ep} présente un certificat pour {names}, pas pour {name}"),
+            tr!(
+                lang,
+                "{ep} serves a certificate for {names}, not for {name}",
+                "{ep} présente un certificat pour {names}, pas pour {name}"
+            ),
             ENDPOINT_STEPS,
         ));
     }
@@ -379,21 +564,45 @@ pub fn evaluate_endpoint(f: &EndpointFacts, r: &Reference<'_>, s: &Settings, now
 /// The served chain as a client sees it (webpki, the CA folder's roots): complete, trusted.
 /// Verified at a moment the certificate is valid and for a name it covers, so that expiry and
 /// host name stay their own findings.
-fn trust_findings(f: &EndpointFacts, leaf: &Certificate, r: &Reference<'_>, covered: bool, now: i64, lang: Lang) -> Vec<Finding> {
+fn trust_findings(
+    f: &EndpointFacts,
+    leaf: &Certificate,
+    r: &Reference<'_>,
+    covered: bool,
+    now: i64,
+    lang: Lang,
+) -> Vec<Finding> {
     let ep = f.endpoint.as_str();
     let ca = r.ca_shown;
     if r.anchors.is_empty() {
         return vec![Finding::new(
             Status::Unknown,
-            tr!(lang, "{ep}: no root in {ca} to verify the served chain against (see tls.chain)", "{ep} : aucune racine dans {ca} pour vérifier la chaîne présentée (voir tls.chain)"),
+            tr!(
+                lang,
+                "{ep}: no root in {ca} to verify the served chain against (see tls.chain)",
+                "{ep} : aucune racine dans {ca} pour vérifier la chaîne présentée (voir tls.chain)"
+            ),
             &[],
         )];
     }
-    let at = u64::try_from(now.clamp(leaf.not_before_unix.saturating_add(1), leaf.not_after_unix.saturating_sub(1).max(leaf.not_before_unix + 1))).unwrap_or(0);
+    let at = u64::try_from(
+        now.clamp(
+            leaf.not_before_unix.saturating_add(1),
+            leaf.not_after_unix
+                .saturating_sub(1)
+                .max(leaf.not_before_unix + 1),
+        ),
+    )
+    .unwrap_or(0);
     let name = if covered {
         f.server_name.clone()
     } else {
-        leaf.dns_names.iter().find(|n| !n.starts_with('*')).cloned().or_else(|| leaf.ip_addresses.first().cloned()).unwrap_or_else(|| f.server_name.clone())
+        leaf.dns_names
+            .iter()
+            .find(|n| !n.starts_with('*'))
+            .cloned()
+            .or_else(|| leaf.ip_addresses.first().cloned())
+            .unwrap_or_else(|| f.server_name.clone())
     };
     let served: Vec<CertificateDer<'static>> = f.served.iter().map(|c| c.der.clone()).collect();
     let first = probe::verify_chain(r.anchors, &served, &name, at);
@@ -401,13 +610,20 @@ fn trust_findings(f: &EndpointFacts, leaf: &Certificate, r: &Reference<'_>, cove
         Ok(()) => return Vec::new(),
         Err(e) => e,
     };
-    let unknown_issuer = matches!(&err, rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer));
+    let unknown_issuer = matches!(
+        &err,
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+    );
     if unknown_issuer {
         if leaf.self_signed() {
             let n = leaf.name();
             return vec![Finding::new(
                 Status::Critical,
-                tr!(lang, "{ep} serves a self-signed certificate ({n}): clients reject it", "{ep} présente un certificat auto-signé ({n}) : les clients le rejettent"),
+                tr!(
+                    lang,
+                    "{ep} serves a self-signed certificate ({n}): clients reject it",
+                    "{ep} présente un certificat auto-signé ({n}) : les clients le rejettent"
+                ),
                 ENDPOINT_STEPS,
             )];
         }
@@ -415,9 +631,17 @@ fn trust_findings(f: &EndpointFacts, leaf: &Certificate, r: &Reference<'_>, cove
         with_folder.extend(r.intermediates.iter().cloned());
         if probe::verify_chain(r.anchors, &with_folder, &name, at).is_ok() {
             let missing = if f.served.len() == 1 {
-                tr!(lang, "{ep} sends only the server certificate, without its intermediate", "{ep} n'envoie que le certificat serveur, sans son intermédiaire")
+                tr!(
+                    lang,
+                    "{ep} sends only the server certificate, without its intermediate",
+                    "{ep} n'envoie que le certificat serveur, sans son intermédiaire"
+                )
             } else {
-                tr!(lang, "{ep} sends an incomplete chain (intermediate missing)", "{ep} envoie une chaîne incomplète (intermédiaire manquant)")
+                tr!(
+                    lang,
+                    "{ep} sends an incomplete chain (intermediate missing)",
+                    "{ep} envoie une chaîne incomplète (intermédiaire manquant)"
+                )
             };
             let issuer = leaf.issuer_name();
             return vec![Finding::new(
@@ -438,10 +662,25 @@ fn trust_findings(f: &EndpointFacts, leaf: &Certificate, r: &Reference<'_>, cove
         )];
     }
     let why = match &err {
-        rustls::Error::InvalidCertificate(rustls::CertificateError::UnsupportedSignatureAlgorithmContext { .. }) => {
-            tr!(lang, "a signature algorithm of the chain is refused ({})", "un algorithme de signature de la chaîne est refusé ({})", leaf.signature_algorithm)
+        rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnsupportedSignatureAlgorithmContext { .. },
+        ) => {
+            tr!(
+                lang,
+                "a signature algorithm of the chain is refused ({})",
+                "un algorithme de signature de la chaîne est refusé ({})",
+                leaf.signature_algorithm
+            )
         }
         e => e.to_string(),
     };
-    vec![Finding::new(Status::Critical, tr!(lang, "{ep}: clients reject the served chain: {why}", "{ep} : les clients rejettent la chaîne présentée : {why}"), ENDPOINT_STEPS)]
+    vec![Finding::new(
+        Status::Critical,
+        tr!(
+            lang,
+            "{ep}: clients reject the served chain: {why}",
+            "{ep} : les clients rejettent la chaîne présentée : {why}"
+        ),
+        ENDPOINT_STEPS,
+    )]
 }

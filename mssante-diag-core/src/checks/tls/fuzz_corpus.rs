@@ -22,7 +22,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -69,7 +73,13 @@ fn mutate_bytes(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8]) {
         }
         _ => {
             // An ASN.1 length: the byte after a SEQUENCE or OCTET STRING tag.
-            let tags: Vec<usize> = v.iter().enumerate().filter(|(_, b)| **b == 0x30 || **b == 0x04 || **b == 0x03).map(|(i, _)| i + 1).filter(|i| *i < len).collect();
+            let tags: Vec<usize> = v
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == 0x30 || **b == 0x04 || **b == 0x03)
+                .map(|(i, _)| i + 1)
+                .filter(|i| *i < len)
+                .collect();
             if !tags.is_empty() {
                 let i = tags[rng.below(tags.len())];
                 v[i] = INTERESTING[rng.below(INTERESTING.len())];
@@ -90,8 +100,20 @@ fn mutate_inside_pem(v: &[u8], rng: &mut Rng, other: &[u8]) -> Option<Vec<u8>> {
         mutate_bytes(&mut der, rng, other);
     }
     let enc = base64::engine::general_purpose::STANDARD.encode(&der);
-    let lines: Vec<&str> = enc.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
-    Some(format!("{}{}\n{}", &text[..body_start], lines.join("\n"), &text[body_end..]).into_bytes())
+    let lines: Vec<&str> = enc
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    Some(
+        format!(
+            "{}{}\n{}",
+            &text[..body_start],
+            lines.join("\n"),
+            &text[body_end..]
+        )
+        .into_bytes(),
+    )
 }
 
 fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
@@ -112,7 +134,10 @@ fn run(input: &[u8], what: &str) {
     if std::panic::catch_unwind(|| exercise(input)).is_err() {
         let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-crash.bin");
         let _ = std::fs::write(&out, input);
-        panic!("the loader panicked on {what}; input saved to {}", out.display());
+        panic!(
+            "the loader panicked on {what}; input saved to {}",
+            out.display()
+        );
     }
 }
 
@@ -123,7 +148,10 @@ fn fuzz_corpus_and_mutations_never_panic() {
     for (p, b) in &seeds {
         run(b, &p.display().to_string());
     }
-    let n: usize = std::env::var("MSSANTE_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::var("MSSANTE_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for i in 0..n {
         let (p, seed) = &seeds[i % seeds.len()];

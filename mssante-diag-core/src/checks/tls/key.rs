@@ -59,7 +59,10 @@ pub struct KeyFacts {
 }
 
 fn user_name(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 /// Reads the key file's mode, owner and content. `owners` are the accepted owners (names or uids).
@@ -84,7 +87,11 @@ pub fn accepted_owners(key_owner: Option<&str>, project_dir: &Path) -> Vec<Strin
         return vec![o.to_owned()];
     }
     let mut v = vec!["root".to_owned()];
-    if let Some(uid) = std::fs::metadata(project_dir).ok().map(|m| m.uid()).filter(|u| *u != 0) {
+    if let Some(uid) = std::fs::metadata(project_dir)
+        .ok()
+        .map(|m| m.uid())
+        .filter(|u| *u != 0)
+    {
         v.push(user_name(uid).unwrap_or_else(|| uid.to_string()));
     }
     v
@@ -111,41 +118,73 @@ fn sequence(der: &[u8]) -> Option<Vec<Any<'_>>> {
 fn pkcs1(der: &[u8]) -> Option<PublicMaterial> {
     let e = sequence(der)?;
     (e.len() >= 3 && e.iter().take(3).all(|x| x.tag() == Tag::Integer)).then_some(())?;
-    Some(PublicMaterial::Rsa { n: strip_zeros(e[1].data), e: strip_zeros(e[2].data) })
+    Some(PublicMaterial::Rsa {
+        n: strip_zeros(e[1].data),
+        e: strip_zeros(e[2].data),
+    })
 }
 
 /// SEC1 `ECPrivateKey`: version 1, private key, [0] parameters, [1] public key.
 fn sec1(der: &[u8]) -> Option<Option<PublicMaterial>> {
     let e = sequence(der)?;
     (e.len() >= 2 && e[0].tag() == Tag::Integer && e[1].tag() == Tag::OctetString).then_some(())?;
-    let public = e.iter().find(|x| x.class() == Class::ContextSpecific && x.tag() == Tag(1)).and_then(|x| {
-        let (_, bits) = Any::from_der(x.data).ok()?;
-        (bits.tag() == Tag::BitString).then(|| PublicMaterial::Point(bits.data.get(1..).unwrap_or_default().to_vec()))
-    });
+    let public = e
+        .iter()
+        .find(|x| x.class() == Class::ContextSpecific && x.tag() == Tag(1))
+        .and_then(|x| {
+            let (_, bits) = Any::from_der(x.data).ok()?;
+            (bits.tag() == Tag::BitString)
+                .then(|| PublicMaterial::Point(bits.data.get(1..).unwrap_or_default().to_vec()))
+        });
     Some(public)
 }
 
 /// PKCS#8 `PrivateKeyInfo`: version, algorithm, private key, [0] attributes, [1] public key.
 fn pkcs8(der: &[u8]) -> Option<KeyContent> {
     let e = sequence(der)?;
-    if e.first().is_some_and(|x| x.tag() == Tag::Sequence) && e.len() == 2 && e[1].tag() == Tag::OctetString {
+    if e.first().is_some_and(|x| x.tag() == Tag::Sequence)
+        && e.len() == 2
+        && e[1].tag() == Tag::OctetString
+    {
         // EncryptedPrivateKeyInfo: algorithm, encrypted data.
         return Some(KeyContent::Encrypted);
     }
-    (e.len() >= 3 && e[0].tag() == Tag::Integer && e[1].tag() == Tag::Sequence && e[2].tag() == Tag::OctetString).then_some(())?;
-    let alg = elements(e[1].data)?.into_iter().next()?.oid().ok()?.to_id_string();
+    (e.len() >= 3
+        && e[0].tag() == Tag::Integer
+        && e[1].tag() == Tag::Sequence
+        && e[2].tag() == Tag::OctetString)
+        .then_some(())?;
+    let alg = elements(e[1].data)?
+        .into_iter()
+        .next()?
+        .oid()
+        .ok()?
+        .to_id_string();
     let (algorithm, public) = match alg.as_str() {
-        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => ("RSA".to_owned(), Some(pkcs1(e[2].data)?)),
+        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => {
+            ("RSA".to_owned(), Some(pkcs1(e[2].data)?))
+        }
         "1.2.840.10045.2.1" => ("EC".to_owned(), sec1(e[2].data)?),
         "1.3.101.112" => {
             // The seed is an OCTET STRING inside the OCTET STRING; the public key is derived.
             let (_, seed) = Any::from_der(e[2].data).ok()?;
             let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed.data).ok()?;
-            ("Ed25519".to_owned(), Some(PublicMaterial::Point(ring::signature::KeyPair::public_key(&pair).as_ref().to_vec())))
+            (
+                "Ed25519".to_owned(),
+                Some(PublicMaterial::Point(
+                    ring::signature::KeyPair::public_key(&pair)
+                        .as_ref()
+                        .to_vec(),
+                )),
+            )
         }
         other => (other.to_owned(), None),
     };
-    Some(KeyContent::Plain { algorithm, format: "PKCS#8".into(), public })
+    Some(KeyContent::Plain {
+        algorithm,
+        format: "PKCS#8".into(),
+        public,
+    })
 }
 
 fn from_der(der: &[u8]) -> KeyContent {
@@ -153,18 +192,30 @@ fn from_der(der: &[u8]) -> KeyContent {
         return k;
     }
     if let Some(public) = pkcs1(der) {
-        return KeyContent::Plain { algorithm: "RSA".into(), format: "PKCS#1".into(), public: Some(public) };
+        return KeyContent::Plain {
+            algorithm: "RSA".into(),
+            format: "PKCS#1".into(),
+            public: Some(public),
+        };
     }
     if let Some(public) = sec1(der) {
-        return KeyContent::Plain { algorithm: "EC".into(), format: "SEC1".into(), public };
+        return KeyContent::Plain {
+            algorithm: "EC".into(),
+            format: "SEC1".into(),
+            public,
+        };
     }
-    KeyContent::Unrecognised { cause: "not a PKCS#8, PKCS#1 or SEC1 private key".into() }
+    KeyContent::Unrecognised {
+        cause: "not a PKCS#8, PKCS#1 or SEC1 private key".into(),
+    }
 }
 
 /// Recognises a private key file's content (PEM or DER) and derives its public half.
 #[must_use]
 pub fn parse_private_key(bytes: &[u8]) -> KeyContent {
-    if memchr::memmem::find(bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----").is_some() || memchr::memmem::find(bytes, b"Proc-Type: 4,ENCRYPTED").is_some() {
+    if memchr::memmem::find(bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----").is_some()
+        || memchr::memmem::find(bytes, b"Proc-Type: 4,ENCRYPTED").is_some()
+    {
         return KeyContent::Encrypted;
     }
     if !super::load::looks_like_pem(bytes) {
@@ -173,17 +224,33 @@ pub fn parse_private_key(bytes: &[u8]) -> KeyContent {
     for (i, section) in <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes).enumerate() {
         let (kind, der) = match section {
             Ok(s) => s,
-            Err(e) => return KeyContent::Unrecognised { cause: super::load::pem_error(&e, i + 1) },
+            Err(e) => {
+                return KeyContent::Unrecognised {
+                    cause: super::load::pem_error(&e, i + 1),
+                }
+            }
         };
         let content = match kind {
             SectionKind::PrivateKey => pkcs8(&der),
-            SectionKind::RsaPrivateKey => pkcs1(&der).map(|p| KeyContent::Plain { algorithm: "RSA".into(), format: "PKCS#1".into(), public: Some(p) }),
-            SectionKind::EcPrivateKey => sec1(&der).map(|p| KeyContent::Plain { algorithm: "EC".into(), format: "SEC1".into(), public: p }),
+            SectionKind::RsaPrivateKey => pkcs1(&der).map(|p| KeyContent::Plain {
+                algorithm: "RSA".into(),
+                format: "PKCS#1".into(),
+                public: Some(p),
+            }),
+            SectionKind::EcPrivateKey => sec1(&der).map(|p| KeyContent::Plain {
+                algorithm: "EC".into(),
+                format: "SEC1".into(),
+                public: p,
+            }),
             _ => continue,
         };
-        return content.unwrap_or_else(|| KeyContent::Unrecognised { cause: format!("PEM block #{}: malformed private key", i + 1) });
+        return content.unwrap_or_else(|| KeyContent::Unrecognised {
+            cause: format!("PEM block #{}: malformed private key", i + 1),
+        });
     }
-    KeyContent::Unrecognised { cause: "no PRIVATE KEY block".into() }
+    KeyContent::Unrecognised {
+        cause: "no PRIVATE KEY block".into(),
+    }
 }
 
 const PERMISSION_STEP: Step = step!(
@@ -235,18 +302,30 @@ pub fn evaluate_key(f: &KeyFacts, cert: Option<&Certificate>, shown: &str, lang:
         } else if mode & 0o070 != 0 {
             findings.push((
                 Status::Warning,
-                tr!(lang, "{shown} has mode {m}: its group can read the private key (600 expected)", "{shown} a le mode {m} : son groupe peut lire la clé privée (600 attendu)"),
+                tr!(
+                    lang,
+                    "{shown} has mode {m}: its group can read the private key (600 expected)",
+                    "{shown} a le mode {m} : son groupe peut lire la clé privée (600 attendu)"
+                ),
                 std::slice::from_ref(&PERMISSION_STEP),
             ));
         }
     }
     if let Some(uid) = f.uid {
         let owner = f.owner.clone().unwrap_or_else(|| uid.to_string());
-        if !f.accepted_owners.iter().any(|o| *o == owner || *o == uid.to_string()) {
+        if !f
+            .accepted_owners
+            .iter()
+            .any(|o| *o == owner || *o == uid.to_string())
+        {
             let want = f.accepted_owners.join(lang.pick(" or ", " ou "));
             findings.push((
                 Status::Warning,
-                tr!(lang, "{shown} belongs to {owner}, expected {want}", "{shown} appartient à {owner}, {want} attendu"),
+                tr!(
+                    lang,
+                    "{shown} belongs to {owner}, expected {want}",
+                    "{shown} appartient à {owner}, {want} attendu"
+                ),
                 &[],
             ));
         }
@@ -298,14 +377,26 @@ pub fn evaluate_key(f: &KeyFacts, cert: Option<&Certificate>, shown: &str, lang:
     let worst = findings.iter().map(|x| x.0).max_by_key(|s| s.severity());
     let Some(status) = worst.filter(|s| *s != Status::Ok) else {
         let (alg, mode) = match &f.content {
-            Ok(KeyContent::Plain { algorithm, .. }) => (algorithm.clone(), f.mode.map_or_else(String::new, |m| format!("{m:o}"))),
+            Ok(KeyContent::Plain { algorithm, .. }) => (
+                algorithm.clone(),
+                f.mode.map_or_else(String::new, |m| format!("{m:o}")),
+            ),
             _ => (String::new(), String::new()),
         };
-        return Outcome::ok(tr!(lang, "{shown}: {alg} key, mode {mode}, matches the certificate", "{shown} : clé {alg}, mode {mode}, correspond au certificat")).details(details);
+        return Outcome::ok(tr!(
+            lang,
+            "{shown}: {alg} key, mode {mode}, matches the certificate",
+            "{shown} : clé {alg}, mode {mode}, correspond au certificat"
+        ))
+        .details(details);
     };
     // The worst finding first, then the others.
     findings.sort_by_key(|x| std::cmp::Reverse(x.0.severity()));
-    let summary = findings.iter().map(|x| x.1.as_str()).collect::<Vec<_>>().join("; ");
+    let summary = findings
+        .iter()
+        .map(|x| x.1.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
     let mut o = Outcome::new(status, summary).details(details);
     for (_, _, steps) in &findings {
         o = o.remedies(steps, lang);
@@ -319,9 +410,17 @@ mod tests {
 
     #[test]
     fn garbage_keys_are_unrecognised_and_never_quoted() {
-        for bytes in [&b""[..], b"hello", b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n", b"-----BEGIN RSA PRIVATE KEY-----\nAAAA"] {
+        for bytes in [
+            &b""[..],
+            b"hello",
+            b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
+            b"-----BEGIN RSA PRIVATE KEY-----\nAAAA",
+        ] {
             match parse_private_key(bytes) {
-                KeyContent::Unrecognised { cause } => assert!(!cause.contains("c2VjcmV0") && !cause.contains("secret"), "{cause}"),
+                KeyContent::Unrecognised { cause } => assert!(
+                    !cause.contains("c2VjcmV0") && !cause.contains("secret"),
+                    "{cause}"
+                ),
                 other => panic!("{other:?}"),
             }
         }

@@ -54,18 +54,34 @@ impl LoadError {
     pub fn describe(&self, lang: Lang, file: &str) -> String {
         match self {
             LoadError::Missing => tr!(lang, "{file} does not exist", "{file} n'existe pas"),
-            LoadError::Unreadable { cause } => tr!(lang, "cannot read {file}: {cause}", "impossible de lire {file} : {cause}"),
+            LoadError::Unreadable { cause } => tr!(
+                lang,
+                "cannot read {file}: {cause}",
+                "impossible de lire {file} : {cause}"
+            ),
             LoadError::TooLarge { bytes } => {
                 let mib = format!("{:.1}", *bytes as f64 / 1_048_576.0);
                 tr!(
                     lang,
-                    "{file} is {mib} MiB: not a certificate file (at most 1 MiB is read)",
-                    "{file} fait {mib} Mio : ce n'est pas un fichier de certificat (1 Mio lu au plus)"
+                    "{file} is {mib} MiB: too large for a certificate or key file (not read)",
+                    "{file} fait {mib} Mio : trop gros pour un fichier de certificat ou de clé (non lu)"
                 )
             }
-            LoadError::NotAFile => tr!(lang, "{file} is not a regular file", "{file} n'est pas un fichier ordinaire"),
-            LoadError::Malformed { cause } => tr!(lang, "{file} is not a valid certificate: {cause}", "{file} n'est pas un certificat valide : {cause}"),
-            LoadError::NoCertificate => tr!(lang, "{file} holds no certificate (no BEGIN CERTIFICATE block)", "{file} ne contient aucun certificat (pas de bloc BEGIN CERTIFICATE)"),
+            LoadError::NotAFile => tr!(
+                lang,
+                "{file} is not a regular file",
+                "{file} n'est pas un fichier ordinaire"
+            ),
+            LoadError::Malformed { cause } => tr!(
+                lang,
+                "{file} is not a valid certificate: {cause}",
+                "{file} n'est pas un certificat valide : {cause}"
+            ),
+            LoadError::NoCertificate => tr!(
+                lang,
+                "{file} holds no certificate (no BEGIN CERTIFICATE block)",
+                "{file} ne contient aucun certificat (pas de bloc BEGIN CERTIFICATE)"
+            ),
             LoadError::TooMany => tr!(
                 lang,
                 "{file} holds more than {MAX_CERTS_PER_FILE} certificates",
@@ -82,9 +98,13 @@ impl LoadError {
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => LoadError::Missing,
-        _ => LoadError::Unreadable { cause: crate::probe::io_cause(Lang::En, &e) },
+        _ => LoadError::Unreadable {
+            cause: crate::probe::io_cause(Lang::En, &e),
+        },
     })?;
-    let meta = file.metadata().map_err(|e| LoadError::Unreadable { cause: e.kind().to_string() })?;
+    let meta = file.metadata().map_err(|e| LoadError::Unreadable {
+        cause: e.kind().to_string(),
+    })?;
     if !meta.is_file() {
         return Err(LoadError::NotAFile);
     }
@@ -92,9 +112,15 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
         return Err(LoadError::TooLarge { bytes: meta.len() });
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| LoadError::Unreadable { cause: e.kind().to_string() })?;
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| LoadError::Unreadable {
+            cause: e.kind().to_string(),
+        })?;
     if bytes.len() as u64 > max {
-        return Err(LoadError::TooLarge { bytes: bytes.len() as u64 });
+        return Err(LoadError::TooLarge {
+            bytes: bytes.len() as u64,
+        });
     }
     Ok(bytes)
 }
@@ -186,7 +212,10 @@ pub struct Certificate {
 }
 
 fn rfc3339(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0).map_or_else(|| ts.to_string(), |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    chrono::DateTime::from_timestamp(ts, 0).map_or_else(
+        || ts.to_string(),
+        |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
 }
 
 /// Big-endian integer bytes without leading zeros.
@@ -199,16 +228,20 @@ fn bits_of(int: &[u8]) -> u32 {
     let v = strip_zeros(int);
     match v.first() {
         None => 0,
-        Some(f) => u32::try_from((v.len() - 1) * 8).unwrap_or(u32::MAX).saturating_add(8 - f.leading_zeros()),
+        Some(f) => u32::try_from((v.len() - 1) * 8)
+            .unwrap_or(u32::MAX)
+            .saturating_add(8 - f.leading_zeros()),
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -247,7 +280,11 @@ fn curve_name(oid: &str) -> Option<&'static str> {
 }
 
 fn first_cn(name: &x509_parser::x509::X509Name<'_>) -> String {
-    name.iter_common_name().next().and_then(|a| a.as_str().ok()).unwrap_or_default().to_owned()
+    name.iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 impl Certificate {
@@ -266,11 +303,23 @@ impl Certificate {
         let raw_key = spki.subject_public_key.data.to_vec();
         let (key, public) = match spki.parsed() {
             Ok(PublicKey::RSA(rsa)) => (
-                KeyInfo { algorithm: "RSA".into(), bits: bits_of(rsa.modulus), curve: None },
-                PublicMaterial::Rsa { n: strip_zeros(rsa.modulus), e: strip_zeros(rsa.exponent) },
+                KeyInfo {
+                    algorithm: "RSA".into(),
+                    bits: bits_of(rsa.modulus),
+                    curve: None,
+                },
+                PublicMaterial::Rsa {
+                    n: strip_zeros(rsa.modulus),
+                    e: strip_zeros(rsa.exponent),
+                },
             ),
             Ok(PublicKey::EC(point)) => {
-                let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string());
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok())
+                    .map(|o| o.to_id_string());
                 let named = curve.as_deref().and_then(curve_name);
                 let bits = match named {
                     Some("P-256" | "secp256k1") => 256,
@@ -279,12 +328,47 @@ impl Certificate {
                     _ => u32::try_from(point.key_size()).unwrap_or(0),
                 };
                 let curve = named.map(str::to_owned).or(curve);
-                (KeyInfo { algorithm: "EC".into(), bits, curve }, PublicMaterial::Point(raw_key))
+                (
+                    KeyInfo {
+                        algorithm: "EC".into(),
+                        bits,
+                        curve,
+                    },
+                    PublicMaterial::Point(raw_key),
+                )
             }
-            Ok(PublicKey::DSA(y)) => (KeyInfo { algorithm: "DSA".into(), bits: bits_of(y), curve: None }, PublicMaterial::Other(raw_key)),
-            _ if alg_oid == "1.3.101.112" => (KeyInfo { algorithm: "Ed25519".into(), bits: 256, curve: None }, PublicMaterial::Point(raw_key)),
-            _ if alg_oid == "1.3.101.113" => (KeyInfo { algorithm: "Ed448".into(), bits: 456, curve: None }, PublicMaterial::Point(raw_key)),
-            _ => (KeyInfo { algorithm: alg_oid, bits: 0, curve: None }, PublicMaterial::Other(raw_key)),
+            Ok(PublicKey::DSA(y)) => (
+                KeyInfo {
+                    algorithm: "DSA".into(),
+                    bits: bits_of(y),
+                    curve: None,
+                },
+                PublicMaterial::Other(raw_key),
+            ),
+            _ if alg_oid == "1.3.101.112" => (
+                KeyInfo {
+                    algorithm: "Ed25519".into(),
+                    bits: 256,
+                    curve: None,
+                },
+                PublicMaterial::Point(raw_key),
+            ),
+            _ if alg_oid == "1.3.101.113" => (
+                KeyInfo {
+                    algorithm: "Ed448".into(),
+                    bits: 456,
+                    curve: None,
+                },
+                PublicMaterial::Point(raw_key),
+            ),
+            _ => (
+                KeyInfo {
+                    algorithm: alg_oid,
+                    bits: 0,
+                    curve: None,
+                },
+                PublicMaterial::Other(raw_key),
+            ),
         };
         let sig_oid = x.signature_algorithm.algorithm.to_id_string();
         let (name, weak) = sig_name(&sig_oid);
@@ -300,8 +384,13 @@ impl Certificate {
                         match n {
                             GeneralName::DNSName(d) => dns_names.push((*d).to_owned()),
                             GeneralName::IPAddress(ip) => ip_addresses.push(match ip.len() {
-                                4 => std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]).to_string(),
-                                16 => <[u8; 16]>::try_from(*ip).map_or_else(|_| hex(ip), |a| std::net::Ipv6Addr::from(a).to_string()),
+                                4 => {
+                                    std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]).to_string()
+                                }
+                                16 => <[u8; 16]>::try_from(*ip).map_or_else(
+                                    |_| hex(ip),
+                                    |a| std::net::Ipv6Addr::from(a).to_string(),
+                                ),
                                 _ => hex(ip),
                             }),
                             _ => {}
@@ -321,7 +410,14 @@ impl Certificate {
                         "encipherOnly",
                         "decipherOnly",
                     ];
-                    key_usage = Some(names.iter().enumerate().filter(|(i, _)| ku.flags >> i & 1 == 1).map(|(_, n)| (*n).to_owned()).collect());
+                    key_usage = Some(
+                        names
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| ku.flags >> i & 1 == 1)
+                            .map(|(_, n)| (*n).to_owned())
+                            .collect(),
+                    );
                 }
                 ParsedExtension::ExtendedKeyUsage(eku) => {
                     let mut v: Vec<String> = [
@@ -359,10 +455,19 @@ impl Certificate {
             key_usage,
             ext_key_usage,
             key,
-            signature_algorithm: if name.is_empty() { sig_oid } else { name.to_owned() },
+            signature_algorithm: if name.is_empty() {
+                sig_oid
+            } else {
+                name.to_owned()
+            },
             weak_signature: weak,
             sha256: sha256(&der),
-            subject_ou: tbs.subject.iter_organizational_unit().filter_map(|a| a.as_str().ok()).map(str::to_owned).collect(),
+            subject_ou: tbs
+                .subject
+                .iter_organizational_unit()
+                .filter_map(|a| a.as_str().ok())
+                .map(str::to_owned)
+                .collect(),
             not_before_unix,
             not_after_unix,
             subject_raw: tbs.subject.as_raw().to_vec(),
@@ -375,13 +480,21 @@ impl Certificate {
     /// A short name: the CN, else the whole subject.
     #[must_use]
     pub fn name(&self) -> &str {
-        if self.subject_cn.is_empty() { &self.subject } else { &self.subject_cn }
+        if self.subject_cn.is_empty() {
+            &self.subject
+        } else {
+            &self.subject_cn
+        }
     }
 
     /// The issuer's short name: its CN, else the whole DN.
     #[must_use]
     pub fn issuer_name(&self) -> &str {
-        if self.issuer_cn.is_empty() { &self.issuer } else { &self.issuer_cn }
+        if self.issuer_cn.is_empty() {
+            &self.issuer
+        } else {
+            &self.issuer_cn
+        }
     }
 
     /// `parent`'s key verifies this certificate's signature (and the names chain).
@@ -390,7 +503,10 @@ impl Certificate {
         if self.issuer_raw != parent.subject_raw {
             return false;
         }
-        let (Ok((_, child)), Ok((_, p))) = (X509Certificate::from_der(&self.der), X509Certificate::from_der(&parent.der)) else {
+        let (Ok((_, child)), Ok((_, p))) = (
+            X509Certificate::from_der(&self.der),
+            X509Certificate::from_der(&parent.der),
+        ) else {
             return false;
         };
         child.verify_signature(Some(p.public_key())).is_ok()
@@ -420,7 +536,9 @@ pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, LoadError> {
         if bytes.is_empty() {
             return Err(LoadError::NoCertificate);
         }
-        return Certificate::from_der(bytes.to_vec()).map(|c| vec![c]).map_err(|e| malformed(format!("neither PEM nor DER ({e})")));
+        return Certificate::from_der(bytes.to_vec())
+            .map(|c| vec![c])
+            .map_err(|e| malformed(format!("neither PEM nor DER ({e})")));
     }
     let mut out = Vec::new();
     for (i, section) in <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes).enumerate() {
@@ -432,7 +550,9 @@ pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, LoadError> {
             return Err(LoadError::TooMany);
         }
         let n = out.len() + 1;
-        out.push(Certificate::from_der(der).map_err(|e| malformed(format!("certificate #{n}: {e}")))?);
+        out.push(
+            Certificate::from_der(der).map_err(|e| malformed(format!("certificate #{n}: {e}")))?,
+        );
     }
     if out.is_empty() {
         return Err(LoadError::NoCertificate);
@@ -466,7 +586,9 @@ pub fn looks_like_pem(bytes: &[u8]) -> bool {
 pub(crate) fn pem_error(e: &tokio_rustls::rustls::pki_types::pem::Error, block: usize) -> String {
     use tokio_rustls::rustls::pki_types::pem::Error as E;
     match e {
-        E::MissingSectionEnd { .. } => format!("PEM block #{block} has no END line (truncated file?)"),
+        E::MissingSectionEnd { .. } => {
+            format!("PEM block #{block} has no END line (truncated file?)")
+        }
         E::IllegalSectionStart { .. } => format!("PEM block #{block}: malformed BEGIN line"),
         E::Base64Decode(_) => format!("PEM block #{block}: invalid base64"),
         E::SectionTooLarge => format!("PEM block #{block} is too large"),
@@ -530,7 +652,9 @@ pub fn load_ca_set(path: &Path) -> CaSet {
                     .filter_map(Result::ok)
                     .map(|e| e.path())
                     .filter(|p| {
-                        p.extension().and_then(|e| e.to_str()).is_some_and(|e| ["pem", "crt", "cer", "der"].contains(&e.to_ascii_lowercase().as_str()))
+                        p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                            ["pem", "crt", "cer", "der"].contains(&e.to_ascii_lowercase().as_str())
+                        })
                     })
                     .collect();
                 v.sort();
@@ -541,7 +665,9 @@ pub fn load_ca_set(path: &Path) -> CaSet {
                 v
             }
             Err(e) => {
-                set.error = Some(LoadError::Unreadable { cause: crate::probe::io_cause(Lang::En, &e) });
+                set.error = Some(LoadError::Unreadable {
+                    cause: crate::probe::io_cause(Lang::En, &e),
+                });
                 return set;
             }
         },
@@ -550,7 +676,9 @@ pub fn load_ca_set(path: &Path) -> CaSet {
             return set;
         }
         Err(e) => {
-            set.error = Some(LoadError::Unreadable { cause: crate::probe::io_cause(Lang::En, &e) });
+            set.error = Some(LoadError::Unreadable {
+                cause: crate::probe::io_cause(Lang::En, &e),
+            });
             return set;
         }
     };
@@ -575,12 +703,25 @@ mod tests {
 
     #[test]
     fn garbage_is_a_finding_not_a_panic() {
-        for bytes in [&b""[..], b"hello", b"\x30\x82\xff\xff", b"-----BEGIN CERTIFICATE-----\nAAAA", b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"] {
+        for bytes in [
+            &b""[..],
+            b"hello",
+            b"\x30\x82\xff\xff",
+            b"-----BEGIN CERTIFICATE-----\nAAAA",
+            b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        ] {
             assert!(parse_certificates(bytes).is_err(), "{bytes:?}");
         }
-        let truncated = parse_certificates(b"-----BEGIN CERTIFICATE-----\nMIIB\n").expect_err("truncated");
-        assert!(matches!(&truncated, LoadError::Malformed { cause } if cause.contains("no END line")), "{truncated:?}");
-        assert_eq!(parse_certificates(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), Err(LoadError::NoCertificate));
+        let truncated =
+            parse_certificates(b"-----BEGIN CERTIFICATE-----\nMIIB\n").expect_err("truncated");
+        assert!(
+            matches!(&truncated, LoadError::Malformed { cause } if cause.contains("no END line")),
+            "{truncated:?}"
+        );
+        assert_eq!(
+            parse_certificates(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            Err(LoadError::NoCertificate)
+        );
     }
 
     #[test]
@@ -595,8 +736,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("big.pem");
         std::fs::write(&f, vec![b'A'; 2 * 1024 * 1024]).expect("write");
-        assert_eq!(load_file(&f), Err(LoadError::TooLarge { bytes: 2 * 1024 * 1024 }));
-        assert_eq!(load_file(&dir.path().join("none.pem")), Err(LoadError::Missing));
+        assert_eq!(
+            load_file(&f),
+            Err(LoadError::TooLarge {
+                bytes: 2 * 1024 * 1024
+            })
+        );
+        assert_eq!(
+            load_file(&dir.path().join("none.pem")),
+            Err(LoadError::Missing)
+        );
         assert_eq!(load_file(dir.path()), Err(LoadError::NotAFile));
     }
 }

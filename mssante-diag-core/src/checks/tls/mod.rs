@@ -33,7 +33,9 @@ pub use chain::{build_chain, evaluate_chain, evaluate_issuer, evaluate_trust, Ch
 pub use endpoints::{evaluate_endpoint, probe_endpoint, EndpointFacts, EndpointFailure};
 pub use key::{evaluate_key, key_facts, parse_private_key, KeyContent, KeyFacts};
 pub use load::{load_ca_set, load_file, parse_certificates, CaSet, Certificate, LoadError};
-pub use settings::{Endpoint, Environment, Settings, Upgrade, DEFAULT_ENDPOINTS, IGC_ISSUERS, IGC_ROOTS};
+pub use settings::{
+    Endpoint, Environment, Settings, Upgrade, DEFAULT_ENDPOINTS, IGC_ISSUERS, IGC_ROOTS,
+};
 
 /// The files a run judges: the certificate, the fullchain and the CA set, read once.
 #[derive(Debug, Clone, Serialize)]
@@ -78,7 +80,10 @@ impl Material {
     /// The server certificate of the certificate file.
     #[must_use]
     pub fn leaf(&self) -> Option<&Certificate> {
-        self.cert.as_ref().ok().and_then(|c| c.get(chain::leaf_index(c)))
+        self.cert
+            .as_ref()
+            .ok()
+            .and_then(|c| c.get(chain::leaf_index(c)))
     }
 }
 
@@ -98,11 +103,14 @@ fn now() -> i64 {
 async fn material(ctx: &Ctx) -> Result<Arc<Material>, Outcome> {
     let load = || async {
         let (s, cfg) = (ctx.config.tls.clone(), ctx.config.clone());
-        let m = tokio::task::spawn_blocking(move || Material::load(&s, |p| cfg.project_path(p))).await;
+        let m =
+            tokio::task::spawn_blocking(move || Material::load(&s, |p| cfg.project_path(p))).await;
         m.map(Arc::new).unwrap_or_else(|_| {
             Arc::new(Material {
                 cert_shown: String::new(),
-                cert: Err(LoadError::Unreadable { cause: "reader panicked".into() }),
+                cert: Err(LoadError::Unreadable {
+                    cause: "reader panicked".into(),
+                }),
                 fullchain_shown: String::new(),
                 fullchain: None,
                 ca_shown: String::new(),
@@ -110,9 +118,19 @@ async fn material(ctx: &Ctx) -> Result<Arc<Material>, Outcome> {
             })
         })
     };
-    match ctx.step_named("read certificates", ctx.state.tls.0.get_or_init(load)).await {
+    match ctx
+        .step_named("read certificates", ctx.state.tls.0.get_or_init(load))
+        .await
+    {
         Ok(m) => Ok(m.clone()),
-        Err(t) => Err(ctx.timed_out(&tr!(ctx.lang(), "reading the certificate files", "lecture des fichiers de certificats"), t)),
+        Err(t) => Err(ctx.timed_out(
+            &tr!(
+                ctx.lang(),
+                "reading the certificate files",
+                "lecture des fichiers de certificats"
+            ),
+            t,
+        )),
     }
 }
 
@@ -220,12 +238,21 @@ async fn run_cert(ctx: Arc<Ctx>) -> Outcome {
     match (&m.cert, m.leaf()) {
         (_, Some(leaf)) => evaluate_cert(leaf, &ctx.config.tls, &m.cert_shown, now(), lang),
         (Err(e), _) => {
-            let status = if matches!(e, LoadError::Unreadable { .. }) { Status::Unknown } else { Status::Critical };
+            let status = if matches!(e, LoadError::Unreadable { .. }) {
+                Status::Unknown
+            } else {
+                Status::Critical
+            };
             Outcome::new(status, e.describe(lang, &m.cert_shown))
                 .details(serde_json::json!({ "file": m.cert_shown, "error": e }))
                 .remedies(cert::RENEW_STEPS, lang)
         }
-        (Ok(_), None) => Outcome::unknown(tr!(lang, "{} holds no certificate", "{} ne contient aucun certificat", m.cert_shown)),
+        (Ok(_), None) => Outcome::unknown(tr!(
+            lang,
+            "{} holds no certificate",
+            "{} ne contient aucun certificat",
+            m.cert_shown
+        )),
     }
 }
 
@@ -258,10 +285,31 @@ async fn run_key(ctx: Arc<Ctx>) -> Outcome {
     let s = &ctx.config.tls;
     let path = ctx.config.project_path(&s.key);
     let owners = key::accepted_owners(s.key_owner.as_deref(), &ctx.config.project_dir);
-    let facts = match ctx.step_named("read the private key", tokio::task::spawn_blocking(move || key_facts(&path, owners))).await {
+    let facts = match ctx
+        .step_named(
+            "read the private key",
+            tokio::task::spawn_blocking(move || key_facts(&path, owners)),
+        )
+        .await
+    {
         Ok(Ok(f)) => f,
-        Ok(Err(_)) => return Outcome::unknown(tr!(ctx.lang(), "the key reader failed", "la lecture de la clé a échoué")),
-        Err(t) => return ctx.timed_out(&tr!(ctx.lang(), "reading the private key", "lecture de la clé privée"), t),
+        Ok(Err(_)) => {
+            return Outcome::unknown(tr!(
+                ctx.lang(),
+                "the key reader failed",
+                "la lecture de la clé a échoué"
+            ))
+        }
+        Err(t) => {
+            return ctx.timed_out(
+                &tr!(
+                    ctx.lang(),
+                    "reading the private key",
+                    "lecture de la clé privée"
+                ),
+                t,
+            )
+        }
     };
     evaluate_key(&facts, m.leaf(), &s.key.display().to_string(), ctx.lang())
 }
@@ -273,14 +321,35 @@ async fn run_endpoints(ctx: Arc<Ctx>) -> Outcome {
     };
     let (s, lang) = (&ctx.config.tls, ctx.lang());
     if s.endpoints.is_empty() {
-        return Outcome::skipped(tr!(lang, "no endpoint configured ([tls] endpoints)", "aucun point d'accès configuré ([tls] endpoints)"));
+        return Outcome::skipped(tr!(
+            lang,
+            "no endpoint configured ([tls] endpoints)",
+            "aucun point d'accès configuré ([tls] endpoints)"
+        ));
     }
     let name = s.names.first().cloned().unwrap_or_default();
-    let facts = futures::future::join_all(s.endpoints.iter().map(|e| probe_endpoint(e, &name, ctx.config.timeout(), lang))).await;
-    let der = |c: &Certificate| tokio_rustls::rustls::pki_types::CertificateDer::from(c.der.clone());
+    let facts = futures::future::join_all(
+        s.endpoints
+            .iter()
+            .map(|e| probe_endpoint(e, &name, ctx.config.timeout(), lang)),
+    )
+    .await;
+    let der =
+        |c: &Certificate| tokio_rustls::rustls::pki_types::CertificateDer::from(c.der.clone());
     let anchors: Vec<_> = m.ca.anchors().map(der).collect();
-    let intermediates: Vec<_> = m.ca.certs.iter().filter(|c| !c.self_signed()).map(der).collect();
-    let reference = endpoints::Reference { disk: m.leaf(), anchors: &anchors, intermediates: &intermediates, cert_shown: &m.cert_shown, ca_shown: &m.ca_shown };
+    let intermediates: Vec<_> =
+        m.ca.certs
+            .iter()
+            .filter(|c| !c.self_signed())
+            .map(der)
+            .collect();
+    let reference = endpoints::Reference {
+        disk: m.leaf(),
+        anchors: &anchors,
+        intermediates: &intermediates,
+        cert_shown: &m.cert_shown,
+        ca_shown: &m.ca_shown,
+    };
     let hung = ctx.config.timeout_state.into();
     let (t, n) = (now(), facts.len());
     let mut all = Vec::new();
@@ -288,15 +357,29 @@ async fn run_endpoints(ctx: Arc<Ctx>) -> Outcome {
     let mut o_metrics = Vec::new();
     for f in &facts {
         let findings = evaluate_endpoint(f, &reference, s, t, hung, lang);
-        let status = findings.iter().map(|x| x.status).max_by_key(|s| s.severity()).unwrap_or(Status::Ok);
+        let status = findings
+            .iter()
+            .map(|x| x.status)
+            .max_by_key(|s| s.severity())
+            .unwrap_or(Status::Ok);
         if let Some(leaf) = f.served.first().and_then(|c| c.cert.as_ref()) {
-            o_metrics.push(Metric::new("days_left", (leaf.days_left(t) * 10.0).round() / 10.0, "d").thresholds(s.warn_days, s.crit_days).label("endpoint", f.endpoint.clone()));
+            o_metrics.push(
+                Metric::new("days_left", (leaf.days_left(t) * 10.0).round() / 10.0, "d")
+                    .thresholds(s.warn_days, s.crit_days)
+                    .label("endpoint", f.endpoint.clone()),
+            );
         }
-        o_metrics.push(Metric::new("latency", f.latency_ms, "ms").label("endpoint", f.endpoint.clone()));
+        o_metrics
+            .push(Metric::new("latency", f.latency_ms, "ms").label("endpoint", f.endpoint.clone()));
         per.push(serde_json::json!({ "endpoint": f.endpoint, "status": status, "facts": f, "findings": findings }));
         all.extend(findings);
     }
-    let versions: Vec<String> = facts.iter().filter_map(|f| f.tls.as_ref().map(|t| t.version.replace('_', "."))).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let versions: Vec<String> = facts
+        .iter()
+        .filter_map(|f| f.tls.as_ref().map(|t| t.version.replace('_', ".")))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let ok = tr!(
         lang,
         "{n} endpoint(s): {}, complete trusted chain, valid, for {name}, the certificate on disk",

@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Platform, Section};
 
 /// Production IGC Santé roots (health-sector-facts.md). Their `TEST ` variants are recognised too.
-pub const IGC_ROOTS: [&str; 3] = ["AC RACINE IGC-SANTE ELEMENTAIRE", "AC RACINE IGC-SANTE STANDARD", "AC RACINE IGC-SANTE FORT"];
+pub const IGC_ROOTS: [&str; 3] = [
+    "AC RACINE IGC-SANTE ELEMENTAIRE",
+    "AC RACINE IGC-SANTE STANDARD",
+    "AC RACINE IGC-SANTE FORT",
+];
 
 /// Production IGC Santé intermediate CAs (health-sector-facts.md). Their `TEST ` variants too.
 pub const IGC_ISSUERS: [&str; 6] = [
@@ -26,7 +30,12 @@ pub const IGC_ISSUERS: [&str; 6] = [
 ];
 
 /// The default endpoints: the guide's HTTPS, SMTP (inbound, submission) and IMAP ports.
-pub const DEFAULT_ENDPOINTS: [&str; 4] = ["https://localhost:443", "smtp://localhost:25", "smtp://localhost:587", "imap://localhost:143"];
+pub const DEFAULT_ENDPOINTS: [&str; 4] = [
+    "https://localhost:443",
+    "smtp://localhost:25",
+    "smtp://localhost:587",
+    "imap://localhost:143",
+];
 
 /// What the platform is: a production platform must not use TEST IGC Santé certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -83,7 +92,11 @@ impl Endpoint {
     /// `host:port` (an IPv6 address in brackets).
     #[must_use]
     pub fn address(&self) -> String {
-        if self.host.contains(':') { format!("[{}]:{}", self.host, self.port) } else { format!("{}:{}", self.host, self.port) }
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -91,7 +104,9 @@ impl TryFrom<String> for Endpoint {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, String> {
-        let bad = |why: &str| format!("`{s}` is not an endpoint (`scheme://host:port`, scheme https, tls, smtps, imaps, smtp or imap): {why}");
+        let bad = |why: &str| {
+            format!("`{s}` is not an endpoint (`scheme://host:port`, scheme https, tls, smtps, imaps, smtp or imap): {why}")
+        };
         let (scheme, rest) = s.split_once("://").ok_or_else(|| bad("no scheme"))?;
         let scheme = scheme.to_ascii_lowercase();
         let (upgrade, default_port) = match scheme.as_str() {
@@ -113,13 +128,22 @@ impl TryFrom<String> for Endpoint {
             }
         };
         let port = match port {
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("bad port"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad("bad port"))?,
             None => default_port,
         };
         if host.is_empty() || host.contains(['/', '@', ' ']) {
             return Err(bad("bad host"));
         }
-        Ok(Self { scheme, host, port, upgrade })
+        Ok(Self {
+            scheme,
+            host,
+            port,
+            upgrade,
+        })
     }
 }
 
@@ -196,13 +220,23 @@ impl Section for Settings {
             key_owner: None,
             igc_roots: IGC_ROOTS.map(str::to_owned).to_vec(),
             igc_issuers: IGC_ISSUERS.map(str::to_owned).to_vec(),
-            endpoints: DEFAULT_ENDPOINTS.iter().filter_map(|s| Endpoint::try_from((*s).to_owned()).ok()).collect(),
+            endpoints: DEFAULT_ENDPOINTS
+                .iter()
+                .filter_map(|s| Endpoint::try_from((*s).to_owned()).ok())
+                .collect(),
         }
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(self.crit_days.is_finite() && self.warn_days.is_finite() && self.crit_days >= 0.0 && self.crit_days <= self.warn_days) {
-            return Err(("warn_days", "must be 0 or more and not below crit_days".into()));
+        if !(self.crit_days.is_finite()
+            && self.warn_days.is_finite()
+            && self.crit_days >= 0.0
+            && self.crit_days <= self.warn_days)
+        {
+            return Err((
+                "warn_days",
+                "must be 0 or more and not below crit_days".into(),
+            ));
         }
         if self.names.is_empty() || self.names.iter().any(|n| n.trim().is_empty()) {
             return Err(("names", "must list at least one non-empty name".into()));
@@ -246,13 +280,29 @@ mod tests {
         let e = |s: &str| Endpoint::try_from(s.to_owned());
         let https = e("https://mail.example.fr").expect("valid");
         assert_eq!((https.port, https.upgrade), (443, Upgrade::Direct));
-        assert_eq!(e("smtp://127.0.0.1:587").expect("valid").upgrade, Upgrade::Smtp);
+        assert_eq!(
+            e("smtp://127.0.0.1:587").expect("valid").upgrade,
+            Upgrade::Smtp
+        );
         assert_eq!(e("imap://h").expect("valid").port, 143);
         assert_eq!(e("imaps://h").expect("valid").port, 993);
-        assert_eq!(e("smtps://[::1]:465").expect("valid").address(), "[::1]:465");
-        for bad in ["mail.example.fr:443", "ftp://h", "https://", "https://h:0", "https://h:99999", "smtp://u@h"] {
+        assert_eq!(
+            e("smtps://[::1]:465").expect("valid").address(),
+            "[::1]:465"
+        );
+        for bad in [
+            "mail.example.fr:443",
+            "ftp://h",
+            "https://",
+            "https://h:0",
+            "https://h:99999",
+            "smtp://u@h",
+        ] {
             assert!(e(bad).is_err(), "{bad}");
         }
-        assert_eq!(e("HTTPS://h:8443/").expect("valid").to_string(), "https://h:8443");
+        assert_eq!(
+            e("HTTPS://h:8443/").expect("valid").to_string(),
+            "https://h:8443"
+        );
     }
 }

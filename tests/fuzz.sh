@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Bounded fuzzing of the certificate and key loading code (the tls.* checks' loaders):
+#   tests/fuzz.sh [SECONDS]        default 60
+# With a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`): libFuzzer on
+# fuzz/fuzz_targets/load_certificates.rs for SECONDS, seeded by the committed corpus
+# fuzz/corpus/load_certificates (new inputs go to a scratch folder, not into the repository;
+# a crash is saved under fuzz/artifacts/ and fails the script).
+# Without them: the same code on stable, as the bounded mutation test of mssante-diag-core
+# (corpus + MSSANTE_FUZZ_ITERATIONS deterministic mutations, about 7,000 per second in a
+# debug build), sized to SECONDS.
+set -Eeuo pipefail
+trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
+cd "$(dirname "$0")/.."
+secs="${1:-60}"
+[[ "$secs" =~ ^[0-9]+$ && "$secs" -gt 0 ]] || { echo "usage: $0 [SECONDS]" >&2; exit 2; }
+
+if rustup toolchain list 2>/dev/null | grep -q '^nightly' && cargo +nightly fuzz --version >/dev/null 2>&1; then
+  scratch="$(mktemp -d)"
+  trap 'rm -rf "$scratch"' EXIT
+  echo "== libFuzzer: load_certificates for ${secs}s"
+  cd fuzz
+  cargo +nightly fuzz run load_certificates "$scratch" corpus/load_certificates -- \
+    -max_total_time="$secs" -max_len=65536 -rss_limit_mb=1024 -timeout=10
+else
+  echo "== no nightly/cargo-fuzz: the stable mutation test, about ${secs}s"
+  MSSANTE_FUZZ_ITERATIONS=$((secs * 7000)) cargo test --locked -p mssante-diag-core fuzz_corpus -- --nocapture
+fi
