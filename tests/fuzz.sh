@@ -14,6 +14,11 @@ cd "$(dirname "$0")/.."
 secs="${1:-60}"
 [[ "$secs" =~ ^[0-9]+$ && "$secs" -gt 0 ]] || { echo "usage: $0 [SECONDS]" >&2; exit 2; }
 
+# cargo-fuzz itself comes from crates.io when the machine has nightly but not the tool.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "== installing cargo-fuzz"
+  cargo install --locked --quiet cargo-fuzz --version 0.13.2
+fi
 if rustup toolchain list 2>/dev/null | grep -q '^nightly' && cargo +nightly fuzz --version >/dev/null 2>&1; then
   scratch="$(mktemp -d)"
   trap 'rm -rf "$scratch"' EXIT

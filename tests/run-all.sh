@@ -17,6 +17,9 @@ echo "== Rust tests"
 # so they never run beside a test that needs the stack healthy.
 cargo test --locked 2>&1
 
+echo "== fuzzing (bounded)"
+bash tests/fuzz.sh 30
+
 for binding in bindings-python bindings-node; do
   # A binding without its test script is a broken checkout, not a binding to skip.
   [ -x "$binding/run-tests.sh" ] || { echo "run-all.sh: ERROR: $binding/run-tests.sh is missing or not executable" >&2; exit 1; }

@@ -46,6 +46,22 @@ impl Project {
         Self(dir)
     }
 
+    /// A copy of the folder `src` (certificates, backups, migrations: every fixture the
+    /// checks read), then `env` and `toml` written over its own.
+    fn copy_of(tag: &str, src: &Path, env: &str, toml: &str) -> Self {
+        let project = Self::new(tag, env, Some(toml));
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(src.join("."))
+            .arg(&project.0)
+            .status()
+            .expect("cp runs");
+        assert!(copied.success(), "copy {} into {}", src.display(), project.0.display());
+        std::fs::write(project.0.join(".env"), env).expect("write .env");
+        std::fs::write(project.0.join("mssante-diag.toml"), toml).expect("write mssante-diag.toml");
+        project
+    }
+
     fn path(&self) -> &Path {
         &self.0
     }
@@ -233,7 +249,7 @@ fn the_stacks_real_passwords_never_show_on_healthy_paths() {
     let real = [stack.var("PG_PASSWORD"), stack.var("PG_SUPERPASSWORD"), stack.var("REDIS_PASSWORD"), stack.var("MAIL_PASSWORD")];
     let env = format!("{env}\nPSC_CLIENT_SECRET=psc-secret-{MARK}\nDATABASE_URL=postgres://mssante:{}@127.0.77.1:15432/mssante\n", real[0]);
     let toml = live_toml(stack, &format!("api-pass-{MARK}"), stack.var("PG_SUPERPASSWORD"));
-    let project = Project::new("real", &env, Some(&toml));
+    let project = Project::copy_of("real", &stack.project, &env, &toml);
     let mut secrets: Vec<String> = real.iter().map(|s| (*s).to_owned()).collect();
     secrets.extend(env.lines().filter_map(|l| l.strip_prefix("JWT_SECRET=")).map(str::to_owned));
     secrets.extend(["psc-secret", "api-pass"].map(|s| format!("{s}-{MARK}")));
