@@ -48,10 +48,8 @@ fn cli_check_on_the_healthy_stack_is_all_ok() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     // A check the project's own TOML switches off (`[subsystem] name = false`, e.g. `[storage]
     // smart = false` where the VM's disk has no SMART data) may be skipped, and only such a check.
-    let toml: toml::Table = std::fs::read_to_string(stack.project.join("mssante-diag.toml")).expect("project TOML").parse().expect("TOML");
-    let disabled = |id: &str| {
-        id.split_once('.').is_some_and(|(sub, name)| toml.get(sub).and_then(|s| s.get(name)).and_then(toml::Value::as_bool) == Some(false))
-    };
+    let toml = std::fs::read_to_string(stack.project.join("mssante-diag.toml")).expect("project TOML");
+    let disabled = |id: &str| mssante_diag_tests::disabled_in(&toml, id);
     let not_ok: Vec<String> = doc["checks"]
         .as_array()
         .expect("checks")

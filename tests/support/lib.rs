@@ -160,6 +160,14 @@ pub fn endless_server(prefix: &'static [u8], chunk: &'static [u8], client_first:
     port
 }
 
+/// Whether a project's TOML switches check `id` off explicitly (`[subsystem] name = false`,
+/// e.g. `[storage] smart = false`): the only reason a check may be `skipped` on the healthy stack.
+#[must_use]
+pub fn disabled_in(toml_text: &str, id: &str) -> bool {
+    let Ok(table) = toml_text.parse::<toml::Table>() else { return false };
+    id.split_once('.').is_some_and(|(sub, name)| table.get(sub).and_then(|s| s.get(name)).and_then(toml::Value::as_bool) == Some(false))
+}
+
 /// The `mssante-diag` binary built beside the test binaries (`cargo test` builds the workspace's binaries).
 ///
 /// # Panics

@@ -18,3 +18,11 @@ async def smtp(config: Optional[Config] = None) -> Report:
     """Run the `smtp.*` checks and return the report."""
 async def imap(config: Optional[Config] = None) -> Report:
     """Run the `imap.*` checks and return the report."""
+async def postfix(config: Optional[Config] = None) -> Report:
+    """Run the `postfix.*` checks and return the report."""
+async def tls(config: Optional[Config] = None) -> Report:
+    """Run the `tls.*` checks and return the report."""
+async def backup(config: Optional[Config] = None) -> Report:
+    """Run the `backup.*` checks and return the report."""
+async def storage(config: Optional[Config] = None) -> Report:
+    """Run the `storage.*` checks and return the report."""

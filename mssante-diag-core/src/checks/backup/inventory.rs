@@ -203,6 +203,9 @@ pub struct FreshnessLimits {
     pub size_drop_pct: f64,
 }
 
+/// Archives of a folder shown in the details, newest first.
+const DETAILS_ARCHIVES: usize = 20;
+
 /// Previous archives of a series compared with its newest.
 const SIZE_HISTORY: usize = 7;
 
@@ -364,7 +367,23 @@ pub fn evaluate_freshness(folders: &[FolderFacts], limits: FreshnessLimits, lang
         worst_first.sort_by_key(|f| std::cmp::Reverse(f.status.severity()));
         worst_first.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join("; ")
     };
-    let details = serde_json::json!({ "folders": folders });
+    // The newest archives of each folder (a year of nightly backups would fill the report).
+    let shown: Vec<serde_json::Value> = folders
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "path": f.path,
+                "access": f.access,
+                "archive_count": f.archives.len(),
+                "newest_archives": &f.archives[..f.archives.len().min(DETAILS_ARCHIVES)],
+                "other_files": f.other_files,
+                "unlisted": f.unlisted,
+                "listing_truncated": f.listing_truncated,
+                "available_bytes": f.available_bytes,
+            })
+        })
+        .collect();
+    let details = serde_json::json!({ "folders": shown });
     let mut o = Outcome::new(status, summary).details(details);
     o.metrics = metrics;
     for (p, user) in &unreadable {

@@ -609,6 +609,26 @@ mod tests {
     }
 
     #[test]
+    fn garbage_and_endless_lines_stay_bounded() {
+        let mut scan = DumpScan::default();
+        scan.feed(b"--\n-- PostgreSQL database dump\n--\n");
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..16 {
+            scan.feed(&chunk);
+        }
+        assert!(scan.line.len() <= LINE_KEEP + 1, "a line is kept to its first bytes");
+        scan.finish();
+        assert!(matches!(scan.verdict(false, Lang::En), Verdict::Truncated { .. }));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let garbage: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let r = read(&write(dir.path(), "garbage.sql", &garbage));
+        assert!(matches!(r.verdict, Verdict::Unverifiable { .. }), "{r:?}");
+        // gzip magic, then garbage: damaged, not a panic.
+        let r = read(&write(dir.path(), "garbage.sql.gz", &[&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3][..], &garbage].concat()));
+        assert!(matches!(r.verdict, Verdict::Corrupt { .. } | Verdict::Truncated { .. }), "{r:?}");
+    }
+
+    #[test]
     fn stops_at_the_bound_and_says_how_far() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = write(dir.path(), "big.sql.gz", &gzip(&vec![b'x'; 8 << 20]));
