@@ -9,7 +9,8 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 
 use super::session::on_db;
-use super::{human_secs, list_some, one_line, TOO_MANY_STEP};
+use super::{list_some, one_line, TOO_MANY_STEP};
+use crate::units;
 use crate::checks::{grade, step, Ctx, Outcome, Step};
 use super::Settings as PostgresConfig;
 use crate::model::{Metric, Status};
@@ -156,10 +157,10 @@ pub async fn connection_stats(conn: &mut PgConnection) -> Result<ConnectionStats
 }
 
 /// A session for a summary: `pid 123 (mssante/api, 12 min)`.
-fn who(b: &Backend) -> String {
+fn who(b: &Backend, lang: Lang) -> String {
     let user = b.user.as_deref().unwrap_or("?");
     let app = if b.application.is_empty() { "-" } else { &b.application };
-    format!("pid {} ({user}/{app}, {})", b.pid, human_secs(b.state_secs.unwrap_or(0.0)))
+    format!("pid {} ({user}/{app}, {})", b.pid, units::duration(b.state_secs.unwrap_or(0.0), lang))
 }
 
 /// Sessions, longest in their state first.
@@ -215,12 +216,12 @@ pub fn evaluate_connections(s: &ConnectionStats, refused_full: bool, cfg: &Postg
     let mins = cfg.idle_minutes;
     if !idle_tx_old.is_empty() {
         let n = idle_tx_old.len();
-        let l = list_some(&idle_tx_old, 3, |b| who(b));
+        let l = list_some(&idle_tx_old, 3, |b| who(b, lang));
         summary += &tr!(lang, "; {n} idle in transaction > {mins} min: {l}", " ; {n} inactives en transaction > {mins} min : {l}");
     }
     if !idle.is_empty() {
         let n = idle.len();
-        let l = list_some(&idle, 3, |b| who(b));
+        let l = list_some(&idle, 3, |b| who(b, lang));
         summary += &tr!(lang, "; {n} idle > {mins} min: {l}", " ; {n} inactives > {mins} min : {l}");
     }
 
@@ -325,18 +326,18 @@ pub async fn long_queries(conn: &mut PgConnection, min_secs: f64) -> Result<Vec<
 #[allow(clippy::cast_precision_loss)]
 pub fn evaluate_long_queries(qs: &[LongQuery], cfg: &PostgresConfig, lang: Lang) -> Outcome {
     let (warn, crit) = (cfg.long_query_secs, cfg.long_query_crit_secs);
-    let thr = human_secs(warn);
+    let thr = units::duration(warn, lang);
     let longest = qs.first().map_or(0.0, |q| q.secs);
     let metrics = [Metric::new("long_queries", qs.len() as f64, ""), Metric::new("longest_query", longest, "s").thresholds(warn, crit)];
     let o = match qs.first() {
         None => Outcome::ok(tr!(lang, "no active query running longer than {thr}", "aucune requête active depuis plus de {thr}")),
         Some(q) => {
             let n = qs.len();
-            let (pid, user, app, dur, text) = (q.pid, q.user.as_deref().unwrap_or("?"), &q.application, human_secs(q.secs), one_line(&q.query, 80));
+            let (pid, user, app, dur, text) = (q.pid, q.user.as_deref().unwrap_or("?"), &q.application, units::duration(q.secs, lang), one_line(&q.query, 80));
             // Listed queries are past the warning threshold already.
             let status = grade(q.secs, warn, crit).worst(Status::Warning);
             let over = if status == Status::Critical {
-                let c = human_secs(crit);
+                let c = units::duration(crit, lang);
                 tr!(lang, " (critical past {c})", " (critique au-delà de {c})")
             } else {
                 String::new()

@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::postgres::PgConnection;
 
 use super::session::on_db;
-use super::{human_secs, list_some, relation};
+use super::{list_some, relation};
+use crate::units;
 use crate::checks::{step, Ctx, Outcome, Step};
 use crate::model::Metric;
 use crate::{tr, Lang};
@@ -99,7 +100,7 @@ pub fn evaluate_integrity(f: &IntegrityFacts, lang: Lang) -> Outcome {
     let o = match (&f.failures, f.data_checksums) {
         (Some(fs), _) if !fs.is_empty() => {
             let l = list_some(fs, 3, |x| {
-                let ago = x.last_failure_age_secs.map_or_else(String::new, |s| tr!(lang, ", last {} ago", ", dernière il y a {}", human_secs(s)));
+                let ago = x.last_failure_age_secs.map_or_else(String::new, |s| tr!(lang, ", last {} ago", ", dernière il y a {}", units::duration(s, lang)));
                 format!("{} ({}{ago})", x.database, x.failures)
             });
             let o = Outcome::critical(tr!(

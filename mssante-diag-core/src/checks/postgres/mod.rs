@@ -441,34 +441,6 @@ fn one_line(q: &str, max: usize) -> String {
     }
 }
 
-/// Human duration from seconds: `850 ms`, `5.1 s`, `12 min`, `3.5 h`, `4 d`.
-fn human_secs(s: f64) -> String {
-    if s < 1.0 {
-        format!("{:.0} ms", s * 1000.0)
-    } else if s < 120.0 {
-        format!("{s:.1} s")
-    } else if s < 7200.0 {
-        format!("{:.0} min", s / 60.0)
-    } else if s < 172_800.0 {
-        format!("{:.1} h", s / 3600.0)
-    } else {
-        format!("{:.0} d", s / 86400.0)
-    }
-}
-
-/// Human size from bytes.
-fn human_bytes(b: i64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let mut v = b as f64;
-    for unit in ["B", "KiB", "MiB", "GiB", "TiB"] {
-        if v < 1024.0 || unit == "TiB" {
-            return if unit == "B" { format!("{v:.0} {unit}") } else { format!("{v:.1} {unit}") };
-        }
-        v /= 1024.0;
-    }
-    unreachable!("the loop returns at TiB")
-}
-
 /// A list of items for a summary, at most `n` then `+k`.
 fn list_some<T>(items: &[T], n: usize, f: impl Fn(&T) -> String) -> String {
     let mut s = items.iter().take(n).map(f).collect::<Vec<_>>().join(", ");
@@ -486,11 +458,6 @@ mod tests {
     fn helpers_format() {
         assert_eq!(one_line("SELECT  *\n FROM t", 100), "SELECT * FROM t");
         assert_eq!(one_line("abcdef", 3), "abc…");
-        assert_eq!(human_secs(0.25), "250 ms");
-        assert_eq!(human_secs(5.12), "5.1 s");
-        assert_eq!(human_secs(720.0), "12 min");
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
         assert_eq!(list_some(&[1, 2, 3], 2, ToString::to_string), "1, 2 (+1)");
     }
 

@@ -7,7 +7,8 @@ use serde::Serialize;
 use sqlx::postgres::PgConnection;
 
 use super::session::on_db;
-use super::{human_secs, one_line, relation};
+use super::{one_line, relation};
+use crate::units;
 use crate::checks::{step, Ctx, Outcome, Step};
 use super::Settings as PostgresConfig;
 use crate::model::Metric;
@@ -157,14 +158,14 @@ pub fn evaluate_statements(f: &StatementsFacts, cfg: &PostgresConfig, lang: Lang
                     "aucune requête appelée au moins {min_calls} fois pour l'instant dans « {db} »"
                 )),
                 Some(s) => {
-                    let (mean, calls, id) = (human_secs(s.mean_ms / 1000.0), s.calls, s.queryid.map_or_else(|| "?".into(), |q| q.to_string()));
+                    let (mean, calls, id) = (units::duration(s.mean_ms / 1000.0, lang), s.calls, s.queryid.map_or_else(|| "?".into(), |q| q.to_string()));
                     let text = if s.query == HIDDEN {
                         tr!(lang, "another role's statement (text hidden without pg_read_all_stats)", "requête d'un autre rôle (texte masqué sans pg_read_all_stats)")
                     } else {
                         one_line(&s.query, 80)
                     };
                     if s.mean_ms >= thr_ms {
-                        let thr = human_secs(cfg.long_query_secs);
+                        let thr = units::duration(cfg.long_query_secs, lang);
                         let o = Outcome::warning(tr!(
                             lang,
                             "slowest statement takes {mean} on average (over {thr}) in {calls} call(s), queryid {id}: {text}",

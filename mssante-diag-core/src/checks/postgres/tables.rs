@@ -8,7 +8,8 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 
 use super::session::on_db;
-use super::{human_bytes, human_secs, list_some};
+use super::list_some;
+use crate::units;
 use crate::checks::{grade, step, Ctx, Outcome, Step};
 use super::settings::ExpectedIndex;
 use super::Settings as PostgresConfig;
@@ -118,7 +119,7 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
 pub fn evaluate_size(f: &SizeFacts, cfg: &PostgresConfig, lang: Lang) -> Outcome {
-    let (db, size) = (&f.database, human_bytes(f.database_bytes));
+    let (db, size) = (&f.database, units::bytes(u64::try_from(f.database_bytes).unwrap_or(0), lang));
     let (warn, crit) = (cfg.size_warn_gib * GIB, cfg.size_crit_gib * GIB);
     let status = grade(f.database_bytes as f64, warn, crit);
     let over = match status {
@@ -130,7 +131,7 @@ pub fn evaluate_size(f: &SizeFacts, cfg: &PostgresConfig, lang: Lang) -> Outcome
     };
     let summary = match f.tables.first() {
         Some(t) => {
-            let (name, tsize) = (&t.table, human_bytes(t.bytes));
+            let (name, tsize) = (&t.table, units::bytes(u64::try_from(t.bytes).unwrap_or(0), lang));
             tr!(lang, "database \"{db}\": {size}{over}; largest table {name}: {tsize}", "base « {db} » : {size}{over} ; plus grosse table {name} : {tsize}")
         }
         None => tr!(lang, "database \"{db}\": {size}{over}; no table", "base « {db} » : {size}{over} ; aucune table"),
@@ -439,7 +440,7 @@ const DAY: f64 = 86_400.0;
 /// `vacuum_crit_days`); and autovacuum being off.
 #[must_use]
 pub fn evaluate_vacuum(f: &VacuumFacts, cfg: &PostgresConfig, lang: Lang) -> Outcome {
-    let age = |s: Option<f64>| s.map_or_else(|| tr!(lang, "never", "jamais"), |s| tr!(lang, "{} ago", "il y a {}", human_secs(s)));
+    let age = |s: Option<f64>| s.map_or_else(|| tr!(lang, "never", "jamais"), |s| tr!(lang, "{} ago", "il y a {}", units::duration(s, lang)));
     let worst = f.tables.iter().filter(|t| t.live + t.dead >= VACUUM_MIN_ROWS).max_by(|a, b| a.dead_pct().total_cmp(&b.dead_pct()));
     let pct = worst.map_or(0.0, TableVacuum::dead_pct);
     let mut status = grade(pct, DEAD_WARN_PCT, DEAD_CRIT_PCT);
@@ -466,7 +467,7 @@ pub fn evaluate_vacuum(f: &VacuumFacts, cfg: &PostgresConfig, lang: Lang) -> Out
     if let (Some((t, secs)), Status::Warning | Status::Critical) = (stale, stale_status) {
         status = status.worst(stale_status);
         let limit = if stale_status == Status::Critical { crit_days } else { warn_days };
-        let (name, dead, for_, v, a) = (&t.table, t.dead, human_secs(secs), age(t.vacuum_age_secs), age(t.analyze_age_secs));
+        let (name, dead, for_, v, a) = (&t.table, t.dead, units::duration(secs, lang), age(t.vacuum_age_secs), age(t.analyze_age_secs));
         summary = tr!(
             lang,
             "{name}: {dead} dead rows and no vacuum or analyze for {for_} (over {limit} d: last vacuum {v}, last analyze {a}); {summary}",
@@ -594,7 +595,7 @@ mod tests {
         assert_eq!((m.value, m.warn, m.crit), (8.0 * DAY, Some(7.0 * DAY), Some(30.0 * DAY)));
         let o = evaluate_vacuum(&facts(vec![t(10, Some(40.0), Some(2.0))], None), &cfg, Lang::Fr);
         assert_eq!(o.status, Status::Critical);
-        assert!(o.summary.contains("ni vacuum ni analyze depuis 40 d (plus de 30 j"), "{}", o.summary);
+        assert!(o.summary.contains("ni vacuum ni analyze depuis 40 j (plus de 30 j"), "{}", o.summary);
         // Never maintained: as old as the statistics when their reset is known, else not graded.
         assert_eq!(evaluate_vacuum(&facts(vec![t(10, None, None)], Some(45.0)), &cfg, Lang::En).status, Status::Critical);
         assert_eq!(evaluate_vacuum(&facts(vec![t(10, None, None)], None), &cfg, Lang::En).status, Status::Ok);
