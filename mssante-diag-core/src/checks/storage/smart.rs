@@ -358,7 +358,11 @@ pub fn evaluate_smart(disks: &[(Disk, DiskState)], elsewhere: &[NotOnDisk], lang
         Outcome::ok(tr!(lang, "SMART health fine on {}{not_read}", "santé SMART correcte sur {}{not_read}", fine.join(", ")))
     } else if disks.is_empty() {
         let l = elsewhere.iter().map(|n| format!("{} ({})", n.path.display(), n.reason)).collect::<Vec<_>>().join(", ");
-        Outcome::skipped(tr!(lang, "no local disk under the configured folders: {l}", "aucun disque local sous les dossiers configurés : {l}"))
+        if l.is_empty() {
+            Outcome::skipped(tr!(lang, "no local disk under the configured folders (none of them exists)", "aucun disque local sous les dossiers configurés (aucun n'existe)"))
+        } else {
+            Outcome::skipped(tr!(lang, "no local disk under the configured folders: {l}", "aucun disque local sous les dossiers configurés : {l}"))
+        }
     } else {
         Outcome::skipped(tr!(lang, "no disk could be read: {}", "aucun disque n'a pu être lu : {}", unread.join("; ")))
     };
