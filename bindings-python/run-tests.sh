@@ -3,7 +3,7 @@
 # examples, with the shipped stubs) and pytest against the real test stack.
 # Usage: bash bindings-python/run-tests.sh [PYTEST ARGS...]
 set -Eeuo pipefail
-trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/stack/on-error.sh"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"

@@ -9,7 +9,7 @@
 # (corpus + MSSANTE_FUZZ_ITERATIONS deterministic mutations, about 7,000 per second in a
 # debug build), sized to SECONDS.
 set -Eeuo pipefail
-trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
+source "$(dirname "${BASH_SOURCE[0]}")/stack/on-error.sh"
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
 [[ "$secs" =~ ^[0-9]+$ && "$secs" -gt 0 ]] || { echo "usage: $0 [SECONDS]" >&2; exit 2; }

@@ -3,7 +3,7 @@
 # workspace: Rust (unit, integration, CLI), the Python binding, the Node binding.
 # This is the README's test command, and what CI runs.
 set -Eeuo pipefail
-trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
+source "$(dirname "${BASH_SOURCE[0]}")/stack/on-error.sh"
 cd "$(dirname "$0")/.."
 export MSSANTE_STACK_DIR="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 

@@ -111,17 +111,15 @@ impl Login {
         Ok(Self { username, secret: LoginSecret::Password(password) })
     }
 
-    /// Uses a bearer token.
-    #[must_use]
-    pub fn is_bearer(&self) -> bool {
-        matches!(self.secret, LoginSecret::Bearer(_))
+    /// The password or token itself: for the protocol only.
+    fn exposed(&self) -> &str {
+        match &self.secret {
+            LoginSecret::Password(s) | LoginSecret::Bearer(s) => s.expose(),
+        }
     }
 
     fn credentials(&self) -> Credentials {
-        let s = match &self.secret {
-            LoginSecret::Password(s) | LoginSecret::Bearer(s) => s.expose(),
-        };
-        Credentials::new(self.username.clone(), s.to_owned())
+        Credentials::new(self.username.clone(), self.exposed().to_owned())
     }
 
     /// The password, for IMAP `LOGIN` (none for a bearer token).
@@ -161,9 +159,7 @@ impl Login {
             Sasl::XOAuth2 | Sasl::OAuthBearer if challenge.is_some() => Vec::new(),
             Sasl::XOAuth2 => Mechanism::Xoauth2.response(&self.credentials(), None).unwrap_or_default().into_bytes(),
             Sasl::OAuthBearer => {
-                let token = match &self.secret {
-                    LoginSecret::Password(s) | LoginSecret::Bearer(s) => s.expose(),
-                };
+                let token = self.exposed();
                 format!("n,a={},\x01auth=Bearer {token}\x01\x01", self.username.replace('=', "=3D").replace(',', "=2C")).into_bytes()
             }
         }

@@ -97,13 +97,18 @@ thread_local! {
     static REVEAL_SECRETS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Serialises `value` itself during the override merge ([`to_table_with_secrets`]), else `shown()`.
+fn serialize_concealed<S: serde::Serializer>(s: S, value: &str, shown: impl FnOnce() -> String) -> std::result::Result<S::Ok, S::Error> {
+    if REVEAL_SECRETS.with(std::cell::Cell::get) {
+        s.serialize_str(value)
+    } else {
+        s.serialize_str(&shown())
+    }
+}
+
 impl Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        if REVEAL_SECRETS.with(std::cell::Cell::get) {
-            s.serialize_str(&self.0)
-        } else {
-            s.serialize_str(REDACTED)
-        }
+        serialize_concealed(s, &self.0, || REDACTED.to_owned())
     }
 }
 
@@ -171,11 +176,7 @@ impl std::fmt::Debug for CredentialUrl {
 
 impl Serialize for CredentialUrl {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        if REVEAL_SECRETS.with(std::cell::Cell::get) {
-            s.serialize_str(&self.0)
-        } else {
-            s.serialize_str(&redact_url(&self.0))
-        }
+        serialize_concealed(s, &self.0, || redact_url(&self.0))
     }
 }
 

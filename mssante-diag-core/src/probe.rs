@@ -500,7 +500,7 @@ impl Deadline {
     /// # Errors
     /// [`Hung`] naming the step when the deadline passed first.
     pub async fn step<F: std::future::Future>(&self, step: Phase, fut: F) -> Result<F::Output, Hung> {
-        let _ = crate::checks::CURRENT_STEP.try_with(|s| step.name().clone_into(&mut s.borrow_mut()));
+        crate::checks::enter_step(step.name());
         tokio::time::timeout_at(self.at, fut).await.map_err(|_| Hung { step, timeout_secs: self.secs })
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::checks::{catalogue, CheckDef, Ctx, Outcome};
+use crate::checks::{catalogue, CheckDef, Ctx, Outcome, TimedOut};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{CheckResult, Report, Status, SCHEMA_VERSION};
@@ -121,7 +121,7 @@ pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
     let limit = deadline(def, &ctx.config);
     let start = Instant::now();
     let step = Arc::new(std::sync::Mutex::new(String::new()));
-    let task = tokio::spawn(step_tracked(step.clone(), (def.run)(ctx.clone())));
+    let task = tokio::spawn(crate::checks::CURRENT_STEP.scope(step.clone(), (def.run)(ctx.clone())));
     let abort = task.abort_handle();
     // A cancelled run (its future dropped) stops its checks too.
     let _stop_on_drop = AbortOnDrop(abort.clone());
@@ -136,29 +136,10 @@ pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
             let secs = limit.as_secs_f64().round();
             let at = step.lock().map(|s| s.clone()).unwrap_or_default();
             let what = if at.is_empty() { def.id.to_owned() } else { tr!(lang, "{} (step {at})", "{} (étape {at})", def.id) };
-            Outcome::new(ctx.config.timeout_state.into(), tr!(lang, "{what}: no answer within {secs} s", "{what} : pas de réponse en {secs} s"))
+            ctx.timed_out(&what, TimedOut(secs))
         }
     };
-    finish(def, outcome, lang, &ctx.config.vars(), start.elapsed())
-}
-
-/// Runs a check with a step slot the check's `ctx.step_named` writes to; the slot is
-/// copied out to `shared` after each write so the runner can read it after an abort.
-async fn step_tracked(shared: Arc<std::sync::Mutex<String>>, check: impl std::future::Future<Output = Outcome>) -> Outcome {
-    let tracked = async {
-        let mut check = std::pin::pin!(check);
-        std::future::poll_fn(|cx| {
-            let polled = std::future::Future::poll(check.as_mut(), cx);
-            let _ = crate::checks::CURRENT_STEP.try_with(|s| {
-                if let Ok(mut out) = shared.lock() {
-                    out.clone_from(&s.borrow());
-                }
-            });
-            polled
-        })
-        .await
-    };
-    crate::checks::CURRENT_STEP.scope(std::cell::RefCell::new(String::new()), tracked).await
+    finish(def, outcome, lang, ctx.vars(), start.elapsed())
 }
 
 /// Aborts a spawned check when the run that awaits it is dropped.
@@ -205,4 +186,40 @@ fn millis(d: Duration) -> u64 {
 
 fn hostname() -> String {
     nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    /// A check that enters a named step and never finishes it.
+    static HANGS_IN_BANNER: CheckDef = CheckDef {
+        id: "smtp.hangs",
+        title_en: "hangs",
+        title_fr: "bloque",
+        guide: "Général",
+        quick: false,
+        remedy: &[],
+        steps: 1,
+        run: |_| {
+            async {
+                crate::checks::enter_step("banner");
+                std::future::pending::<Outcome>().await
+            }
+            .boxed()
+        },
+    };
+
+    #[tokio::test]
+    async fn a_check_past_its_deadline_names_the_step_it_hung_in() {
+        let mut config = Config::default();
+        config.timeout_secs = 0.05;
+        let r = run_one(&HANGS_IN_BANNER, Arc::new(Ctx::new(Arc::new(config.clone())))).await;
+        assert_eq!(r.status, Status::Critical);
+        assert!(r.summary.contains("smtp.hangs (step banner)"), "{}", r.summary);
+        config.timeout_state = crate::config::TimeoutState::Unknown;
+        let r = run_one(&HANGS_IN_BANNER, Arc::new(Ctx::new(Arc::new(config)))).await;
+        assert_eq!(r.status, Status::Unknown);
+    }
 }

@@ -2,6 +2,8 @@
 //! step, never hangs, never panics, never grows its memory with what a peer sends; a tool
 //! that outlives the timeout is killed.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,6 +11,53 @@ use std::time::{Duration, Instant};
 use mssante_diag_core::exec::{self, ExecError, Place};
 use mssante_diag_core::{Config, Ctx, Selection, Status, TimeoutState};
 use mssante_diag_tests::{cli_bin, endless_server, healthy, hostile_server, hung_listener, run, run_measuring_memory, run_only, Stack};
+
+/// A loopback server that plays an SMTP or IMAP server up to STARTTLS, then closes the
+/// connection in the middle of the TLS handshake (after reading the ClientHello).
+fn closes_mid_handshake(imap: bool) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut w = s.try_clone().expect("clone");
+                let mut r = BufReader::new(s);
+                let greeting: &[u8] = if imap { b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hostile\r\n" } else { b"220 hostile ESMTP\r\n" };
+                if w.write_all(greeting).is_err() {
+                    return;
+                }
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let tag = line.split_whitespace().next().unwrap_or("*").to_owned();
+                    let upper = line.to_ascii_uppercase();
+                    let reply = match (imap, upper.contains("STARTTLS"), upper.starts_with("EHLO")) {
+                        (false, _, true) => "250-hostile\r\n250 STARTTLS\r\n".to_owned(),
+                        (false, true, _) => "220 2.0.0 Ready to start TLS\r\n".to_owned(),
+                        (true, true, _) => format!("{tag} OK Begin TLS negotiation now\r\n"),
+                        (true, _, _) if upper.contains("CAPABILITY") => format!("* CAPABILITY IMAP4rev1 STARTTLS\r\n{tag} OK done\r\n"),
+                        _ => "500 what\r\n".to_owned(),
+                    };
+                    let _ = w.write_all(reply.as_bytes());
+                    if upper.contains("STARTTLS") && !upper.contains("CAPABILITY") {
+                        // Read the ClientHello, then hang up mid-handshake.
+                        let _ = std::io::Read::read(r.get_mut(), &mut [0u8; 512]);
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    port
+}
+
+/// The hostile peers of the issue: a 1 MiB line without CRLF, silence, a close mid-handshake.
+pub(crate) fn hostile_ports(imap: bool) -> Vec<(&'static str, u16, Option<TcpListener>)> {
+    static MIB: [u8; 1 << 20] = [b'A'; 1 << 20];
+    let (hung, hung_port) = hung_listener();
+    vec![("1 MiB line", hostile_server(&MIB, false), None), ("silent", hung_port, Some(hung)), ("closes mid-handshake", closes_mid_handshake(imap), None)]
+}
 
 /// One port for every network subsystem.
 fn config_all_on(port: u16, timeout: f64) -> Config {

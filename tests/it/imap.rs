@@ -90,7 +90,7 @@ fn doveadm_out_of_reach_is_skipped() {
 
 #[test]
 fn hostile_servers_end_every_imap_check_within_its_timeout() {
-    for (label, port, _keep) in crate::smtp::hostile_ports(true) {
+    for (label, port, _keep) in crate::hostile::hostile_ports(true) {
         let toml = format!("timeout_secs = 1\n[imap]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"u@x.test\"\npassword = \"hostile-pw-Zq9\"\n");
         let config = Config::from_toml_str(&toml, &std::env::temp_dir()).expect("config");
         let start = Instant::now();

@@ -2,13 +2,12 @@
 //! EHLO over TLS, AUTH, RCPT), the peer domains through the stack's NSD, a stopped server,
 //! a changed password, an unknown mailbox, an expired certificate, and hostile servers.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mssante_diag_core::{Config, Lang, Status, TimeoutState};
-use mssante_diag_tests::{fault, healthy, hostile_server, hung_listener, run_only, Stack};
+use mssante_diag_tests::{fault, healthy, hung_listener, run_only, Stack};
 
 #[test]
 fn inbound_and_submission_sessions_are_ok() {
@@ -287,56 +286,9 @@ fn an_expired_certificate_is_critical() {
     assert_eq!(r.check("smtp.inbound").expect("ran").status, Status::Ok, "restored");
 }
 
-/// A loopback server that plays an SMTP or IMAP server up to STARTTLS, then closes the
-/// connection in the middle of the TLS handshake (after reading the ClientHello).
-pub(crate) fn closes_mid_handshake(imap: bool) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut w = s.try_clone().expect("clone");
-                let mut r = BufReader::new(s);
-                let greeting: &[u8] = if imap { b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hostile\r\n" } else { b"220 hostile ESMTP\r\n" };
-                if w.write_all(greeting).is_err() {
-                    return;
-                }
-                let mut line = String::new();
-                while r.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    let tag = line.split_whitespace().next().unwrap_or("*").to_owned();
-                    let upper = line.to_ascii_uppercase();
-                    let reply = match (imap, upper.contains("STARTTLS"), upper.starts_with("EHLO")) {
-                        (false, _, true) => "250-hostile\r\n250 STARTTLS\r\n".to_owned(),
-                        (false, true, _) => "220 2.0.0 Ready to start TLS\r\n".to_owned(),
-                        (true, true, _) => format!("{tag} OK Begin TLS negotiation now\r\n"),
-                        (true, _, _) if upper.contains("CAPABILITY") => format!("* CAPABILITY IMAP4rev1 STARTTLS\r\n{tag} OK done\r\n"),
-                        _ => "500 what\r\n".to_owned(),
-                    };
-                    let _ = w.write_all(reply.as_bytes());
-                    if upper.contains("STARTTLS") && !upper.contains("CAPABILITY") {
-                        // Read the ClientHello, then hang up mid-handshake.
-                        let _ = std::io::Read::read(r.get_mut(), &mut [0u8; 512]);
-                        return;
-                    }
-                    line.clear();
-                }
-            });
-        }
-    });
-    port
-}
-
-/// The hostile peers of the issue: a 1 MiB line without CRLF, silence, a close mid-handshake.
-pub(crate) fn hostile_ports(imap: bool) -> Vec<(&'static str, u16, Option<TcpListener>)> {
-    static MIB: [u8; 1 << 20] = [b'A'; 1 << 20];
-    let (hung, hung_port) = hung_listener();
-    vec![("1 MiB line", hostile_server(&MIB, false), None), ("silent", hung_port, Some(hung)), ("closes mid-handshake", closes_mid_handshake(imap), None)]
-}
-
 #[test]
 fn hostile_servers_end_every_smtp_check_within_its_timeout() {
-    for (label, port, _keep) in hostile_ports(false) {
+    for (label, port, _keep) in crate::hostile::hostile_ports(false) {
         let toml = format!(
             "timeout_secs = 1\n[smtp]\nhost = \"127.0.0.1\"\ninbound_port = {port}\nsubmission_port = {port}\nusername = \"u@x.test\"\npassword = \"hostile-pw-Zq9\"\n\
              delivery_mailbox = \"u@x.test\"\npeer_domains = [\"loopback-peer.mssante.test\"]\nremote_port = {port}\nresolver = [\"127.0.77.1:10053\"]\n"

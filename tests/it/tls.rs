@@ -80,6 +80,16 @@ impl Project {
         Self { dir }
     }
 
+    /// A case of `pki-cases`: `{name}.crt` and `{name}.key`, no fullchain, the stack's CAs.
+    fn case(stack: &Stack, name: &str) -> Self {
+        Self::new(
+            &case(stack, &format!("{name}.crt")),
+            &case(stack, &format!("{name}.key")),
+            None,
+            &stack_cas(stack),
+        )
+    }
+
     /// The stack's healthy files.
     fn stack(stack: &Stack) -> Self {
         Self::new(
@@ -142,6 +152,14 @@ fn only(r: &Report, ids: &[&str], id: &str, status: Status, needle: &str) {
             o.summary
         );
     }
+}
+
+/// The file checks on `config`: `id` has `status` and says `needle`, the others stay ok.
+#[track_caller]
+fn only_files(config: Config, id: &str, status: Status, needle: &str) -> Report {
+    let r = files(config);
+    only(&r, &FILE_CHECKS, id, status, needle);
+    r
 }
 
 #[track_caller]
@@ -222,10 +240,8 @@ fn expired_leaf_turns_only_tls_cert() {
         None,
         &stack_cas(stack),
     );
-    let r = files(p.config(stack));
-    only(
-        &r,
-        &FILE_CHECKS,
+    let r = only_files(
+        p.config(stack),
         "tls.cert",
         Status::Critical,
         "expired on 2021-01-01",
@@ -245,15 +261,9 @@ fn expired_leaf_turns_only_tls_cert() {
 #[test]
 fn leaf_for_another_name_turns_only_tls_cert() {
     let stack = Stack::get();
-    let p = Project::new(
-        &case(stack, "wrongname.crt"),
-        &case(stack, "wrongname.key"),
-        None,
-        &stack_cas(stack),
-    );
-    only(
-        &files(p.config(stack)),
-        &FILE_CHECKS,
+    let p = Project::case(stack, "wrongname");
+    only_files(
+        p.config(stack),
         "tls.cert",
         Status::Critical,
         "does not cover mail.mssante.test (its names: other.example.test)",
@@ -263,16 +273,9 @@ fn leaf_for_another_name_turns_only_tls_cert() {
 #[test]
 fn self_signed_leaf_turns_only_tls_issuer() {
     let stack = Stack::get();
-    let p = Project::new(
-        &case(stack, "selfsigned.crt"),
-        &case(stack, "selfsigned.key"),
-        None,
-        &stack_cas(stack),
-    );
-    let r = files(p.config(stack));
-    only(
-        &r,
-        &FILE_CHECKS,
+    let p = Project::case(stack, "selfsigned");
+    let r = only_files(
+        p.config(stack),
         "tls.issuer",
         Status::Critical,
         "is self-signed: no client trusts it",
@@ -287,15 +290,9 @@ fn self_signed_leaf_turns_only_tls_issuer() {
 #[test]
 fn rsa_1024_turns_only_tls_cert() {
     let stack = Stack::get();
-    let p = Project::new(
-        &case(stack, "rsa1024.crt"),
-        &case(stack, "rsa1024.key"),
-        None,
-        &stack_cas(stack),
-    );
-    only(
-        &files(p.config(stack)),
-        &FILE_CHECKS,
+    let p = Project::case(stack, "rsa1024");
+    only_files(
+        p.config(stack),
         "tls.cert",
         Status::Critical,
         "has a 1024-bit RSA key (at least 2048 required)",
@@ -305,15 +302,9 @@ fn rsa_1024_turns_only_tls_cert() {
 #[test]
 fn sha1_signature_turns_only_tls_cert() {
     let stack = Stack::get();
-    let p = Project::new(
-        &case(stack, "sha1.crt"),
-        &case(stack, "sha1.key"),
-        None,
-        &stack_cas(stack),
-    );
-    only(
-        &files(p.config(stack)),
-        &FILE_CHECKS,
+    let p = Project::case(stack, "sha1");
+    only_files(
+        p.config(stack),
         "tls.cert",
         Status::Critical,
         "is signed with sha1WithRSAEncryption",
@@ -323,15 +314,9 @@ fn sha1_signature_turns_only_tls_cert() {
 #[test]
 fn client_only_usage_turns_only_tls_cert() {
     let stack = Stack::get();
-    let p = Project::new(
-        &case(stack, "clientonly.crt"),
-        &case(stack, "clientonly.key"),
-        None,
-        &stack_cas(stack),
-    );
-    only(
-        &files(p.config(stack)),
-        &FILE_CHECKS,
+    let p = Project::case(stack, "clientonly");
+    only_files(
+        p.config(stack),
         "tls.cert",
         Status::Critical,
         "extendedKeyUsage clientAuth, serverAuth missing",
@@ -341,29 +326,12 @@ fn client_only_usage_turns_only_tls_cert() {
 #[test]
 fn validity_window_edges() {
     let stack = Stack::get();
-    let p = Project::new(
-        &case(stack, "soon.crt"),
-        &case(stack, "soon.key"),
-        None,
-        &stack_cas(stack),
-    );
-    let r = files(p.config(stack));
-    only(&r, &FILE_CHECKS, "tls.cert", Status::Warning, "in 19 days");
+    let p = Project::case(stack, "soon");
+    only_files(p.config(stack), "tls.cert", Status::Warning, "in 19 days");
     let mut c = p.config(stack);
     c.tls.crit_days = 25.0;
-    only(
-        &files(c),
-        &FILE_CHECKS,
-        "tls.cert",
-        Status::Critical,
-        "in 19 days",
-    );
-    let p = Project::new(
-        &case(stack, "future.crt"),
-        &case(stack, "future.key"),
-        None,
-        &stack_cas(stack),
-    );
+    only_files(c, "tls.cert", Status::Critical, "in 19 days");
+    let p = Project::case(stack, "future");
     let r = files(p.config(stack));
     let start = r.check("tls.cert").expect("ran").details["not_before"]
         .as_str()
@@ -384,8 +352,7 @@ fn test_ca_on_a_production_platform_turns_only_tls_trust() {
     let p = Project::stack(stack);
     let mut c = p.config(stack);
     c.tls.environment = Environment::Production;
-    let r = files(c);
-    only(&r, &FILE_CHECKS, "tls.trust", Status::Critical, "TEST IGC Santé hierarchy (TEST AC IGC-SANTE ELEMENTAIRE SERVEURS, TEST AC IGC-SANTE ELEMENTAIRE ROOT) on a production platform");
+    let r = only_files(c, "tls.trust", Status::Critical, "TEST IGC Santé hierarchy (TEST AC IGC-SANTE ELEMENTAIRE SERVEURS, TEST AC IGC-SANTE ELEMENTAIRE ROOT) on a production platform");
     let t = r.check("tls.trust").expect("ran");
     assert!(
         t.remediation
@@ -420,9 +387,8 @@ fn igc_named_hierarchies_with_the_default_names() {
     assert!(r.check("tls.key").expect("ran").summary.contains("EC key"));
     // TEST names: critical in production, expected on a test platform.
     let test = h("igc-test");
-    only(
-        &files(test.default_config()),
-        &FILE_CHECKS,
+    only_files(
+        test.default_config(),
         "tls.trust",
         Status::Critical,
         "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS",
@@ -432,9 +398,8 @@ fn igc_named_hierarchies_with_the_default_names() {
     all_ok(&files(c), &FILE_CHECKS);
     // A CA set that is not the IGC Santé's: the issuer is in the folder, the trust policy fails.
     let foreign = h("foreign");
-    only(
-        &files(foreign.default_config()),
-        &FILE_CHECKS,
+    only_files(
+        foreign.default_config(),
         "tls.trust",
         Status::Critical,
         "the chain ends at Example Root CA, not an IGC Santé root",
@@ -450,10 +415,8 @@ fn key_mismatch_turns_only_tls_key() {
         Some(&pki(stack, "fullchain.pem")),
         &stack_cas(stack),
     );
-    let r = files(p.config(stack));
-    only(
-        &r,
-        &FILE_CHECKS,
+    let r = only_files(
+        p.config(stack),
         "tls.key",
         Status::Critical,
         "does not match the certificate mail.mssante.test",
@@ -484,10 +447,8 @@ fn key_mode_644_turns_only_tls_key() {
         std::fs::Permissions::from_mode(0o644),
     )
     .expect("chmod");
-    let r = files(p.config(stack));
-    only(
-        &r,
-        &FILE_CHECKS,
+    let r = only_files(
+        p.config(stack),
         "tls.key",
         Status::Critical,
         "has mode 644: any local user can read the private key",
@@ -503,9 +464,8 @@ fn key_mode_644_turns_only_tls_key() {
         std::fs::Permissions::from_mode(0o640),
     )
     .expect("chmod");
-    only(
-        &files(p.config(stack)),
-        &FILE_CHECKS,
+    only_files(
+        p.config(stack),
         "tls.key",
         Status::Warning,
         "its group can read",
@@ -521,9 +481,8 @@ fn encrypted_key_is_recognised() {
         Some(&pki(stack, "fullchain.pem")),
         &stack_cas(stack),
     );
-    only(
-        &files(p.config(stack)),
-        &FILE_CHECKS,
+    only_files(
+        p.config(stack),
         "tls.key",
         Status::Warning,
         "is encrypted with a passphrase",
@@ -565,9 +524,8 @@ fn key_owner_is_judged() {
     let p = Project::stack(stack);
     let mut c = p.config(stack);
     c.tls.key_owner = Some("nobody".into());
-    only(
-        &files(c),
-        &FILE_CHECKS,
+    only_files(
+        c,
         "tls.key",
         Status::Warning,
         "belongs to root, expected nobody",
@@ -583,13 +541,7 @@ fn missing_intermediate_turns_only_tls_chain() {
         None,
         &[pki(stack, "root.pem")],
     );
-    only(
-        &files(p.config(stack)),
-        &FILE_CHECKS,
-        "tls.chain",
-        Status::Critical,
-        "missing intermediate: TEST AC IGC-SANTE ELEMENTAIRE SERVEURS (issuer of mail.mssante.test) is neither in config/certificates/server/server.crt nor in config/certificates/igc-sante",
-    );
+    only_files(p.config(stack), "tls.chain", Status::Critical, "missing intermediate: TEST AC IGC-SANTE ELEMENTAIRE SERVEURS (issuer of mail.mssante.test) is neither in config/certificates/server/server.crt nor in config/certificates/igc-sante");
 }
 
 #[test]
@@ -601,16 +553,15 @@ fn fullchain_in_the_wrong_order_or_incomplete_turns_only_tls_chain() {
         Some(&case(stack, "wrongorder-fullchain.pem")),
         &stack_cas(stack),
     );
-    only(&files(p.config(stack)), &FILE_CHECKS, "tls.chain", Status::Critical, "fullchain.pem is in the wrong order: the server certificate mail.mssante.test is not first");
+    only_files(p.config(stack), "tls.chain", Status::Critical, "fullchain.pem is in the wrong order: the server certificate mail.mssante.test is not first");
     let p = Project::new(
         &pki(stack, "server.crt"),
         &pki(stack, "server.key"),
         Some(&pki(stack, "server.crt")),
         &stack_cas(stack),
     );
-    only(
-        &files(p.config(stack)),
-        &FILE_CHECKS,
+    only_files(
+        p.config(stack),
         "tls.chain",
         Status::Critical,
         "lacks the intermediate TEST AC IGC-SANTE ELEMENTAIRE SERVEURS",
@@ -626,9 +577,8 @@ fn intermediate_expiring_first_turns_only_tls_chain() {
         None,
         &[pki(stack, "root.pem"), case(stack, "shortint.pem")],
     );
-    only(
-        &files(p.config(stack)),
-        &FILE_CHECKS,
+    only_files(
+        p.config(stack),
         "tls.chain",
         Status::Warning,
         "before the server certificate",
@@ -724,12 +674,20 @@ fn nginx_fault(stack: &Stack, port: u16) -> Report {
     )
 }
 
+/// nginx's fault `port` (the stack healthy): `tls.endpoints` is critical and says `needle`,
+/// the file checks stay ok.
+#[track_caller]
+fn only_endpoint(stack: &Stack, port: u16, needle: &str) -> Report {
+    let _g = healthy();
+    let r = nginx_fault(stack, port);
+    only(&r, &ALL, "tls.endpoints", Status::Critical, needle);
+    r
+}
+
 #[test]
 fn endpoint_serving_only_the_leaf() {
     let stack = Stack::get();
-    let _g = healthy();
-    let r = nginx_fault(stack, LEAF_ONLY);
-    only(&r, &ALL, "tls.endpoints", Status::Critical, "sends only the server certificate, without its intermediate (TEST AC IGC-SANTE ELEMENTAIRE SERVEURS)");
+    let r = only_endpoint(stack, LEAF_ONLY, "sends only the server certificate, without its intermediate (TEST AC IGC-SANTE ELEMENTAIRE SERVEURS)");
     assert!(r
         .check("tls.endpoints")
         .expect("ran")
@@ -740,15 +698,7 @@ fn endpoint_serving_only_the_leaf() {
 #[test]
 fn endpoint_serving_an_expired_certificate() {
     let stack = Stack::get();
-    let _g = healthy();
-    let r = nginx_fault(stack, EXPIRED);
-    only(
-        &r,
-        &ALL,
-        "tls.endpoints",
-        Status::Critical,
-        "expired on 2021-01-01",
-    );
+    let r = only_endpoint(stack, EXPIRED, "expired on 2021-01-01");
     let s = &r.check("tls.endpoints").expect("ran").summary;
     assert!(
         s.contains("serves another certificate")
@@ -760,12 +710,9 @@ fn endpoint_serving_an_expired_certificate() {
 #[test]
 fn endpoint_serving_another_name() {
     let stack = Stack::get();
-    let _g = healthy();
-    only(
-        &nginx_fault(stack, WRONG_NAME),
-        &ALL,
-        "tls.endpoints",
-        Status::Critical,
+    only_endpoint(
+        stack,
+        WRONG_NAME,
         "serves a certificate for other.example.test, not for mail.mssante.test",
     );
 }
@@ -773,19 +720,15 @@ fn endpoint_serving_another_name() {
 #[test]
 fn endpoint_serving_its_chain_out_of_order() {
     let stack = Stack::get();
-    let _g = healthy();
-    only(&nginx_fault(stack, WRONG_ORDER), &ALL, "tls.endpoints", Status::Critical, "serves its chain in the wrong order: mail.mssante.test is followed by TEST AC IGC-SANTE ELEMENTAIRE ROOT");
+    only_endpoint(stack, WRONG_ORDER, "serves its chain in the wrong order: mail.mssante.test is followed by TEST AC IGC-SANTE ELEMENTAIRE ROOT");
 }
 
 #[test]
 fn endpoint_serving_a_self_signed_certificate() {
     let stack = Stack::get();
-    let _g = healthy();
-    only(
-        &nginx_fault(stack, SELF_SIGNED),
-        &ALL,
-        "tls.endpoints",
-        Status::Critical,
+    only_endpoint(
+        stack,
+        SELF_SIGNED,
         "serves a self-signed certificate (mail.mssante.test)",
     );
 }
@@ -793,14 +736,7 @@ fn endpoint_serving_a_self_signed_certificate() {
 #[test]
 fn endpoint_offering_only_old_tls() {
     let stack = Stack::get();
-    let _g = healthy();
-    only(
-        &nginx_fault(stack, OLD_TLS),
-        &ALL,
-        "tls.endpoints",
-        Status::Critical,
-        "offers only TLS versions older than 1.2",
-    );
+    only_endpoint(stack, OLD_TLS, "offers only TLS versions older than 1.2");
 }
 
 #[test]

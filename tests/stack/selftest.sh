@@ -3,7 +3,7 @@
 # stand-in earlier on PATH) must stop stack.sh with a non-zero status and name the
 # failing command, and must not leave a PKI marked complete. Runs in a scratch state dir.
 set -Eeuo pipefail
-trap 'rc=$? cmd=${BASH_COMMAND%%$'\n'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
+source "$(dirname "${BASH_SOURCE[0]}")/on-error.sh"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 scratch="$(mktemp -d /tmp/mssante-selftest.XXXXXX)"
 cleanup() { rm -rf "$scratch"; }

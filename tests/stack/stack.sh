@@ -22,7 +22,7 @@
 # test processes may all call "up" safely.
 set -Eeuo pipefail
 # Every failed step names itself: line, command and exit status.
-trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "stack: ERROR: line %s: \"%s\" exited with status %s\n" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
+source "$(dirname "${BASH_SOURCE[0]}")/on-error.sh"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATES="$SCRIPT_DIR/templates"

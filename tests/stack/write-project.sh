@@ -2,7 +2,7 @@
 # Writes a platform project folder for the test stack: $STACK_DIR/project/{.env,mssante-diag.toml,data/}.
 # The CLI, the Rust tests and the bindings' tests all run against it (`--project $STACK_DIR/project`).
 set -Eeuo pipefail
-trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
+source "$(dirname "${BASH_SOURCE[0]}")/on-error.sh"
 STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 # shellcheck disable=SC1091
 source "$STATE/stack.env"

@@ -326,18 +326,36 @@ pub struct Ctx {
     pub state: States,
     /// The Docker engine, connected once per run on first use (docker checks, exec runner).
     engine: OnceCell<Result<Engine, DaemonError>>,
+    /// The values remedies and titles cite, computed once per run on first use.
+    vars: std::sync::OnceLock<Vars>,
 }
 
 tokio::task_local! {
-    /// The step a check is in, for the runner to name when the check's deadline passes.
-    pub(crate) static CURRENT_STEP: std::cell::RefCell<String>;
+    /// The step a check is in, shared with the runner, which names it when the check's
+    /// deadline passes (the check's task is aborted by then).
+    pub(crate) static CURRENT_STEP: std::sync::Arc<std::sync::Mutex<String>>;
+}
+
+/// Records the step the running check is in (see [`CURRENT_STEP`]); nothing outside a check.
+pub(crate) fn enter_step(name: &str) {
+    let _ = CURRENT_STEP.try_with(|s| {
+        if let Ok(mut step) = s.lock() {
+            name.clone_into(&mut step);
+        }
+    });
 }
 
 impl Ctx {
     /// A context for a configuration.
     #[must_use]
     pub fn new(config: Arc<Config>) -> Self {
-        Self { config, state: States::default(), engine: OnceCell::new() }
+        Self { config, state: States::default(), engine: OnceCell::new(), vars: std::sync::OnceLock::new() }
+    }
+
+    /// Values that remedies and titles cite ([`Config::vars`]), computed once per run.
+    #[must_use]
+    pub fn vars(&self) -> &Vars {
+        self.vars.get_or_init(|| self.config.vars())
     }
 
     /// Language of messages.
@@ -373,7 +391,7 @@ impl Ctx {
     /// # Errors
     /// [`TimedOut`] when the step did not finish in time.
     pub async fn step_named<F: std::future::Future>(&self, name: &str, fut: F) -> Result<F::Output, TimedOut> {
-        let _ = CURRENT_STEP.try_with(|s| name.clone_into(&mut s.borrow_mut()));
+        enter_step(name);
         self.step(fut).await
     }
 

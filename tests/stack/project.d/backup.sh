@@ -5,7 +5,7 @@
 # latest.tar.gz link as the guide's restore.sh expects. Rewritten on every run, so the newest
 # archives are always fresh (kept when under an hour old). Usage: backup.sh TOML_FILE (called by write-project.sh).
 set -Eeuo pipefail
-trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
+source "$(dirname "${BASH_SOURCE[0]}")/../on-error.sh"
 STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 # shellcheck disable=SC1091
 source "$STATE/stack.env"

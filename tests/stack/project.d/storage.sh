@@ -4,6 +4,7 @@
 # check could only be `skipped`. Its tests (tests/it/backup.rs) enable it and check that path.
 # Usage: storage.sh TOML_FILE (called by write-project.sh).
 set -Eeuo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../on-error.sh"
 cat >>"$1" <<TOML
 
 [storage]

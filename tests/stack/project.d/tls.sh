@@ -7,7 +7,7 @@
 # a test platform and adds those names to the accepted IGC Santé CAs.
 # Usage: tls.sh TOML_FILE (called by write-project.sh).
 set -Eeuo pipefail
-trap 'rc=$? cmd=${BASH_COMMAND%%$'"'"'\n'"'"'*}; printf "%s: ERROR: line %s: \"%s\" exited with status %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "${cmd:0:160}" "$rc" >&2' ERR
+source "$(dirname "${BASH_SOURCE[0]}")/../on-error.sh"
 STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
 # shellcheck disable=SC1091
 source "$STATE/stack.env"

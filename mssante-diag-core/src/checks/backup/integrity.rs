@@ -325,14 +325,14 @@ pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
     let deadline = Instant::now() + bound;
     let mut reads = Vec::with_capacity(paths.len());
     for path in paths {
-        let _ = crate::checks::CURRENT_STEP.try_with(|st| "read".clone_into(&mut st.borrow_mut()));
+        crate::checks::enter_step("read");
         let mut read = read_one(path, deadline, GRACE.min(ctx.config.timeout()), lang).await;
         if read.verdict == Verdict::NeedsPgRestore {
             pg_restore(&ctx, &mut read, deadline, lang).await;
         }
         reads.push(read);
     }
-    evaluate_integrity(&reads, bound, ctx.config.timeout_state.into(), &ctx.config.vars(), lang)
+    evaluate_integrity(&reads, bound, ctx.config.timeout_state.into(), ctx.vars(), lang)
 }
 
 #[cfg(test)]

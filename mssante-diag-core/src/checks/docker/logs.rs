@@ -4,7 +4,7 @@ use bollard::Docker;
 use serde::Serialize;
 
 use super::project::{read_log, Project};
-use super::{compose_remedy, Compose};
+use super::compose_remedy;
 use crate::checks::{grade, Outcome};
 use super::Settings as DockerConfig;
 use crate::logscan::{Matcher, Tally, DEFAULT_SAMPLES};
@@ -56,7 +56,7 @@ pub async fn scan(docker: &Docker, p: &Project, cfg: &DockerConfig, matcher: &Ma
 /// Judges error lines per service against `log_errors_warn` / `log_errors_crit`.
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
-pub fn evaluate_logs(logs: &[ServiceLog], project: &str, cfg: &DockerConfig, compose: &Compose, lang: Lang) -> Outcome {
+pub fn evaluate_logs(logs: &[ServiceLog], project: &str, cfg: &DockerConfig, lang: Lang) -> Outcome {
     if logs.is_empty() {
         return Outcome::skipped(tr!(lang, "no container in project `{project}`", "aucun conteneur dans le projet `{project}`"));
     }
@@ -84,7 +84,6 @@ pub fn evaluate_logs(logs: &[ServiceLog], project: &str, cfg: &DockerConfig, com
             let svc = &s.service;
             remedies.push(compose_remedy(
                 lang,
-                compose,
                 &format!("logs --tail=100 --timestamps {svc}"),
                 &format!("Read the errors of {svc} in context"),
                 &format!("Lire les erreurs de {svc} dans leur contexte"),
@@ -118,9 +117,10 @@ mod tests {
             ServiceLog { service: "api".into(), containers: vec!["p-api-1".into()], tally: t },
             ServiceLog { service: "redis".into(), containers: vec!["p-redis-1".into()], tally: Tally::default() },
         ];
-        let o = evaluate_logs(&logs, "p", &DockerConfig::default(), &Compose::default(), Lang::En);
+        let o = evaluate_logs(&logs, "p", &DockerConfig::default(), Lang::En);
+        let vars = crate::config::Config::from_toml_str("", std::path::Path::new("/srv/mssante")).unwrap().vars();
         assert_eq!(o.status, Status::Warning);
         assert!(o.summary.contains("api (p-api-1): 1 error line(s), last: ERROR db gone"), "{}", o.summary);
-        assert_eq!(o.remediation[0].command.as_deref(), Some("docker compose logs --tail=100 --timestamps api"));
+        assert_eq!(o.remediation[0].clone().render(&vars).command.as_deref(), Some("docker compose logs --tail=100 --timestamps api"));
     }
 }

@@ -3,8 +3,9 @@
 //! `docker system df` of the guide (Général, Démarrage P1-P4, Performance P1).
 //!
 //! The project's containers are those labelled `com.docker.compose.project=<[docker] project>`,
-//! their service is the `com.docker.compose.service` label. The engine connection and the
-//! inspected containers are gathered once per run ([`Shared`]) and used by every check.
+//! their service is the `com.docker.compose.service` label. The engine connection
+//! (`Ctx::engine`) and the inspected containers ([`Shared`]) are gathered once per run and
+//! used by every check.
 //! When Docker is absent the checks are `skipped` (not configured) or `critical` with the
 //! cause (not running, permission denied, wrong `DOCKER_HOST`).
 
@@ -15,7 +16,6 @@ use futures::FutureExt;
 use tokio::sync::OnceCell;
 
 use super::{step, CheckDef, Ctx, Outcome};
-use crate::config::{compose_project_name, Config};
 use crate::model::Remedy;
 use crate::{tr, Lang};
 
@@ -157,34 +157,10 @@ pub async fn project(ctx: &Ctx) -> Result<Arc<Project>, DaemonError> {
         .clone()
 }
 
-/// How to write `docker compose` commands for the configured project: plain in its
-/// own folder, with `-p NAME` when the project is not named after the folder.
-#[derive(Debug, Clone, Default)]
-pub struct Compose {
-    project: Option<String>,
-}
-
-impl Compose {
-    /// For a configuration.
-    #[must_use]
-    pub fn for_config(cfg: &Config) -> Self {
-        let p = &cfg.docker.project;
-        Self { project: (*p != compose_project_name(&cfg.project_dir)).then(|| p.clone()) }
-    }
-
-    /// `docker compose [-p NAME] ARGS`.
-    #[must_use]
-    pub fn command(&self, args: &str) -> String {
-        match &self.project {
-            Some(p) => format!("docker compose -p {p} {args}"),
-            None => format!("docker compose {args}"),
-        }
-    }
-}
-
-/// A remedy step running `docker compose ARGS`.
-pub(crate) fn compose_remedy(lang: Lang, compose: &Compose, args: &str, en: &str, fr: &str, guide: &str) -> Remedy {
-    Remedy { text: lang.pick(en, fr).to_owned(), command: Some(compose.command(args)), guide: guide.to_owned(), destructive: false }
+/// A remedy step running `docker compose [-p NAME] ARGS`: the runner renders `{docker.compose}`
+/// from the configured project ([`Settings`]'s values).
+pub(crate) fn compose_remedy(lang: Lang, args: &str, en: &str, fr: &str, guide: &str) -> Remedy {
+    Remedy { text: lang.pick(en, fr).to_owned(), command: Some(format!("{{docker.compose}} {args}")), guide: guide.to_owned(), destructive: false }
 }
 
 /// Bytes in the units `docker system df` prints (kB, MB, GB: powers of 1000).
@@ -238,7 +214,7 @@ async fn daemon(ctx: Arc<Ctx>) -> Outcome {
 async fn containers(ctx: Arc<Ctx>) -> Outcome {
     with_engine(ctx, |ctx, _| async move {
         let p = project(&ctx).await?;
-        Ok(project::evaluate_containers(&p, &ctx.config.docker.services, &Compose::for_config(&ctx.config), ctx.lang()))
+        Ok(project::evaluate_containers(&p, &ctx.config.docker.services, ctx.lang()))
     })
     .await
 }
@@ -246,7 +222,7 @@ async fn containers(ctx: Arc<Ctx>) -> Outcome {
 async fn health(ctx: Arc<Ctx>) -> Outcome {
     with_engine(ctx, |ctx, _| async move {
         let p = project(&ctx).await?;
-        Ok(project::evaluate_health(&p, &Compose::for_config(&ctx.config), ctx.lang()))
+        Ok(project::evaluate_health(&p, ctx.lang()))
     })
     .await
 }
@@ -266,7 +242,7 @@ async fn restarts(ctx: Arc<Ctx>) -> Outcome {
         }))
         .await;
         let logs: BTreeMap<String, Vec<String>> = logs.into_iter().collect();
-        Ok(project::evaluate_restarts(&p, &logs, now, &Compose::for_config(&ctx.config), ctx.lang()))
+        Ok(project::evaluate_restarts(&p, &logs, now, ctx.lang()))
     })
     .await
 }
@@ -289,7 +265,7 @@ async fn logs(ctx: Arc<Ctx>) -> Outcome {
         };
         let p = project(&ctx).await?;
         let scanned = logs::scan(&e.docker, &p, cfg, &matcher).await.map_err(|err| e.explain(&err))?;
-        Ok(logs::evaluate_logs(&scanned, &p.name, cfg, &Compose::for_config(&ctx.config), ctx.lang()))
+        Ok(logs::evaluate_logs(&scanned, &p.name, cfg, ctx.lang()))
     })
     .await
 }
@@ -311,10 +287,12 @@ mod tests {
     fn bytes_and_compose() {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(1_500_000), "1.5 MB");
-        let cfg = Config::from_toml_str("[docker]\nproject = \"other\"\n", std::path::Path::new("/srv/mssante")).unwrap();
-        assert_eq!(Compose::for_config(&cfg).command("ps"), "docker compose -p other ps");
-        let cfg = Config::from_toml_str("", std::path::Path::new("/srv/mssante")).unwrap();
-        assert_eq!(Compose::for_config(&cfg).command("ps"), "docker compose ps");
+        let ps = |toml: &str| {
+            let cfg = crate::config::Config::from_toml_str(toml, std::path::Path::new("/srv/mssante")).unwrap();
+            compose_remedy(Lang::En, "ps", "", "", "").render(&cfg.vars()).command.unwrap()
+        };
+        assert_eq!(ps("[docker]\nproject = \"other\"\n"), "docker compose -p other ps");
+        assert_eq!(ps(""), "docker compose ps");
     }
 
     #[test]

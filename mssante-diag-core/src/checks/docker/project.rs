@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{compose_remedy, Compose};
+use super::compose_remedy;
 use crate::checks::Outcome;
 pub use crate::docker::{PROJECT_LABEL, SERVICE_LABEL};
 use crate::model::{Metric, Status};
@@ -250,7 +250,7 @@ fn state_phrase(c: &ContainerFacts, lang: Lang) -> String {
 /// Judges the expected services: present and running; exited (code, OOMKilled); missing.
 /// Services outside the list only count when they failed (non-zero exit or OOM kill).
 #[must_use]
-pub fn evaluate_containers(p: &Project, expected: &[String], compose: &Compose, lang: Lang) -> Outcome {
+pub fn evaluate_containers(p: &Project, expected: &[String], lang: Lang) -> Outcome {
     let name = &p.name;
     if p.containers.is_empty() {
         let others = if p.other_projects.is_empty() { "-".to_owned() } else { p.other_projects.join(", ") };
@@ -261,8 +261,8 @@ pub fn evaluate_containers(p: &Project, expected: &[String], compose: &Compose, 
         ))
         .details(p);
         o.remediation = vec![
-            compose_remedy(lang, compose, "up -d", "Start the stack", "Démarrer la pile", "Démarrage P1"),
-            compose_remedy(lang, compose, "ps -a", "Check the project name ([docker] project, COMPOSE_PROJECT_NAME)", "Vérifier le nom du projet ([docker] project, COMPOSE_PROJECT_NAME)", "Général"),
+            compose_remedy(lang, "up -d", "Start the stack", "Démarrer la pile", "Démarrage P1"),
+            compose_remedy(lang, "ps -a", "Check the project name ([docker] project, COMPOSE_PROJECT_NAME)", "Vérifier le nom du projet ([docker] project, COMPOSE_PROJECT_NAME)", "Général"),
         ];
         return o;
     }
@@ -279,7 +279,7 @@ pub fn evaluate_containers(p: &Project, expected: &[String], compose: &Compose, 
             status = Status::Critical;
             missing.push(svc.to_owned());
             problems.push(tr!(lang, "{svc}: missing", "{svc} : absent"));
-            remedies.push(compose_remedy(lang, compose, &format!("up -d {svc}"), &format!("Create and start {svc}"), &format!("Créer et démarrer {svc}"), "Démarrage P1"));
+            remedies.push(compose_remedy(lang, &format!("up -d {svc}"), &format!("Create and start {svc}"), &format!("Créer et démarrer {svc}"), "Démarrage P1"));
             continue;
         }
         let up = of.iter().filter(|c| c.is_up()).count();
@@ -304,8 +304,8 @@ pub fn evaluate_containers(p: &Project, expected: &[String], compose: &Compose, 
                 });
             }
         }
-        remedies.push(compose_remedy(lang, compose, &format!("logs --tail=50 {svc}"), &format!("Read the logs of {svc}"), &format!("Lire les logs de {svc}"), "Démarrage P4"));
-        remedies.push(compose_remedy(lang, compose, &format!("up -d {svc}"), &format!("Start {svc} again"), &format!("Redémarrer {svc}"), "Démarrage P1"));
+        remedies.push(compose_remedy(lang, &format!("logs --tail=50 {svc}"), &format!("Read the logs of {svc}"), &format!("Lire les logs de {svc}"), "Démarrage P4"));
+        remedies.push(compose_remedy(lang, &format!("up -d {svc}"), &format!("Start {svc} again"), &format!("Redémarrer {svc}"), "Démarrage P1"));
     }
     let total = expected.len();
     let summary = if status == Status::Ok {
@@ -323,7 +323,7 @@ pub fn evaluate_containers(p: &Project, expected: &[String], compose: &Compose, 
 
 /// Judges the healthchecks of the running containers: unhealthy is critical, starting a warning.
 #[must_use]
-pub fn evaluate_health(p: &Project, compose: &Compose, lang: Lang) -> Outcome {
+pub fn evaluate_health(p: &Project, lang: Lang) -> Outcome {
     let checked: Vec<&ContainerFacts> = p.running().filter(|c| c.health.is_some()).collect();
     if checked.is_empty() {
         return Outcome::skipped(tr!(lang, "no running container of project `{}` defines a healthcheck", "aucun conteneur en marche du projet `{}` n'a de healthcheck", p.name));
@@ -355,7 +355,7 @@ pub fn evaluate_health(p: &Project, compose: &Compose, lang: Lang) -> Outcome {
             guide: "Démarrage P4".into(),
             destructive: false,
         });
-        remedies.push(compose_remedy(lang, compose, &format!("logs --tail=50 {}", c.service), &format!("Read the logs of {}", c.service), &format!("Lire les logs de {}", c.service), "Démarrage P4"));
+        remedies.push(compose_remedy(lang, &format!("logs --tail=50 {}", c.service), &format!("Read the logs of {}", c.service), &format!("Lire les logs de {}", c.service), "Démarrage P4"));
     }
     let n = checked.len();
     let summary = if status == Status::Ok {
@@ -386,7 +386,7 @@ pub fn restart_status(c: &ContainerFacts, now: DateTime<Utc>) -> Status {
 
 /// Judges restart loops, with the last log lines of each looping container (`logs`, by name).
 #[must_use]
-pub fn evaluate_restarts(p: &Project, logs: &BTreeMap<String, Vec<String>>, now: DateTime<Utc>, compose: &Compose, lang: Lang) -> Outcome {
+pub fn evaluate_restarts(p: &Project, logs: &BTreeMap<String, Vec<String>>, now: DateTime<Utc>, lang: Lang) -> Outcome {
     if p.containers.is_empty() {
         return Outcome::skipped(tr!(lang, "no container in project `{}`", "aucun conteneur dans le projet `{}`", p.name));
     }
@@ -420,14 +420,14 @@ pub fn evaluate_restarts(p: &Project, logs: &BTreeMap<String, Vec<String>>, now:
         looping.push(serde_json::json!({ "name": c.name, "service": c.service, "state": c.state, "restart_count": c.restart_count,
             "exit_code": c.exit_code, "started_at": c.started_at, "oom_killed": c.oom_killed, "last_logs": logs.get(&c.name) }));
         let svc = &c.service;
-        remedies.push(compose_remedy(lang, compose, &format!("logs --tail=50 {svc}"), &format!("Read the logs of {svc}"), &format!("Lire les logs de {svc}"), "Démarrage P4"));
+        remedies.push(compose_remedy(lang, &format!("logs --tail=50 {svc}"), &format!("Read the logs of {svc}"), &format!("Lire les logs de {svc}"), "Démarrage P4"));
         remedies.push(crate::model::Remedy {
             text: tr!(lang, "Inspect the container", "Inspecter le conteneur"),
             command: Some(format!("docker inspect {}", c.name)),
             guide: "Démarrage P4".into(),
             destructive: false,
         });
-        remedies.push(compose_remedy(lang, compose, &format!("run --rm {svc} sh"), "Start it interactively to see the error", "Le démarrer en mode interactif pour voir l'erreur", "Démarrage P4"));
+        remedies.push(compose_remedy(lang, &format!("run --rm {svc} sh"), "Start it interactively to see the error", "Le démarrer en mode interactif pour voir l'erreur", "Démarrage P4"));
     }
     if !remedies.is_empty() {
         remedies.push(crate::model::Remedy {
@@ -479,19 +479,18 @@ pub(crate) mod tests {
 
     #[test]
     fn containers_states() {
-        let compose = Compose::default();
         let expected = vec!["api".to_owned(), "redis".to_owned()];
         let ok = project(vec![facts("p-api-1", "api", "running"), facts("p-redis-1", "redis", "running")]);
-        assert_eq!(evaluate_containers(&ok, &expected, &compose, Lang::En).status, Status::Ok);
+        assert_eq!(evaluate_containers(&ok, &expected, Lang::En).status, Status::Ok);
         let mut oom = facts("p-redis-1", "redis", "exited");
         oom.exit_code = Some(137);
         oom.oom_killed = true;
-        let o = evaluate_containers(&project(vec![oom]), &expected, &compose, Lang::En);
+        let o = evaluate_containers(&project(vec![oom]), &expected, Lang::En);
         assert_eq!(o.status, Status::Critical);
         assert!(o.summary.contains("api: missing") && o.summary.contains("p-redis-1 (redis): exited with code 137, OOMKilled"), "{}", o.summary);
         // An extra one-shot service that exited 0 is fine.
         let done = project(vec![facts("p-api-1", "api", "running"), facts("p-redis-1", "redis", "running"), facts("p-migrate-1", "migrate", "exited")]);
-        assert_eq!(evaluate_containers(&done, &expected, &compose, Lang::En).status, Status::Ok);
+        assert_eq!(evaluate_containers(&done, &expected, Lang::En).status, Status::Ok);
     }
 
     #[test]
@@ -501,13 +500,13 @@ pub(crate) mod tests {
         c.restart_count = 7;
         c.exit_code = Some(1);
         let logs = BTreeMap::from([("p-api-1".to_owned(), vec!["boom".to_owned()])]);
-        let o = evaluate_restarts(&project(vec![c.clone()]), &logs, now, &Compose::default(), Lang::En);
+        let o = evaluate_restarts(&project(vec![c.clone()]), &logs, now, Lang::En);
         assert_eq!(o.status, Status::Critical);
         assert!(o.summary.contains("7 restarts") && o.summary.contains("last log: boom"), "{}", o.summary);
         c.state = "running".into();
         assert_eq!(restart_status(&c, now), Status::Warning);
         c.health = Some(HealthFacts { status: "unhealthy".into(), failing_streak: 3, last_exit_code: Some(1), last_output: Some("db down".into()) });
-        let h = evaluate_health(&project(vec![c]), &Compose::default(), Lang::Fr);
+        let h = evaluate_health(&project(vec![c]), Lang::Fr);
         assert_eq!(h.status, Status::Critical);
         assert!(h.summary.contains("db down"), "{}", h.summary);
     }

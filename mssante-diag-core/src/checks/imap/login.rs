@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::session::{logout, open, step, ImapFailure, ImapSession};
+use super::session::{logout, open, step, ImapFailure, ImapSession, LOGOUT_GRACE};
 use crate::account::{Login, Sasl};
 use crate::checks::{elapsed_ms, grade, Outcome};
 use crate::model::{Metric, Status};
@@ -169,7 +169,7 @@ async fn run(l: &mut ImapLogin, host: &str, port: u16, tls_name: &str, login: &L
     l.accepted = true;
     l.steps.push(Timed { step: "LOGIN", ms: elapsed_ms(t) });
     if then == Then::Logout {
-        let _ = tokio::time::timeout(Duration::from_millis(500).min(d.remaining()), session.logout()).await;
+        let _ = tokio::time::timeout(LOGOUT_GRACE.min(d.remaining()), session.logout()).await;
         return Ok(());
     }
     let failed = |what: &str, e: async_imap::error::Error| ImapFailure::Protocol(format!("{what}: {}", e.to_string().chars().take(200).collect::<String>()));

@@ -91,7 +91,7 @@ async fn capabilities<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug
 }
 
 /// Longest wait for the answer to LOGOUT of a finished session.
-const LOGOUT_GRACE: Duration = Duration::from_millis(500);
+pub(super) const LOGOUT_GRACE: Duration = Duration::from_millis(500);
 
 /// Says LOGOUT, briefly: a session that already told what it had to is not failed by a slow goodbye.
 pub(super) async fn logout<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut Client<S>, d: &Deadline) {

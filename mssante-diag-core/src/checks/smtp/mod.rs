@@ -171,10 +171,7 @@ async fn session_check(ctx: &Ctx, port: u16, evaluate: fn(&SmtpSession, &str, La
     let target = format!("{}:{port}", c.host);
     match probe_session(&c.host, port, &c.hello_name, &c.tls_name, ctx.config.timeout(), lang).await {
         Ok(s) => evaluate(&s, &target, lang),
-        Err((s, SmtpFailure::NoAnswer(h))) => h
-            .outcome(ctx, &format!("SMTP {target}"))
-            .details(serde_json::json!({ "target": target, "session": s, "failure": SmtpFailure::NoAnswer(h) })),
-        Err((s, f)) => explain_failure(&s, &f, &target, lang),
+        Err((s, f)) => failed(ctx, &s, f, &target),
     }
 }
 
@@ -194,7 +191,7 @@ fn account(ctx: &Ctx) -> Result<crate::account::Login, Outcome> {
     })
 }
 
-/// A failed session of a follow-up check: hung steps take the timeout state.
+/// A failed session: hung steps take the timeout state, the others are explained.
 fn failed(ctx: &Ctx, s: &SmtpSession, f: SmtpFailure, target: &str) -> Outcome {
     match f {
         SmtpFailure::NoAnswer(h) => h.outcome(ctx, &format!("SMTP {target}")).details(serde_json::json!({ "target": target, "session": s, "failure": SmtpFailure::NoAnswer(h) })),

@@ -113,7 +113,7 @@ async fn walk(p: &mut PeerDomain, r: &hickory_resolver::TokioResolver, port: u16
     })?;
     let shown = banner.shown();
     p.banner = Some(shown.clone());
-    let _ = tokio::time::timeout(QUIT_GRACE.min(d.remaining()), command(&mut io, Some("QUIT\r\n"), Phase::Banner, lang)).await;
+    let _ = tokio::time::timeout(QUIT_GRACE.min(d.remaining()), command(&mut io, Some("QUIT\r\n"), Phase::Logout, lang)).await;
     if banner.code == 220 {
         Ok(())
     } else {

@@ -230,7 +230,7 @@ fn ehlo_facts(reply: &Reply) -> (String, Vec<String>, Vec<String>) {
 /// that already told what it had to is not failed by a slow goodbye.
 pub(super) async fn goodbye<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, deadline: &Deadline, lang: Lang) {
     let _ = tokio::time::timeout(QUIT_GRACE.min(deadline.remaining()), async {
-        let _ = exchange(io, Some(Quit.to_string()), 221, Phase::Ehlo, lang).await;
+        let _ = exchange(io, Some(Quit.to_string()), 221, Phase::Logout, lang).await;
         let _ = io.get_mut().shutdown().await;
     })
     .await;

@@ -1,10 +1,8 @@
 //! Storage under the platform: the disks its data, Docker and backups live on (guide: Stockage).
 
-use std::sync::Arc;
-
 use futures::FutureExt;
 
-use super::{CheckDef, Ctx, Outcome};
+use super::CheckDef;
 
 pub mod smart;
 mod settings;
@@ -24,9 +22,5 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
     quick: false,
     remedy: smart::SMART_STEPS,
     steps: smart::STEPS,
-    run: |ctx| run_smart(ctx).boxed(),
+    run: |ctx| smart::run(ctx).boxed(),
 }];
-
-async fn run_smart(ctx: Arc<Ctx>) -> Outcome {
-    smart::run(ctx).await
-}

@@ -80,7 +80,7 @@ async fn disk(ctx: Arc<Ctx>) -> Outcome {
     match measured {
         Ok(Ok((fss, unmeasured))) => evaluate_disk(&fss, &unmeasured, cfg.system.disk_warn_pct, cfg.system.disk_crit_pct, ctx.lang()),
         Ok(Err(e)) => Outcome::unknown(e.to_string()),
-        Err(t) => ctx.timed_out("statvfs (hung filesystem?)", t),
+        Err(t) => ctx.timed_out(&tr!(ctx.lang(), "statvfs (hung filesystem?)", "statvfs (système de fichiers bloqué ?)"), t),
     }
 }
 

@@ -397,13 +397,15 @@ pub async fn probe_endpoint(
     f
 }
 
+/// Look at the served chain: the generic remedy of `tls.endpoints`, first of its findings' steps.
+pub(super) const LOOK_STEP: Step = step!(
+    "Look at what the server sends",
+    "Regarder ce que le serveur envoie",
+    guide = "Certificats P2",
+    cmd = "openssl s_client -connect {tls.name}:443 -servername {tls.name} -showcerts"
+);
 const ENDPOINT_STEPS: &[Step] = &[
-    step!(
-        "Look at what the server sends",
-        "Regarder ce que le serveur envoie",
-        guide = "Certificats P2",
-        cmd = "openssl s_client -connect {tls.name}:443 -servername {tls.name} -showcerts"
-    ),
+    LOOK_STEP,
     step!(
         "Serve fullchain.pem (server.crt + intermediate) with the current key, then restart the services",
         "Servir fullchain.pem (server.crt + intermédiaire) avec la clé actuelle, puis redémarrer les services",

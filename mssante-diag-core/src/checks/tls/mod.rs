@@ -15,7 +15,7 @@ use futures::FutureExt;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
-use super::{step, CheckDef, Ctx, Outcome};
+use super::{step, CheckDef, Ctx, Outcome, Step};
 use crate::model::{Metric, Status};
 use crate::tr;
 
@@ -134,6 +134,14 @@ async fn material(ctx: &Ctx) -> Result<Arc<Material>, Outcome> {
     }
 }
 
+/// First step of the `tls.issuer` and `tls.trust` remedies.
+const ISSUER_STEP: Step = step!(
+    "Check that the certificate comes from the IGC Santé",
+    "Vérifier que le certificat provient de l'IGC Santé",
+    guide = "Certificats P3",
+    cmd = "openssl x509 -in {tls.cert} -noout -issuer"
+);
+
 /// The `tls.*` checks.
 pub const CHECKS: &[CheckDef] = &[
     CheckDef {
@@ -170,12 +178,7 @@ pub const CHECKS: &[CheckDef] = &[
         title_fr: "L'émetteur du certificat appartient à l'ensemble d'AC configuré",
         guide: "Certificats P3",
         quick: false,
-        remedy: &[step!(
-            "Check that the certificate comes from the IGC Santé",
-            "Vérifier que le certificat provient de l'IGC Santé",
-            guide = "Certificats P3",
-            cmd = "openssl x509 -in {tls.cert} -noout -issuer"
-        )],
+        remedy: &[ISSUER_STEP],
         steps: 1,
         run: |ctx| run_issuer(ctx).boxed(),
     },
@@ -186,12 +189,7 @@ pub const CHECKS: &[CheckDef] = &[
         guide: "Certificats P3",
         quick: false,
         remedy: &[
-            step!(
-                "Check that the certificate comes from the IGC Santé",
-                "Vérifier que le certificat provient de l'IGC Santé",
-                guide = "Certificats P3",
-                cmd = "openssl x509 -in {tls.cert} -noout -issuer"
-            ),
+            ISSUER_STEP,
             step!(
                 "Install the IGC Santé CA bundle (https://igc-sante.esante.gouv.fr) in the CA folder",
                 "Installer le bundle des AC IGC Santé (https://igc-sante.esante.gouv.fr) dans le dossier des AC",
@@ -218,12 +216,7 @@ pub const CHECKS: &[CheckDef] = &[
         title_fr: "TLS en direct sur chaque point d'accès (direct ou STARTTLS) : version >= 1.2, chaîne présentée, expiration, nom {tls.name}, même certificat que sur disque",
         guide: "Certificats P1 P2 P3",
         quick: false,
-        remedy: &[step!(
-            "Look at what the server sends",
-            "Regarder ce que le serveur envoie",
-            guide = "Certificats P2",
-            cmd = "openssl s_client -connect {tls.name}:443 -servername {tls.name} -showcerts"
-        )],
+        remedy: &[endpoints::LOOK_STEP],
         steps: 2,
         run: |ctx| run_endpoints(ctx).boxed(),
     },
