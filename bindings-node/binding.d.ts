@@ -30,6 +30,14 @@ export interface CheckInfo {
 }
 
 /**
+ * Decodes and judges a JWT as `mssante-diag jwt TOKEN` does (`auth.jwt` alone: expiry, clock
+ * skew, signature with the configured secret or PSC's keys). Resolves with the report; the
+ * token, its signature and the secret never enter it. Rejects with code `CONFIG` or `ENV_FILE`
+ * as [`run`] does.
+ */
+export declare function decodeJwt(token: string, options?: JwtOptions | undefined | null): Promise<Report>
+
+/**
  * One check and its remedy (as `mssante-diag explain ID`), citing the built-in defaults' values.
  * Throws an `Error` with code `UNKNOWN_CHECK` for an id that is not in the catalogue.
  */
@@ -37,6 +45,16 @@ export declare function explain(id: string, lang?: Lang | undefined | null): Che
 
 /** Output format of [`render`]. */
 export type Format = 'human' | 'json' | 'nagios' | 'prometheus'
+
+/** Where [`decode_jwt`] takes its configuration from. Every field is optional. */
+export interface JwtOptions {
+  /** The platform's project folder (its `.env` holds `JWT_SECRET`). Default: the current working directory. */
+  projectDir?: string
+  /** Configuration file to read instead of the project's `mssante-diag.toml`. */
+  configPath?: string
+  /** Overrides applied last, shaped like `mssante-diag.toml`, e.g. `{ auth: { clock_skew_secs: 300 } }`. */
+  config?: Record<string, unknown>
+}
 
 /** Language of summaries, titles and remedies. */
 export type Lang = 'en' | 'fr'

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.catalogue = nativeBinding.catalogue
+module.exports.decodeJwt = nativeBinding.decodeJwt
 module.exports.explain = nativeBinding.explain
 module.exports.Format = nativeBinding.Format
 module.exports.Lang = nativeBinding.Lang

@@ -157,3 +157,38 @@ test('reportSchema and version are those of the CLI', () => {
   assert.deepEqual(reportSchema(), schema)
   assert.equal(execFileSync(cli, ['--version'], { encoding: 'utf8' }).trim(), `mssante-diag ${version()}`)
 })
+
+test('decodeJwt judges a token with the project secret and never returns it', async () => {
+  const { createHmac } = await import('node:crypto')
+  const { readFileSync } = await import('node:fs')
+  const secret = readFileSync(join(projectDir, '.env'), 'utf8').match(/^JWT_SECRET=(.*)$/m)[1]
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const sign = (claims) => {
+    const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`
+    return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`
+  }
+  const now = Math.floor(Date.now() / 1000)
+  const valid = sign({ sub: 'node@mssante.test', iat: now - 10, exp: now + 3600 })
+  const ok = await diag.decodeJwt(valid, { projectDir })
+  assert.equal(ok.checks.length, 1)
+  assert.equal(ok.checks[0].id, 'auth.jwt')
+  assert.equal(ok.status, 'ok', ok.checks[0].summary)
+  assert.equal(ok.checks[0].details.sub, 'n***@mssante.test')
+  const expired = sign({ iat: now - 7200, exp: now - 3600 })
+  const bad = await diag.decodeJwt(expired, { projectDir, config: { lang: 'fr' } })
+  assert.equal(bad.status, 'critical')
+  assert.match(bad.checks[0].summary, /expiré le/)
+  const text = JSON.stringify(bad)
+  assert.ok(!text.includes(expired.split('.')[2]) && !text.includes(secret), 'no signature, no secret')
+  const garbage = await diag.decodeJwt('not-a-token', { projectDir })
+  assert.match(garbage.checks[0].summary, /jwt malformed/)
+})
+
+test('auditDns audits the stack\'s healthy zone and a defect zone', async () => {
+  const audits = await diag.auditDns(['ok.dns.test', 'dmarc-none.dns.test'], { projectDir })
+  assert.deepEqual(audits.map((a) => a.domain), ['ok.dns.test', 'dmarc-none.dns.test'])
+  assert.equal(audits[0].status, 'ok', inspect(audits[0].checks.filter((c) => c.status !== 'ok')))
+  assert.ok(audits[0].checks.some((c) => c.id === 'dns.spf'))
+  assert.equal(audits[1].status, 'warning')
+  assert.match(audits[1].checks.find((c) => c.id === 'dns.dmarc').summary, /p=none/)
+})

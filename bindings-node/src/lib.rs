@@ -219,6 +219,53 @@ pub fn render(#[napi(ts_arg_type = "Report")] report: Value, format: Format, opt
     Ok(output::render(&report, format.into(), style))
 }
 
+/// Where [`decode_jwt`] takes its configuration from. Every field is optional.
+#[napi(object)]
+#[derive(Default)]
+pub struct JwtOptions {
+    /// The platform's project folder (its `.env` holds `JWT_SECRET`). Default: the current working directory.
+    pub project_dir: Option<String>,
+    /// Configuration file to read instead of the project's `mssante-diag.toml`.
+    pub config_path: Option<String>,
+    /// Overrides applied last, shaped like `mssante-diag.toml`, e.g. `{ auth: { clock_skew_secs: 300 } }`.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub config: Option<Value>,
+}
+
+/// Decodes and judges a JWT as `mssante-diag jwt TOKEN` does (`auth.jwt` alone: expiry, clock
+/// skew, signature with the configured secret or PSC's keys). Resolves with the report; the
+/// token, its signature and the secret never enter it. Rejects with code `CONFIG` or `ENV_FILE`
+/// as [`run`] does.
+#[napi(ts_return_type = "Promise<Report>")]
+pub fn decode_jwt<'env>(env: &'env Env, token: String, options: Option<JwtOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    let JwtOptions { project_dir, config_path, config } = options.unwrap_or_default();
+    let job = async move {
+        let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
+        mssante_diag_core::checks::auth::decode_jwt(Arc::new(config), &token).await
+    };
+    env.spawn_future_with_callback(async move { Ok(job.await) }, |env, result| match result {
+        Ok(report) => report::to_js(env, &report),
+        Err(e) => Err(errors::to_js(env, &e)),
+    })
+}
+
+/// Audits the DNS of mail domains as `mssante-diag dns DOMAIN... --format json` does (the
+/// `dns.*` checks but `dns.resolver`, at most `dns.concurrency` domains at once, with the
+/// project's `[dns]` settings). Resolves with one `{ domain, status, checks }` per domain, in
+/// order. Rejects with code `CONFIG` or `ENV_FILE` as [`run`] does.
+#[napi(ts_return_type = "Promise<Array<{ domain: string; status: Status; checks: CheckResult[] }>>")]
+pub fn audit_dns<'env>(env: &'env Env, domains: Vec<String>, options: Option<JwtOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    let JwtOptions { project_dir, config_path, config } = options.unwrap_or_default();
+    let job = async move {
+        let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
+        mssante_diag_core::checks::dns::audit(&config, &domains).await
+    };
+    env.spawn_future_with_callback(async move { Ok(job.await) }, |env, result| match result {
+        Ok(audits) => report::parse(env, serde_json::to_string(&audits).unwrap_or_default()),
+        Err(e) => Err(errors::to_js(env, &e)),
+    })
+}
+
 /// JSON Schema of the report document (as `mssante-diag schema`).
 #[napi(ts_return_type = "Record<string, unknown>")]
 pub fn report_schema() -> Value {

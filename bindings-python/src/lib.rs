@@ -101,6 +101,31 @@ fn render(report: &Bound<'_, PyReport>, format: &str, color: bool, lang: Option<
     Ok(mssante_diag_core::output::render(&report.get().inner, format, style))
 }
 
+/// Decodes and judges a JWT as `mssante-diag jwt TOKEN` does (`auth.jwt` alone: expiry, clock
+/// skew, signature with the configured secret or PSC's keys); returns the report as a dict.
+/// The token, its signature and the secret never enter it. Blocks without holding the
+/// interpreter lock (PSC's keys may be fetched).
+#[pyfunction]
+#[pyo3(signature = (token, config = None))]
+fn decode_jwt<'py>(py: Python<'py>, token: &str, config: Option<&Bound<'py, PyConfig>>) -> PyResult<Bound<'py, PyAny>> {
+    let config = PyConfig::or_default(config)?;
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    let report = py.detach(|| runtime.block_on(mssante_diag_core::checks::auth::decode_jwt(config, token))).or_raise()?;
+    convert::serde_to_py(py, &report)
+}
+
+/// Audits the DNS of mail domains as `mssante-diag dns DOMAIN... --format json` does; returns
+/// one dict `{domain, status, checks}` per domain, in order. Blocks without holding the
+/// interpreter lock.
+#[pyfunction]
+#[pyo3(signature = (domains, config = None))]
+fn audit_dns<'py>(py: Python<'py>, domains: Vec<String>, config: Option<&Bound<'py, PyConfig>>) -> PyResult<Bound<'py, PyAny>> {
+    let config = PyConfig::or_default(config)?;
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    let audits = py.detach(|| runtime.block_on(mssante_diag_core::checks::dns::audit(&config, &domains))).or_raise()?;
+    convert::serde_to_py(py, &audits)
+}
+
 /// The JSON Schema of the report document.
 #[pyfunction]
 fn report_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -123,6 +148,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(explain, m)?)?;
     m.add_function(wrap_pyfunction!(render, m)?)?;
     m.add_function(wrap_pyfunction!(report_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_jwt, m)?)?;
+    m.add_function(wrap_pyfunction!(audit_dns, m)?)?;
     m.add("__version__", mssante_diag_core::VERSION)?;
     m.add("DEFAULT_TIMEOUT_SECS", mssante_diag_core::config::DEFAULT_TIMEOUT_SECS)?;
     Ok(())

@@ -58,6 +58,47 @@ enum Command {
     },
     /// Print the JSON Schema of the report.
     Schema,
+    /// Audit the DNS of mail domains (MX, SPF, DKIM, DMARC, PTR, blocklists, MTA-STS, TLS-RPT,
+    /// DANE, DNSSEC), many at once, with the [dns] settings.
+    Dns {
+        /// Domains to audit.
+        #[arg(required = true)]
+        domains: Vec<String>,
+    },
+    /// Mail logs: `logs summarize [FILE...|--docker SERVICE]`.
+    Logs {
+        #[command(subcommand)]
+        action: LogsCommand,
+    },
+    /// Decode and judge a JWT (auth.jwt): expiry, clock skew, signature with JWT_SECRET or
+    /// PSC's keys. `-` reads it from stdin (a command line is visible to other users).
+    Jwt {
+        /// The token, or `-` for stdin.
+        token: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LogsCommand {
+    /// Summarise Postfix and Dovecot logs (plain or .gz files, stdin, or a service's Docker
+    /// log): received, delivered, deferred, bounced, rejected, top reasons, domains, failed
+    /// logins, TLS failures. Format: human or json.
+    Summarize {
+        /// Log files, read in this order as one log; `-` or none: standard input.
+        files: Vec<PathBuf>,
+        /// Read the Docker log of this compose service of the project instead.
+        #[arg(long, conflicts_with = "files")]
+        docker: Option<String>,
+        /// Leave out lines before: RFC 3339, a date, or an age (30m, 1h, 2d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Leave out lines after (same forms as --since).
+        #[arg(long)]
+        until: Option<String>,
+        /// Hide client addresses and e-mail addresses.
+        #[arg(long)]
+        mask_addresses: bool,
+    },
 }
 
 impl Cli {
@@ -107,6 +148,11 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
         Command::Quick => Selection::Quick,
         Command::List => return Ok(list(&cli)),
         Command::Explain { id } => return explain(&cli, id),
+        Command::Logs { action: LogsCommand::Summarize { files, docker, since, until, mask_addresses } } => {
+            return logs_summarize(&cli, files, docker.as_deref(), since.as_deref(), until.as_deref(), *mask_addresses);
+        }
+        Command::Jwt { token } => return jwt(&cli, token),
+        Command::Dns { domains } => return dns(&cli, domains),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&Report::json_schema()).unwrap_or_default());
             return Ok(ExitCode::SUCCESS);
@@ -119,6 +165,49 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(render(&report, cli.format, style).as_bytes());
     Ok(ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_USAGE)))
+}
+
+/// `jwt TOKEN`: the token from the argument or stdin (`-`, read up to a bound), judged by
+/// the core's `auth.jwt`, printed in the chosen format; the exit code is its status'.
+fn jwt(cli: &Cli, token: &str) -> Result<ExitCode, Error> {
+    let token = if token == "-" {
+        let mut text = String::new();
+        let limit = u64::try_from(mssante_diag_core::checks::auth::jwt::TOKEN_MAX_BYTES * 4).unwrap_or(u64::MAX);
+        std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin().lock(), limit), &mut text)
+            .map_err(|source| Error::Io { path: "<stdin>".into(), source })?;
+        text
+    } else {
+        token.to_owned()
+    };
+    let config = load_config(cli)?;
+    let lang = config.lang;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let report = runtime.block_on(mssante_diag_core::checks::auth::decode_jwt(Arc::new(config), &token))?;
+    runtime.shutdown_background();
+    let style = Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), lang };
+    let _ = std::io::stdout().lock().write_all(render(&report, cli.format, style).as_bytes());
+    Ok(ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_USAGE)))
+}
+
+/// `logs summarize`: the core's mail log summary, printed as text or JSON.
+fn logs_summarize(cli: &Cli, files: &[PathBuf], docker: Option<&str>, since: Option<&str>, until: Option<&str>, mask: bool) -> Result<ExitCode, Error> {
+    use mssante_diag_core::maillog;
+    if !matches!(cli.format, Format::Human | Format::Json) {
+        return Err(Error::Config { file: "--format".into(), key: "format".into(), reason: "logs summarize prints human or json".into() });
+    }
+    let opts = maillog::Options::from_text(since, until, mask)?;
+    let (input, lang) = match docker {
+        Some(service) => {
+            let config = load_config(cli)?;
+            let lang = config.lang;
+            (maillog::Input::Docker { config, service: service.to_owned() }, lang)
+        }
+        None => (maillog::Input::Files(files.to_vec()), cli.requested_lang().unwrap_or_else(Lang::from_env)),
+    };
+    let summary = maillog::summarize(&input, &opts)?;
+    let text = if cli.format == Format::Json { serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n" } else { maillog::render_human(&summary, lang) };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_report(config: Arc<Config>, selection: &Selection, format: Format) -> Result<Report, Error> {
@@ -179,4 +268,21 @@ fn explain(cli: &Cli, id: &str) -> Result<ExitCode, Error> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dns DOMAIN...`: the audit of each domain, in the chosen format (JSON, else human).
+fn dns(cli: &Cli, domains: &[String]) -> Result<ExitCode, Error> {
+    let config = load_config(cli)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let audits = runtime.block_on(mssante_diag_core::checks::dns::audit(&config, domains))?;
+    runtime.shutdown_background();
+    let worst = audits.iter().fold(mssante_diag_core::Status::Ok, |s, a| s.worst(a.status));
+    let text = if cli.format == Format::Json {
+        format!("{}\n", serde_json::to_string_pretty(&audits).unwrap_or_default())
+    } else {
+        let style = Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), lang: config.lang };
+        mssante_diag_core::checks::dns::render_audit(&audits, style)
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(ExitCode::from(u8::try_from(worst.exit_code()).unwrap_or(EXIT_USAGE)))
 }

@@ -351,3 +351,69 @@ mod tests {
         assert_eq!(DaemonError::NotConfigured.outcome(Lang::En).status, crate::Status::Skipped);
     }
 }
+
+/// Bytes of log read from one container at most by [`read_log`].
+pub const LOG_BYTES: usize = 1 << 20;
+
+/// Which part of a container's log [`stream_log`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogWindow {
+    /// The last lines only (`docker logs --tail`); all when `None`.
+    pub tail: Option<u32>,
+    /// Lines not older than this, Unix seconds (`docker logs --since`).
+    pub since: Option<i64>,
+    /// Each line prefixed with the engine's RFC 3339 time (`docker logs --timestamps`).
+    pub timestamps: bool,
+    /// Bytes read at most.
+    pub max_bytes: usize,
+}
+
+/// Streams a container's recent log (stdout and stderr, no timestamps) into `sink`,
+/// at most `lines` lines not older than `since_secs`, and at most [`LOG_BYTES`].
+///
+/// # Errors
+/// The engine's error.
+pub async fn read_log(docker: &Docker, id: &str, lines: u32, since_secs: Option<u64>, sink: impl FnMut(&[u8])) -> Result<(), bollard::errors::Error> {
+    let since = since_secs.map(|s| chrono::Utc::now().timestamp().saturating_sub(i64::try_from(s).unwrap_or(i64::MAX)));
+    stream_log(docker, id, &LogWindow { tail: Some(lines), since, timestamps: false, max_bytes: LOG_BYTES }, sink).await
+}
+
+/// Streams the part of a container's log (stdout and stderr) that `window` says into `sink`,
+/// in the frames the engine sends (not cut at line ends).
+///
+/// # Errors
+/// The engine's error.
+pub async fn stream_log(docker: &Docker, id: &str, window: &LogWindow, mut sink: impl FnMut(&[u8])) -> Result<(), bollard::errors::Error> {
+    use futures::StreamExt;
+    let mut opts = bollard::query_parameters::LogsOptionsBuilder::new().stdout(true).stderr(true).timestamps(window.timestamps);
+    if let Some(lines) = window.tail {
+        opts = opts.tail(&lines.to_string());
+    }
+    if let Some(since) = window.since {
+        opts = opts.since(i32::try_from(since.max(0)).unwrap_or(i32::MAX));
+    }
+    let mut stream = docker.logs(id, Some(opts.build()));
+    let mut left = window.max_bytes;
+    while let Some(frame) = stream.next().await {
+        let frame = frame?;
+        let bytes: &[u8] = frame.as_ref();
+        let n = bytes.len().min(left);
+        sink(&bytes[..n]);
+        left -= n;
+        if left == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The containers (any state) of a compose service of a project, newest first.
+///
+/// # Errors
+/// The engine's error.
+pub async fn service_containers(docker: &Docker, project: &str, service: &str) -> Result<Vec<String>, bollard::errors::Error> {
+    let filters = std::collections::HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}"), format!("{SERVICE_LABEL}={service}")])]);
+    let mut list = docker.list_containers(Some(bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build())).await?;
+    list.sort_by_key(|c| std::cmp::Reverse(c.created.unwrap_or(0)));
+    Ok(list.into_iter().filter_map(|c| c.id).collect())
+}

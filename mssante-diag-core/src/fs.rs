@@ -79,3 +79,38 @@ fn usage(p: &Path) -> nix::Result<FsUsage> {
     })
 }
 
+
+/// Reads at most `max` bytes of a small text file (`/proc`, `/sys`), lossily as UTF-8: a file
+/// that grew without bound (or a hostile one) never costs more than `max`.
+///
+/// # Errors
+/// Why the file could not be opened or read.
+pub fn read_capped(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The last `max` bytes of a file (a log), starting at a line boundary when the file is longer,
+/// and whether the beginning was left out.
+///
+/// # Errors
+/// Why the file could not be opened or read.
+pub fn read_tail(path: &Path, max: u64) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let cut = len > max;
+    if cut {
+        f.seek(SeekFrom::Start(len - max))?;
+    }
+    let mut bytes = Vec::new();
+    f.take(max).read_to_end(&mut bytes)?;
+    if cut {
+        // The first line is a piece of a line: drop it.
+        let start = memchr::memchr(b'\n', &bytes).map_or(bytes.len(), |i| i + 1);
+        bytes.drain(..start);
+    }
+    Ok((bytes, cut))
+}

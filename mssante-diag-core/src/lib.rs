@@ -23,13 +23,16 @@ pub mod docker;
 pub mod error;
 pub mod exec;
 pub mod fs;
+pub mod http;
 pub mod lang;
 pub mod logscan;
+pub mod maillog;
 pub mod model;
 pub mod output;
 pub mod probe;
 pub mod resolver;
 pub mod runner;
+pub mod starttls;
 pub mod units;
 
 pub use checks::{catalogue, find, subsystems, CheckDef, CheckInfo, Ctx, Outcome};

@@ -330,6 +330,8 @@ pub fn show_bytes(bytes: &[u8]) -> String {
 pub enum Phase {
     /// Opening the TCP connection.
     Connect,
+    /// Opening an HTTPS connection: TCP, then the TLS handshake (one step for an HTTP client).
+    HttpsConnect,
     /// Waiting for an SMTP server's `220` banner.
     Banner,
     /// Waiting for an IMAP server's `* OK` greeting.
@@ -382,6 +384,7 @@ impl Phase {
     pub fn name(self) -> &'static str {
         match self {
             Phase::Connect => "connect",
+            Phase::HttpsConnect => "connect + TLS handshake",
             Phase::Banner => "banner",
             Phase::Greeting => "greeting",
             Phase::Ehlo => "EHLO",
@@ -428,6 +431,11 @@ impl Hung {
         let s = self.timeout_secs;
         match self.step {
             Phase::Connect => tr!(lang, "{what}: no TCP connection within {s} s", "{what} : pas de connexion TCP en {s} s"),
+            Phase::HttpsConnect => tr!(
+                lang,
+                "{what}: connection and TLS handshake not complete within {s} s",
+                "{what} : connexion et négociation TLS inachevées en {s} s"
+            ),
             Phase::Banner => tr!(lang, "{what} accepted the connection, no banner within {s} s", "{what} a accepté la connexion, pas de bannière en {s} s"),
             Phase::Greeting => {
                 tr!(lang, "{what} accepted the connection, no greeting within {s} s", "{what} a accepté la connexion, pas de message d'accueil en {s} s")

@@ -53,6 +53,49 @@ impl From<Nameserver> for String {
 /// # Errors
 /// The system configuration could not be read (no `/etc/resolv.conf`...), in a few words.
 pub fn build(nameservers: &[Nameserver], timeout: Duration) -> Result<TokioResolver, String> {
+    Ok(builder(nameservers, timeout)?.build())
+}
+
+/// A validating resolver (DNSSEC, RFC 4035) for `nameservers`: answers carry a proof
+/// (secure, insecure, bogus). `trust_anchors` is a file of DNSKEY records (zone-file syntax);
+/// without it, the root zone's keys.
+///
+/// # Errors
+/// The system configuration or the trust anchor file could not be read, in a few words.
+pub fn build_validating(nameservers: &[Nameserver], timeout: Duration, trust_anchors: Option<&std::path::Path>) -> Result<TokioResolver, String> {
+    let mut b = builder(nameservers, timeout)?;
+    b.options_mut().validate = true;
+    if let Some(path) = trust_anchors {
+        let anchors = hickory_resolver::proto::dnssec::TrustAnchors::from_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if anchors.is_empty() {
+            return Err(format!("{}: no DNSKEY record", path.display()));
+        }
+        b = b.with_trust_anchor(std::sync::Arc::new(anchors));
+    }
+    Ok(b.build())
+}
+
+/// The nameservers a resolver built from `nameservers` asks: those, else the system's
+/// (`/etc/resolv.conf`), without duplicates.
+///
+/// # Errors
+/// The system configuration could not be read.
+pub fn effective_nameservers(nameservers: &[Nameserver]) -> Result<Vec<Nameserver>, String> {
+    if !nameservers.is_empty() {
+        return Ok(nameservers.to_vec());
+    }
+    let (config, _) = hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
+    let mut out: Vec<Nameserver> = Vec::new();
+    for ns in config.name_servers() {
+        let n = Nameserver(ns.socket_addr);
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+fn builder(nameservers: &[Nameserver], timeout: Duration) -> Result<hickory_resolver::ResolverBuilder<TokioConnectionProvider>, String> {
     let mut builder = if nameservers.is_empty() {
         TokioResolver::builder_tokio().map_err(|e| e.to_string())?
     } else {
@@ -69,7 +112,7 @@ pub fn build(nameservers: &[Nameserver], timeout: Duration) -> Result<TokioResol
     if !nameservers.is_empty() {
         opts.use_hosts_file = ResolveHosts::Never;
     }
-    Ok(builder.build())
+    Ok(builder)
 }
 
 /// Why a lookup gave no usable answer.
@@ -90,6 +133,18 @@ pub enum LookupError {
 }
 
 impl LookupError {
+    /// No such name, or no record of the type asked: the name answers, with nothing.
+    #[must_use]
+    pub fn is_empty_answer(&self) -> bool {
+        matches!(self, Self::NoSuchDomain | Self::NoRecords)
+    }
+
+    /// Classifies a resolver error.
+    #[must_use]
+    pub fn from_resolve_error(e: &ResolveError) -> Self {
+        Self::from_resolve(e)
+    }
+
     fn from_resolve(e: &ResolveError) -> Self {
         if e.is_nx_domain() {
             return Self::NoSuchDomain;
@@ -180,6 +235,185 @@ pub async fn addresses(resolver: &TokioResolver, host: &str) -> Result<Vec<IpAdd
     } else {
         Ok(ips)
     }
+}
+
+/// Longest TXT record kept, bytes (its character-strings joined): longer ones are cut there
+/// (and said so by [`Txt::truncated`]); DNS answers are bounded by the 64 KiB message anyway.
+pub const TXT_MAX: usize = 16 * 1024;
+
+/// A TXT record, its character-strings joined (RFC 7208 3.3), as text (invalid UTF-8 replaced).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Txt {
+    /// The text.
+    pub text: String,
+    /// It was longer than [`TXT_MAX`] bytes and was cut.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// The TXT records at `name`.
+///
+/// # Errors
+/// [`LookupError`]: no such name, no TXT record, nameserver error or silence.
+pub async fn txt(resolver: &TokioResolver, name: &str) -> Result<Vec<Txt>, LookupError> {
+    let lookup = resolver.txt_lookup(absolute(name)).await.map_err(|e| LookupError::from_resolve(&e))?;
+    Ok(lookup
+        .iter()
+        .map(|t| {
+            let mut bytes = Vec::new();
+            let mut truncated = false;
+            for part in t.txt_data() {
+                let room = TXT_MAX - bytes.len();
+                if part.len() > room {
+                    bytes.extend_from_slice(&part[..room]);
+                    truncated = true;
+                    break;
+                }
+                bytes.extend_from_slice(part);
+            }
+            Txt { text: String::from_utf8_lossy(&bytes).into_owned(), truncated }
+        })
+        .collect())
+}
+
+/// The names (PTR records) of `ip`, without the final dot, asked of the nameservers directly:
+/// the resolver's cache layer answers `localhost` for any 127.0.0.0/8 address (RFC 6761),
+/// whatever the zone says, which would hide the reverse zone of a loopback test platform.
+///
+/// # Errors
+/// [`LookupError`]: no PTR record, nameserver error or silence.
+pub async fn reverse(nameservers: &[Nameserver], ip: IpAddr, timeout: Duration) -> Result<Vec<String>, LookupError> {
+    use hickory_resolver::name_server::NameServerPool;
+    use hickory_resolver::proto::op::Query;
+    use hickory_resolver::proto::rr::{Name, RData, RecordType};
+    use hickory_resolver::proto::xfer::{DnsHandle, DnsRequestOptions, FirstAnswer};
+    let servers = effective_nameservers(nameservers).map_err(LookupError::Failed)?;
+    let group: Vec<NameServerConfig> = servers.iter().flat_map(|n| [NameServerConfig::new(n.0, Protocol::Udp), NameServerConfig::new(n.0, Protocol::Tcp)]).collect();
+    let mut opts = hickory_resolver::config::ResolverOpts::default();
+    opts.timeout = timeout;
+    opts.attempts = 1;
+    let pool = NameServerPool::from_config(group.into(), opts, TokioConnectionProvider::default());
+    let mut request = DnsRequestOptions::default();
+    request.recursion_desired = true;
+    let query = Query::query(Name::from(ip), RecordType::PTR);
+    let answer = tokio::time::timeout(timeout + timeout / 10, pool.lookup(query, request).first_answer())
+        .await
+        .map_err(|_| LookupError::Timeout)?
+        .map_err(|e| match e.kind() {
+            ProtoErrorKind::Timeout => LookupError::Timeout,
+            ProtoErrorKind::NoRecordsFound { response_code: ResponseCode::NXDomain, .. } => LookupError::NoSuchDomain,
+            ProtoErrorKind::NoRecordsFound { response_code: ResponseCode::NoError, .. } => LookupError::NoRecords,
+            ProtoErrorKind::NoRecordsFound { response_code, .. } => LookupError::ServerError(response_code.to_string()),
+            _ => LookupError::Failed(e.to_string().chars().take(200).collect()),
+        })?;
+    match answer.response_code() {
+        ResponseCode::NoError => {}
+        ResponseCode::NXDomain => return Err(LookupError::NoSuchDomain),
+        code => return Err(LookupError::ServerError(code.to_string())),
+    }
+    let names: Vec<String> = answer
+        .answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::PTR(p) => Some(p.0.to_utf8().trim_end_matches('.').to_owned()),
+            _ => None,
+        })
+        .take(32)
+        .collect();
+    if names.is_empty() {
+        Err(LookupError::NoRecords)
+    } else {
+        Ok(names)
+    }
+}
+
+/// Only the IPv4 addresses (A records) of `host`.
+///
+/// # Errors
+/// [`LookupError`]: no such name, no A record, nameserver error or silence.
+pub async fn ipv4(resolver: &TokioResolver, host: &str) -> Result<Vec<std::net::Ipv4Addr>, LookupError> {
+    let lookup = resolver.ipv4_lookup(absolute(host)).await.map_err(|e| LookupError::from_resolve(&e))?;
+    Ok(lookup.iter().map(|a| a.0).collect())
+}
+
+/// A TLSA record (RFC 6698): certificate usage, selector, matching type, data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tlsa {
+    /// 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE.
+    pub usage: u8,
+    /// 0 full certificate, 1 SubjectPublicKeyInfo.
+    pub selector: u8,
+    /// 0 exact, 1 SHA-256, 2 SHA-512.
+    pub matching: u8,
+    /// Association data, hexadecimal.
+    pub data: String,
+}
+
+/// The TLSA records at `name` (e.g. `_25._tcp.mx.example.fr`).
+///
+/// # Errors
+/// [`LookupError`]: no such name, no TLSA record, nameserver error or silence.
+pub async fn tlsa(resolver: &TokioResolver, name: &str) -> Result<Vec<Tlsa>, LookupError> {
+    use hickory_resolver::proto::rr::{RData, RecordType};
+    let lookup = resolver.lookup(absolute(name), RecordType::TLSA).await.map_err(|e| LookupError::from_resolve(&e))?;
+    Ok(lookup
+        .iter()
+        .filter_map(|r| match r {
+            RData::TLSA(t) => Some(Tlsa {
+                usage: t.cert_usage().into(),
+                selector: t.selector().into(),
+                matching: t.matching().into(),
+                data: t.cert_data().iter().map(|b| format!("{b:02x}")).collect(),
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// DNSSEC verdict on one answer of a validating resolver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proof {
+    /// Signed and validated from a trust anchor.
+    Secure,
+    /// Provably unsigned.
+    Insecure,
+    /// Signed, and the signatures do not validate.
+    Bogus,
+    /// Could not be decided (missing keys or proofs).
+    Indeterminate,
+}
+
+/// The records of `rtype` at `name` through a validating resolver, with the worst proof among
+/// them (an answer with no record: the proof of the denial when the resolver kept it).
+///
+/// # Errors
+/// [`LookupError`]: no such name, no record, nameserver error or silence; a validation failure
+/// is `Failed` with the resolver's reason.
+pub async fn validated(resolver: &TokioResolver, name: &str, rtype: hickory_resolver::proto::rr::RecordType) -> Result<(usize, Proof), LookupError> {
+    use hickory_resolver::proto::dnssec::Proof as P;
+    let lookup = resolver.lookup(absolute(name), rtype).await.map_err(|e| LookupError::from_resolve(&e))?;
+    let mut worst = Proof::Secure;
+    let mut n = 0;
+    for r in lookup.record_iter().filter(|r| r.record_type() == rtype) {
+        n += 1;
+        let p = match r.proof() {
+            P::Secure => Proof::Secure,
+            P::Insecure => Proof::Insecure,
+            P::Bogus => Proof::Bogus,
+            P::Indeterminate => Proof::Indeterminate,
+        };
+        let rank = |p: Proof| match p {
+            Proof::Secure => 0,
+            Proof::Insecure => 1,
+            Proof::Indeterminate => 2,
+            Proof::Bogus => 3,
+        };
+        if rank(p) > rank(worst) {
+            worst = p;
+        }
+    }
+    Ok((n, worst))
 }
 
 #[cfg(test)]

@@ -113,7 +113,8 @@ fn dead_toml(closed: u16, hung: u16) -> String {
         "timeout_secs = 1\n[api]\nurl = \"http://apiuser:api-pass-{MARK}@127.0.0.1:{hung}/health\"\n\
          [postgres]\nhost = \"127.0.0.1\"\nport = {closed}\n[postgres.reserved]\nuser = \"diagadmin\"\npassword = \"reserved-pass-{MARK}\"\n\
          [redis]\nhost = \"127.0.0.1\"\nport = {closed}\n[smtp]\nhost = \"127.0.0.1\"\ninbound_port = {closed}\nsubmission_port = {closed}\n\
-         [imap]\nhost = \"127.0.0.1\"\nport = {closed}\n[docker]\nhost = \"tcp://127.0.0.1:{closed}\"\nenabled = true\n"
+         [imap]\nhost = \"127.0.0.1\"\nport = {closed}\n[docker]\nhost = \"tcp://127.0.0.1:{closed}\"\nenabled = true\n\
+         [auth]\nissuer = \"https://127.0.0.1:{closed}/psc\"\n"
     )
 }
 
@@ -247,6 +248,8 @@ fn the_stacks_real_passwords_never_show_on_healthy_paths() {
     // The stack's own `.env` (the passwords it accepts) and TOML: every check connects.
     let env = std::fs::read_to_string(stack.project.join(".env")).expect("the stack's .env");
     let real = [stack.var("PG_PASSWORD"), stack.var("PG_SUPERPASSWORD"), stack.var("REDIS_PASSWORD"), stack.var("MAIL_PASSWORD")];
+    // The seeded PSC_CLIENT_SECRET replaces the stack's (a key defined twice is a config.env warning).
+    let env: String = env.lines().filter(|l| !l.starts_with("PSC_CLIENT_SECRET=")).map(|l| format!("{l}\n")).collect();
     let env = format!("{env}\nPSC_CLIENT_SECRET=psc-secret-{MARK}\nDATABASE_URL=postgres://mssante:{}@127.0.77.1:15432/mssante\n", real[0]);
     let toml = live_toml(stack, &format!("api-pass-{MARK}"), stack.var("PG_SUPERPASSWORD"));
     let project = Project::copy_of("real", &stack.project, &env, &toml);

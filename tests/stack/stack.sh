@@ -71,7 +71,7 @@ DOCKER_HOST_URL="unix://$DOCKER_SOCK"
 DOCKER_PIDFILE="$STATE/docker.pid"
 DOCKER_EXEC_ROOT="$STATE/docker-exec"
 
-SERVICES=(postgres redis dovecot postfix nginx nsd dockerd)
+SERVICES=(postgres redis dovecot postfix nginx nsd dockerd ntp)
 
 # Debian packages: the services, their peer tools used by benchmarks, and the
 # clients this script uses for readiness checks (dig, curl, flock/runuser).
@@ -79,6 +79,10 @@ PACKAGES=(postgresql-15 redis-server postfix dovecot-core dovecot-imapd
   dovecot-lmtpd nginx nsd docker.io busybox-static openssl ca-certificates
   pflogsumm monitoring-plugins hyperfine time dnsutils curl util-linux procps
   smartmontools)
+# The dns.* test zones are DNSSEC-signed at set-up (ldns-keygen, ldns-signzone).
+PACKAGES+=(ldnsutils)
+# system.clock: an NTP client (chronyd) synchronised to a local NTP server (see ntp_start).
+PACKAGES+=(chrony)
 
 # --------------------------------------------------------------------------
 # Small helpers
@@ -545,6 +549,90 @@ dkim_txt() {
 }
 
 # --------------------------------------------------------------------------
+# auth.psc / auth.jwt: an OIDC discovery stand-in served by nginx (HTTPS port,
+# /oidc/<case>/...), see tests/it/auth.rs. An RSA (2048) and an EC P-256 key pair
+# whose public halves the JWKS publishes (kid rsa-1, ec-1); the tests sign tokens
+# with the private keys ($STATE/oidc/rsa.key, ec.key). Generated once, atomically.
+# --------------------------------------------------------------------------
+oidc_generate() {
+  local dir="$STATE/oidc"
+  [[ -f "$dir/.complete" ]] && return 0
+  log "generating the OIDC stand-in in $dir"
+  local tmp="$STATE/oidc.tmp.$$"
+  rm -rf "$STATE"/oidc.tmp.*
+  mkdir -p "$tmp"
+  (
+    set -Eeuo pipefail
+    cd "$tmp"
+    b64url() { basenc --base64url -w0 | tr -d '='; }
+    umask 077
+    openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key
+    openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.key
+    local n x y
+    n="$(openssl rsa -in rsa.key -noout -modulus | cut -d= -f2 | perl -ne 'chomp; print pack("H*", $_)' | b64url)"
+    # SubjectPublicKeyInfo of a P-256 key ends with the point 04 || X || Y.
+    openssl pkey -in ec.key -pubout -outform DER -out ec.pub.der
+    x="$(tail -c 64 ec.pub.der | head -c 32 | b64url)"
+    y="$(tail -c 32 ec.pub.der | b64url)"
+    rm -f ec.pub.der
+    umask 022
+    local base="https://$HOST:$HTTPS_PORT/oidc" www="www/oidc"
+    local jwks="{\"keys\":[{\"kty\":\"RSA\",\"use\":\"sig\",\"alg\":\"RS256\",\"kid\":\"rsa-1\",\"n\":\"$n\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"use\":\"sig\",\"alg\":\"ES256\",\"kid\":\"ec-1\",\"crv\":\"P-256\",\"x\":\"$x\",\"y\":\"$y\"}]}"
+    # doc ISSUER ENDPOINTS_BASE JWKS_URI: a Keycloak-shaped discovery document.
+    doc() {
+      printf '{"issuer":"%s","authorization_endpoint":"%s/protocol/openid-connect/auth","token_endpoint":"%s/protocol/openid-connect/token","userinfo_endpoint":"%s/protocol/openid-connect/userinfo","end_session_endpoint":"%s/protocol/openid-connect/logout","jwks_uri":"%s","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256","ES256"]}\n' \
+        "$1" "$2" "$2" "$2" "$2" "$3"
+    }
+    # put CASE FILE CONTENT
+    put() { mkdir -p "$www/$1/$(dirname "$2")"; printf '%s\n' "$3" >"$www/$1/$2"; }
+    local wk=".well-known/wallet-openid-configuration" std=".well-known/openid-configuration"
+    local certs="protocol/openid-connect/certs"
+    # valid: PSC's own path, RSA and EC keys.
+    put valid "$wk" "$(doc "$base/valid" "$base/valid" "$base/valid/$certs")"
+    put valid "$certs" "$jwks"
+    # standard: only the standard path answers.
+    put standard "$std" "$(doc "$base/standard" "$base/standard" "$base/valid/$certs")"
+    # missing: no document at all (404 on both paths): nothing to write.
+    # badjson: a truncated document.
+    put badjson "$wk" "{\"issuer\": \"$base/badjson\", \"jwks_uri\": "
+    # emptyjwks: a JWKS without keys.
+    put emptyjwks "$wk" "$(doc "$base/emptyjwks" "$base/emptyjwks" "$base/emptyjwks/$certs")"
+    put emptyjwks "$certs" '{"keys":[]}'
+    # badkeys: keys that do not parse (bad modulus, a symmetric key, a point of the wrong size).
+    put badkeys "$wk" "$(doc "$base/badkeys" "$base/badkeys" "$base/badkeys/$certs")"
+    put badkeys "$certs" '{"keys":[{"kty":"RSA","kid":"bad-n","n":"!!not-base64!!","e":"AQAB"},{"kty":"oct","kid":"sym","k":"c2VjcmV0"},{"kty":"EC","kid":"short","crv":"P-256","x":"AAAA","y":"AAAA"}]}'
+    # mismatch: the document names PSC's production issuer, not the one configured.
+    put mismatch "$wk" "$(doc "https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet" "$base/mismatch" "$base/valid/$certs")"
+    # http: endpoints in plain HTTP.
+    put http "$wk" "$(doc "$base/http" "http://$HOST:$API_PORT/oidc/http" "$base/valid/$certs")"
+    # jwks404: the JWKS URL answers 404.
+    put jwks404 "$wk" "$(doc "$base/jwks404" "$base/jwks404" "$base/jwks404/missing-certs")"
+    touch .complete
+  )
+  [[ -f "$tmp/.complete" ]] || die "OIDC stand-in generation failed"
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+  chmod 755 "$dir"
+}
+
+# oidc_nginx_refresh: a running nginx started before the stand-in existed reloads its
+# configuration (the template's /oidc/ location), then serves the valid case.
+oidc_nginx_refresh() {
+  nginx_pid >/dev/null || return 0
+  local before after
+  before="$(cksum <"$NGINX_CONF" 2>/dev/null || true)"
+  render nginx.conf "$NGINX_CONF"
+  after="$(cksum <"$NGINX_CONF")"
+  [[ "$before" == "$after" ]] && return 0
+  log "nginx: reloading for the OIDC stand-in"
+  nginx -p "$STATE/nginx" -c "$NGINX_CONF" -e "$LOGS/nginx-error.log" -s reload >>"$LOGS/nginx-start.log" 2>&1 ||
+    fail_service nginx "$LOGS/nginx-error.log" "nginx reload failed"
+  local url="https://$HOST:$HTTPS_PORT/oidc/valid/.well-known/wallet-openid-configuration"
+  wait_until 10 curl -sf --max-time 2 --cacert "$PKI/ca-bundle.pem" -o /dev/null "$url" ||
+    fail_service nginx "$LOGS/nginx-error.log" "no OIDC stand-in at $url after reload"
+}
+
+# --------------------------------------------------------------------------
 # env file
 # --------------------------------------------------------------------------
 write_env() {
@@ -610,6 +698,8 @@ SERVER_KEY=$PKI/server.key
 FULLCHAIN=$PKI/fullchain.pem
 EXPIRED_CERT=$PKI/expired.crt
 EXPIRED_KEY=$PKI/expired.key
+OIDC_DIR=$STATE/oidc
+OIDC_BASE=https://$HOST:$HTTPS_PORT/oidc
 EOF
   if ! cmp -s "$tmp" "$ENV_FILE" 2>/dev/null; then mv -f "$tmp" "$ENV_FILE"; else rm -f "$tmp"; fi
 }
@@ -823,6 +913,7 @@ nginx_ready() {
 }
 nginx_start() {
   mkdir -p "$STATE/nginx/tmp"
+  dns_fixtures
   render nginx.conf "$NGINX_CONF"
   # nginx repeats on stderr what it writes to its error log (-e).
   nginx -p "$STATE/nginx" -c "$NGINX_CONF" -e "$LOGS/nginx-error.log" \
@@ -849,6 +940,7 @@ nsd_ready() {
 }
 nsd_start() {
   mkdir -p "$STATE/nsd/zones" "$STATE/nsd/xfr"
+  dns_fixtures
   render nsd.conf "$NSD_CONF"
   # Zone files: data, written once (tests may edit them and SIGHUP NSD).
   if [[ ! -f "$STATE/nsd/zones/mssante.test.zone" ]]; then
@@ -862,10 +954,46 @@ nsd_start() {
   nsd -c "$NSD_CONF" >>"$LOGS/nsd.log" 2>&1 ||
     fail_service nsd "$LOGS/nsd.log" "nsd failed to start"
 }
+# ---- dns.* test zones and MTA-STS policies (tests/stack/dns-zones.sh) ----
+# Included by nsd.conf ($STATE/dns/nsd-zones.conf) and nginx.conf (conf.d/dns-mta-sts.conf).
+dns_fixtures() {
+  STATE="$STATE" PKI="$PKI" HOST="$HOST" DKIM_TXT="$(dkim_txt)" bash "$SCRIPT_DIR/dns-zones.sh" ||
+    die "dns-zones.sh failed"
+}
 nsd_stop() {
   local pid
   pid="$(nsd_pid)" || return 0
   stop_tree "$pid" 15
+}
+
+# ---- ntp: the host's NTP client (chronyd, rtcsync: it clears the kernel's
+# STA_UNSYNC once synchronised) against a second chronyd serving NTP on
+# $HOST:10123 from the same clock (local stratum 8, no clock control). No
+# network needed: the kernel clock is really disciplined, as on a platform.
+ntp_pidfile() { echo "$STATE/chrony/client.pid"; }
+ntp_pid() { pid_of "$(ntp_pidfile)" chronyd; }
+ntp_log() { echo "$LOGS/chrony-client.log"; }
+ntp_ready() { chronyc -h "$STATE/chrony/client.sock" waitsync 1 >/dev/null 2>&1; }
+ntp_start() {
+  local d="$STATE/chrony"
+  mkdir -p "$d"
+  chmod 700 "$d"
+  printf '%s\n' "port 10123" "bindaddress $HOST" "allow 127.0.0.0/8" "local stratum 8" \
+    "cmdport 0" "pidfile $d/server.pid" >"$d/server.conf"
+  printf '%s\n' "server $HOST port 10123 iburst minpoll -4 maxpoll -4" "port 0" "cmdport 0" \
+    "bindcmdaddress $d/client.sock" "rtcsync" "pidfile $d/client.pid" >"$d/client.conf"
+  if ! pid_of "$d/server.pid" chronyd >/dev/null; then
+    rm -f "$d/server.pid"
+    chronyd -x -u root -f "$d/server.conf" -l "$LOGS/chrony-server.log" ||
+      fail_service ntp "$LOGS/chrony-server.log" "the NTP server (chronyd) failed to start"
+  fi
+  chronyd -u root -f "$d/client.conf" -l "$LOGS/chrony-client.log" ||
+    fail_service ntp "$LOGS/chrony-client.log" "the NTP client (chronyd) failed to start"
+}
+ntp_stop() {
+  local pid
+  if pid="$(ntp_pid)"; then kill_and_wait "$pid" 10; fi
+  if pid="$(pid_of "$STATE/chrony/server.pid" chronyd)"; then kill_and_wait "$pid" 10; fi
 }
 
 # ---- dockerd: own socket, data-root, exec-root, no networking ----
@@ -1011,6 +1139,7 @@ cmd_up() {
   prepare_state
   pki_generate
   pki_cases_generate
+  oidc_generate
   write_env
   # Order: Postfix's queue dir must exist before Dovecot puts its sockets
   # there; Postfix starts after Dovecot so SASL/LMTP are there at once.
@@ -1018,6 +1147,8 @@ cmd_up() {
   for s in postgres redis; do ensure_service "$s"; done
   postfix_prepare
   for s in dovecot postfix nginx nsd dockerd; do ensure_service "$s"; done
+  ensure_service ntp
+  oidc_nginx_refresh
   log "all services up; env file: $ENV_FILE"
 }
 
@@ -1032,6 +1163,7 @@ cmd_start() {
   prepare_state
   pki_generate
   pki_cases_generate
+  oidc_generate
   write_env
   ensure_service "$1"
   # Postfix smtpd needs Dovecot's sockets: after Dovecot comes back, reload

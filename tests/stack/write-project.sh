@@ -37,9 +37,6 @@ port = $PG_PORT
 [redis]
 host = "$STACK_HOST"
 port = $REDIS_PORT
-
-[system]
-disk_paths = ["data", "$PG_DATA"]
 TOML
 # Sections appended by subsystem scripts (tests/stack/project.d/*.sh), each given the toml path.
 for part in "$(dirname "$0")"/project.d/*.sh; do

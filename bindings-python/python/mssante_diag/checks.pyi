@@ -8,6 +8,10 @@ async def docker(config: Optional[Config] = None) -> Report:
     """Run the `docker.*` checks and return the report."""
 async def system(config: Optional[Config] = None) -> Report:
     """Run the `system.*` checks and return the report."""
+async def config(config: Optional[Config] = None) -> Report:
+    """Run the `config.*` checks and return the report."""
+async def auth(config: Optional[Config] = None) -> Report:
+    """Run the `auth.*` checks and return the report."""
 async def api(config: Optional[Config] = None) -> Report:
     """Run the `api.*` checks and return the report."""
 async def postgres(config: Optional[Config] = None) -> Report:
@@ -20,6 +24,8 @@ async def imap(config: Optional[Config] = None) -> Report:
     """Run the `imap.*` checks and return the report."""
 async def postfix(config: Optional[Config] = None) -> Report:
     """Run the `postfix.*` checks and return the report."""
+async def dns(config: Optional[Config] = None) -> Report:
+    """Run the `dns.*` checks and return the report."""
 async def tls(config: Optional[Config] = None) -> Report:
     """Run the `tls.*` checks and return the report."""
 async def backup(config: Optional[Config] = None) -> Report:

@@ -1,15 +1,14 @@
 //! The platform's Node API: `GET /health` (guide: Général, Performance P1).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
 use serde::Serialize;
 
-use super::{elapsed_ms, grade, step, CheckDef, Ctx, Outcome};
+use super::{grade, step, CheckDef, Ctx, Outcome};
 use crate::config::redact_url;
 use crate::model::{Metric, Status};
-use crate::probe::{Deadline, Hung, Phase};
 use crate::tr;
 
 mod settings;
@@ -61,14 +60,8 @@ pub struct HealthProbe {
     pub latency_ms: f64,
 }
 
-/// Why `GET /health` got nothing to judge.
-#[derive(Debug)]
-pub enum HealthFailure {
-    /// The request failed: refused, TLS, not HTTP...
-    Transport(reqwest::Error),
-    /// A step got no answer in time.
-    NoAnswer(Hung),
-}
+/// Why `GET /health` got nothing to judge: the request failed, or a step got no answer in time.
+pub use crate::http::Failure as HealthFailure;
 
 /// Follows a redirect only when it keeps the path: a redirect elsewhere (a login page) is
 /// returned as the answer, for the evaluation to judge.
@@ -102,48 +95,19 @@ fn shown_location(from: &reqwest::Url, location: &str) -> String {
 /// # Errors
 /// The transport error (refused, TLS, not HTTP...) or the step that got no answer in time.
 pub async fn probe_health(url: &str, timeout: Duration) -> Result<HealthProbe, HealthFailure> {
-    let deadline = Deadline::after(timeout);
-    // A connection not made within 90 % of the time is named as such; the rest is the answer's.
-    let client = reqwest::Client::builder()
-        .connect_timeout(timeout.mul_f64(0.9))
-        .redirect(same_path_redirects())
-        .no_proxy()
-        .build()
-        .map_err(HealthFailure::Transport)?;
-    let start = Instant::now();
-    let mut resp = match deadline.step(Phase::HttpResponse, client.get(url).send()).await.map_err(HealthFailure::NoAnswer)? {
-        Ok(r) => r,
-        Err(e) if e.is_connect() && e.is_timeout() => {
-            return Err(HealthFailure::NoAnswer(Hung { step: Phase::Connect, timeout_secs: timeout.as_secs_f64() }))
-        }
-        Err(e) => return Err(HealthFailure::Transport(e)),
-    };
-    let http_status = resp.status().as_u16();
-    let location = resp
-        .status()
+    let client = crate::http::client_builder(timeout).redirect(same_path_redirects()).no_proxy().build().map_err(HealthFailure::Transport)?;
+    let got = crate::http::get_bounded(&client, url, timeout, BODY_READ_LIMIT).await?;
+    let http_status = got.status.as_u16();
+    let location = got
+        .status
         .is_redirection()
-        .then(|| resp.headers().get(reqwest::header::LOCATION).map(|l| shown_location(resp.url(), &String::from_utf8_lossy(l.as_bytes()))))
+        .then(|| got.headers.get(reqwest::header::LOCATION).map(|l| shown_location(&got.url, &String::from_utf8_lossy(l.as_bytes()))))
         .flatten();
-    let mut bytes = Vec::new();
-    let mut body_truncated = false;
-    let read = async {
-        while let Some(chunk) = resp.chunk().await? {
-            let room = BODY_READ_LIMIT - bytes.len();
-            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if chunk.len() > room {
-                body_truncated = true;
-                break;
-            }
-        }
-        Ok(())
-    };
-    deadline.step(Phase::Body, read).await.map_err(HealthFailure::NoAnswer)?.map_err(HealthFailure::Transport)?;
-    let latency_ms = elapsed_ms(start);
-    let body = String::from_utf8_lossy(&bytes[..bytes.len().min(BODY_LIMIT)]).into_owned();
-    let reported_status = serde_json::from_slice::<serde_json::Value>(&bytes)
+    let body = String::from_utf8_lossy(&got.body[..got.body.len().min(BODY_LIMIT)]).into_owned();
+    let reported_status = serde_json::from_slice::<serde_json::Value>(&got.body)
         .ok()
         .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned));
-    Ok(HealthProbe { url: redact_url(url), http_status, location, body, body_truncated, reported_status, latency_ms })
+    Ok(HealthProbe { url: redact_url(url), http_status, location, body, body_truncated: got.truncated, reported_status, latency_ms: got.latency_ms })
 }
 
 /// Judges a health probe against the latency thresholds. A redirect to another path (a login
@@ -177,15 +141,6 @@ pub fn evaluate_health(p: &HealthProbe, warn_ms: u64, crit_ms: u64, lang: crate:
     outcome.metric(latency).details(p)
 }
 
-/// The innermost reason of an error chain (`invalid HTTP version parsed`, not `error sending request`).
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
 async fn health(ctx: Arc<Ctx>) -> Outcome {
     let (cfg, lang) = (&ctx.config.api, ctx.lang());
     let url = cfg.url.to_string();
@@ -199,7 +154,7 @@ async fn health(ctx: Arc<Ctx>) -> Outcome {
                     Outcome::critical(tr!(lang, "API unreachable at {url}: {cause}", "API injoignable à {url} : {cause}"))
                 }
                 None => {
-                    let cause = root_cause(&e);
+                    let cause = crate::http::root_cause(&e);
                     Outcome::critical(tr!(lang, "API at {url} gave no usable HTTP answer: {cause}", "L'API à {url} ne donne pas de réponse HTTP exploitable : {cause}"))
                 }
             };

@@ -4,10 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
-use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder};
+use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::Serialize;
 
 use super::compose_remedy;
@@ -180,40 +179,7 @@ pub async fn gather(docker: &Docker, project: &str) -> Result<Project, bollard::
     Ok(Project { name: project.to_owned(), containers, other_projects })
 }
 
-/// Bytes of log read from one container at most.
-pub const LOG_BYTES: usize = 1 << 20;
-
-/// Streams a container's recent log (stdout and stderr, no timestamps) into `sink`,
-/// at most `lines` lines not older than `since_secs`, and at most [`LOG_BYTES`].
-///
-/// # Errors
-/// The engine's error.
-pub async fn read_log(
-    docker: &Docker,
-    id: &str,
-    lines: u32,
-    since_secs: Option<u64>,
-    mut sink: impl FnMut(&[u8]),
-) -> Result<(), bollard::errors::Error> {
-    let mut opts = LogsOptionsBuilder::new().stdout(true).stderr(true).tail(&lines.to_string());
-    if let Some(s) = since_secs {
-        let since = Utc::now().timestamp().saturating_sub(i64::try_from(s).unwrap_or(i64::MAX));
-        opts = opts.since(i32::try_from(since.max(0)).unwrap_or(i32::MAX));
-    }
-    let mut stream = docker.logs(id, Some(opts.build()));
-    let mut left = LOG_BYTES;
-    while let Some(frame) = stream.next().await {
-        let frame = frame?;
-        let bytes: &[u8] = frame.as_ref();
-        let n = bytes.len().min(left);
-        sink(&bytes[..n]);
-        left -= n;
-        if left == 0 {
-            break;
-        }
-    }
-    Ok(())
-}
+pub use crate::docker::{read_log, LOG_BYTES};
 
 /// The last `lines` log lines of a container, as printable samples.
 ///

@@ -1,5 +1,6 @@
-//! The host: filesystems of the data, Docker and database folders (guide:
-//! Démarrage P3, Performance P3).
+//! The host: filesystems of the data, Docker and database folders (guide: Démarrage P3,
+//! Performance P3), listeners on the platform's ports (Démarrage P1), the clock (Auth P2),
+//! load and memory (Performance), I/O errors of the kernel (Stockage P2).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,8 +12,16 @@ use crate::fs::{filesystems, FsUsage, Unmeasured};
 use crate::model::{Metric, Status};
 use crate::tr;
 
+pub mod clock;
+pub mod kernlog;
+pub mod ports;
+pub mod resources;
 mod settings;
-pub use settings::Settings;
+pub use clock::{evaluate_clock, read_clock, ClockState};
+pub use kernlog::{evaluate_io_errors, scan_file, scan_kmsg, IoErrors};
+pub use ports::{evaluate_ports, listeners, Listener, Listeners, Owner, PortState};
+pub use resources::{evaluate_resources, read_resources, ResourceLimits, Resources};
+pub use settings::{ExpectedPort, Settings, DEFAULT_IO_ERROR_PATTERNS};
 
 /// The `system.*` checks keep no per-run state.
 pub type State = ();
@@ -32,6 +41,42 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
     ],
     steps: 1,
     run: |ctx| disk(ctx).boxed(),
+}, CheckDef {
+    id: "system.ports",
+    title_en: "Listeners on the platform's ports (80 443 25 587 143 3000 5432 6379): owner process, conflicts, free ports",
+    title_fr: "Écoutes sur les ports de la plateforme (80 443 25 587 143 3000 5432 6379) : processus propriétaire, conflits, ports libres",
+    guide: "Démarrage P1, Réseau P2",
+    quick: false,
+    remedy: ports::PORTS_STEPS,
+    steps: 1,
+    run: |ctx| ports::run(ctx).boxed(),
+}, CheckDef {
+    id: "system.clock",
+    title_en: "Clock synchronised: kernel NTP state and maximum error",
+    title_fr: "Horloge synchronisée : état NTP du noyau et erreur maximale",
+    guide: "Auth P2",
+    quick: false,
+    remedy: clock::CLOCK_STEPS,
+    steps: 1,
+    run: |ctx| clock::run(ctx).boxed(),
+}, CheckDef {
+    id: "system.resources",
+    title_en: "Host load against its CPUs, memory available, swap in use",
+    title_fr: "Charge de l'hôte rapportée à ses CPU, mémoire disponible, swap utilisé",
+    guide: "Performance P1",
+    quick: false,
+    remedy: resources::RESOURCES_STEPS,
+    steps: 1,
+    run: |ctx| resources::run(ctx).boxed(),
+}, CheckDef {
+    id: "system.io_errors",
+    title_en: "I/O errors in the kernel log (failing disk, corrupt filesystem)",
+    title_fr: "Erreurs d'E/S dans le journal du noyau (disque défaillant, système de fichiers corrompu)",
+    guide: "Stockage P2",
+    quick: false,
+    remedy: kernlog::IO_ERRORS_STEPS,
+    steps: 1,
+    run: |ctx| kernlog::run(ctx).boxed(),
 }];
 
 /// Judges filesystems against the thresholds: the fullest decides. A configured path that

@@ -1,0 +1,155 @@
+//! What every `dns.*` check of a run shares: the settings, a plain and a validating resolver
+//! (built once per run), the timeout and language; and the pieces of judgement they share
+//! (a lookup that failed, a record to publish, several domains folded into one result).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use tokio::sync::OnceCell;
+
+use super::Settings;
+use crate::checks::Outcome;
+use crate::config::Config;
+use crate::model::{Remedy, Status};
+use crate::resolver::{self, LookupError};
+use crate::{tr, Lang};
+
+/// The resolvers and settings of a run's `dns.*` checks.
+pub struct Env {
+    /// `[dns]`.
+    pub settings: Settings,
+    /// Resolver of the configured nameservers.
+    pub plain: TokioResolver,
+    /// Validating resolver (DNSSEC) of the same nameservers, or why there is none.
+    pub secure: Result<TokioResolver, String>,
+    /// Step timeout.
+    pub timeout: Duration,
+    /// Language of messages.
+    pub lang: Lang,
+    /// The project folder (relative paths of `[dns]` start there).
+    pub project_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Env {
+    /// The resolvers for a configuration.
+    ///
+    /// # Errors
+    /// The system's resolver configuration could not be read, in a few words.
+    pub fn new(config: &Config) -> Result<Self, String> {
+        let s = config.dns.clone();
+        let timeout = config.timeout();
+        let plain = resolver::build(&s.nameservers, timeout)?;
+        let anchors = s.trust_anchors.as_ref().map(|p| config.project_dir.join(p));
+        let secure = resolver::build_validating(&s.nameservers, timeout, anchors.as_deref());
+        Ok(Self { settings: s, plain, secure, timeout, lang: config.lang, project_dir: config.project_dir.clone() })
+    }
+
+    /// A path of `[dns]` resolved against the project folder.
+    #[must_use]
+    pub fn path(&self, p: &std::path::Path) -> PathBuf {
+        self.project_dir.join(p)
+    }
+
+    /// The addresses the platform sends from for `domain`: the configured ones, else the
+    /// addresses of the domain's MX hosts (empty when none resolves).
+    pub async fn addresses_for(&self, domain: &str) -> Result<Vec<IpAddr>, LookupError> {
+        if !self.settings.addresses.is_empty() {
+            return Ok(self.settings.addresses.clone());
+        }
+        let mx = match resolver::mx(&self.plain, domain).await {
+            Ok(mx) => mx,
+            Err(e) if e.is_empty_answer() => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for m in mx.iter().filter(|m| !m.is_null()).take(10) {
+            match resolver::addresses(&self.plain, &m.exchange).await {
+                Ok(ips) => {
+                    for ip in ips {
+                        if !out.contains(&ip) {
+                            out.push(ip);
+                        }
+                    }
+                }
+                Err(e) if e.is_empty_answer() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Per-run state of the `dns.*` checks: the [`Env`], built on first use.
+#[derive(Debug, Default)]
+pub struct State(OnceCell<Result<Arc<Env>, String>>);
+
+impl State {
+    /// The run's environment, built on first use.
+    ///
+    /// # Errors
+    /// Why the resolvers could not be built.
+    pub async fn env(&self, config: &Config) -> Result<Arc<Env>, String> {
+        self.0.get_or_init(|| async { Env::new(config).map(Arc::new) }).await.clone()
+    }
+}
+
+/// A lookup of `what` that gave no usable answer, when an empty answer is not the point:
+/// silence or a server error leave the check `unknown`.
+#[must_use]
+pub fn lookup_failed(what: &str, e: &LookupError, lang: Lang) -> Outcome {
+    let why = e.describe(lang);
+    Outcome::unknown(tr!(lang, "{what}: {why}", "{what} : {why}")).details(serde_json::json!({ "query": what, "error": e }))
+}
+
+/// A remedy step: publish `record` (zone-file syntax), per `guide`.
+#[must_use]
+pub fn publish(lang: Lang, en: &str, fr: &str, record: String, guide: &str) -> Remedy {
+    Remedy { text: lang.pick(en, fr).to_owned(), command: Some(record), guide: guide.to_owned(), destructive: false }
+}
+
+/// The outcomes of several domains as one: the worst status, each summary prefixed by its
+/// domain, details by domain, metrics labelled with it.
+#[must_use]
+pub fn fold(mut parts: Vec<(String, Outcome)>) -> Outcome {
+    if parts.len() == 1 {
+        if let Some((_, o)) = parts.pop() {
+            return o;
+        }
+    }
+    let status = parts.iter().fold(Status::Skipped, |s, (_, o)| s.worst(o.status));
+    let summary = parts.iter().map(|(d, o)| format!("{d}: {}", o.summary)).collect::<Vec<_>>().join("; ");
+    let mut out = Outcome::new(status, summary);
+    let mut details = serde_json::Map::new();
+    for (d, o) in parts {
+        for m in o.metrics {
+            out.metrics.push(m.label("domain", d.clone()));
+        }
+        for r in o.remediation {
+            if !out.remediation.contains(&r) {
+                out.remediation.push(r);
+            }
+        }
+        details.insert(d, o.details);
+    }
+    out.details = serde_json::Value::Object(details);
+    out
+}
+
+/// `ip` as an SPF mechanism (`ip4:192.0.2.1`, `ip6:2001:db8::1`).
+#[must_use]
+pub fn spf_term(ip: IpAddr) -> String {
+    if ip.is_ipv4() {
+        format!("ip4:{ip}")
+    } else {
+        format!("ip6:{ip}")
+    }
+}
