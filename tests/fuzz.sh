@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Bounded fuzzing of the certificate and key loading code (the tls.* checks' loaders):
+# Bounded fuzzing of the certificate and key loading code (the tls.* checks' loaders) and of
+# the mail log summary (maillog), SECONDS shared between the two targets:
 #   tests/fuzz.sh [SECONDS]        default 60
 # With a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`): libFuzzer on
 # fuzz/fuzz_targets/load_certificates.rs for SECONDS, seeded by the committed corpus
@@ -22,11 +23,17 @@ fi
 if rustup toolchain list 2>/dev/null | grep -q '^nightly' && cargo +nightly fuzz --version >/dev/null 2>&1; then
   scratch="$(mktemp -d)"
   trap 'rm -rf "$scratch"' EXIT
-  echo "== libFuzzer: load_certificates for ${secs}s"
+  half=$(( (secs + 1) / 2 ))
+  echo "== libFuzzer: load_certificates for ${half}s"
   cd fuzz
   cargo +nightly fuzz run load_certificates "$scratch" corpus/load_certificates -- \
-    -max_total_time="$secs" -max_len=65536 -rss_limit_mb=1024 -timeout=10
+    -max_total_time="$half" -max_len=65536 -rss_limit_mb=1024 -timeout=10
+  mkdir -p "$scratch/maillog"
+  echo "== libFuzzer: maillog for $((secs - half))s"
+  cargo +nightly fuzz run maillog "$scratch/maillog" corpus/maillog -- \
+    -max_total_time="$((secs - half > 0 ? secs - half : 1))" -max_len=262144 -rss_limit_mb=1024 -timeout=10
 else
-  echo "== no nightly/cargo-fuzz: the stable mutation test, about ${secs}s"
-  MSSANTE_FUZZ_ITERATIONS=$((secs * 7000)) cargo test --locked -p mssante-diag-core fuzz_corpus -- --nocapture
+  echo "== no nightly/cargo-fuzz: the stable mutation tests, about ${secs}s"
+  MSSANTE_FUZZ_ITERATIONS=$((secs * 7000 / 2)) cargo test --locked -p mssante-diag-core tls::fuzz_corpus -- --nocapture
+  MSSANTE_FUZZ_ITERATIONS=$((secs * 2000 / 2)) cargo test --locked -p mssante-diag-core maillog::fuzz_corpus -- --nocapture
 fi

@@ -49,6 +49,12 @@ impl TestAccount {
             password: None,
         }
     }
+
+    /// The `{section.username}` value remedies cite (`USER` when none is configured).
+    #[must_use]
+    pub fn username_var(&self) -> (&'static str, String) {
+        ("username", self.username.clone().unwrap_or_else(|| "USER".into()))
+    }
 }
 
 /// What the account logs in with.
@@ -76,6 +82,16 @@ pub enum NoLogin {
     NotConfigured(String),
     /// A configured token file could not be read: the check cannot run.
     Unreadable(String),
+}
+
+/// What stops a check that needs the account: skipped when not configured, unknown when unreadable.
+impl From<NoLogin> for crate::checks::Outcome {
+    fn from(e: NoLogin) -> Self {
+        match e {
+            NoLogin::NotConfigured(m) => Self::skipped(m),
+            NoLogin::Unreadable(m) => Self::unknown(m),
+        }
+    }
 }
 
 impl Login {

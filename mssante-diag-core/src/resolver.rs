@@ -109,10 +109,32 @@ fn builder(nameservers: &[Nameserver], timeout: Duration) -> Result<hickory_reso
     let opts = builder.options_mut();
     opts.timeout = timeout;
     opts.attempts = 1;
+    // One resolver serves a whole audit of many domains (`mssante-diag dns`): room for their
+    // answers (the default, 32, would evict shared names such as SPF includes).
+    opts.cache_size = CACHE_SIZE;
     if !nameservers.is_empty() {
         opts.use_hosts_file = ResolveHosts::Never;
     }
     Ok(builder)
+}
+
+/// Answers kept in a resolver's cache (bounded: evicted least recently used).
+pub const CACHE_SIZE: usize = 8192;
+
+/// A resolver as the name resolution of an HTTP client (reqwest): its addresses, port 0 (the
+/// client puts the URL's port).
+#[derive(Clone)]
+pub struct ForHttp(pub TokioResolver);
+
+impl reqwest::dns::Resolve for ForHttp {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = self.0.clone();
+        Box::pin(async move {
+            let ips = addresses(&resolver, name.as_str()).await.map_err(|e| Box::new(std::io::Error::other(e.describe(Lang::En))) as Box<dyn std::error::Error + Send + Sync>)?;
+            let addrs: reqwest::dns::Addrs = Box::new(ips.into_iter().take(4).map(|ip| SocketAddr::new(ip, 0)).collect::<Vec<_>>().into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 /// Why a lookup gave no usable answer.
@@ -126,7 +148,7 @@ pub enum LookupError {
     NoRecords,
     /// The nameserver answered with an error code (SERVFAIL, REFUSED...).
     ServerError(String),
-    /// No nameserver answered in time.
+    /// No nameserver answered in time, or only with answers that do not parse.
     Timeout,
     /// Anything else (no nameserver reachable, malformed answer), in the resolver's words.
     Failed(String),
@@ -167,7 +189,8 @@ impl LookupError {
             Self::NoSuchDomain => tr!(lang, "no such domain (NXDOMAIN)", "domaine inexistant (NXDOMAIN)"),
             Self::NoRecords => tr!(lang, "no record of that type", "aucun enregistrement de ce type"),
             Self::ServerError(code) => tr!(lang, "the nameserver answered {code}", "le serveur DNS a répondu {code}"),
-            Self::Timeout => tr!(lang, "no nameserver answered in time", "aucun serveur DNS n'a répondu à temps"),
+            // hickory drops an answer that does not parse (it could be spoofed) and waits on.
+            Self::Timeout => tr!(lang, "no nameserver answered in time (silence, or answers that do not parse)", "aucun serveur DNS n'a répondu à temps (silence, ou réponses illisibles)"),
             Self::Failed(m) => m.clone(),
         }
     }

@@ -64,7 +64,10 @@ fn each_stand_in_defect_is_critical_with_its_reason() {
         ("jwks404", "key set unavailable: "),
     ];
     for (name, reason) in cases {
-        let c = psc(name);
+        let r = run_only(case(name), &["auth"]);
+        let jwt = r.check("auth.jwt").expect("ran");
+        assert_eq!(jwt.status, Status::Ok, "{name}: only auth.psc turns: {}", jwt.summary);
+        let c = r.check("auth.psc").expect("ran").clone();
         assert_eq!(c.status, Status::Critical, "{name}: {}", c.summary);
         assert!(c.summary.contains(reason), "{name}: {}", c.summary);
         assert!(c.remediation.iter().any(|r| r.text.contains("redirect_uri_mismatch")), "{name}: the Auth P1 remedy");

@@ -19,7 +19,11 @@ fn check<'a>(r: &'a Report, id: &str) -> &'a CheckResult {
 
 /// Every `system.*` check of a report but `except` is ok.
 fn others_ok(r: &Report, except: &str) {
-    for c in r.checks.iter().filter(|c| c.subsystem == "system" && c.id != except) {
+    for c in r
+        .checks
+        .iter()
+        .filter(|c| c.subsystem == "system" && c.id != except)
+    {
         assert_eq!(c.status, Status::Ok, "{}: {}", c.id, c.summary);
     }
 }
@@ -31,12 +35,28 @@ fn healthy_host_is_ok() {
     let r = run_only(stack.config(), &["system"]);
     others_ok(&r, "");
     let ports = check(&r, "system.ports");
-    for (port, process) in [(stack.var("PG_PORT"), "postgres"), (stack.var("SMTP_PORT"), "master"), (stack.var("IMAP_PORT"), "dovecot"), (stack.var("API_PORT"), "nginx")] {
-        assert!(ports.summary.contains(&format!("{port} {process}")), "{}", ports.summary);
+    for (port, process) in [
+        (stack.var("PG_PORT"), "postgres"),
+        (stack.var("SMTP_PORT"), "master"),
+        (stack.var("IMAP_PORT"), "dovecot"),
+        (stack.var("API_PORT"), "nginx"),
+    ] {
+        assert!(
+            ports.summary.contains(&format!("{port} {process}")),
+            "{}",
+            ports.summary
+        );
     }
     let clock = check(&r, "system.clock");
-    assert!(clock.summary.contains("synchronised") && clock.metrics[0].value < 100.0, "{}", clock.summary);
-    assert!(check(&r, "system.resources").metrics.iter().any(|m| m.name == "memory_available" && m.value > 0.0));
+    assert!(
+        clock.summary.contains("synchronised") && clock.metrics[0].value < 100.0,
+        "{}",
+        clock.summary
+    );
+    assert!(check(&r, "system.resources")
+        .metrics
+        .iter()
+        .any(|m| m.name == "memory_available" && m.value > 0.0));
 }
 
 /// A fresh address of the stack's loopback range nobody else uses.
@@ -49,29 +69,72 @@ fn a_process_holding_the_api_port_is_a_conflict_and_a_free_port_is_reported() {
     let intruder = TcpListener::bind((addr, 3000)).expect("bind 127.0.77.23:3000");
     let mut cfg = Stack::get().config();
     cfg.system.ports = vec![
-        ExpectedPort { name: "api".into(), port: 3000, address: Some(addr), processes: vec!["node".into(), "docker-proxy".into()] },
-        ExpectedPort { name: "redis".into(), port: 3001, address: Some(addr), processes: vec!["redis-server".into()] },
+        ExpectedPort {
+            name: "api".into(),
+            port: 3000,
+            address: Some(addr),
+            processes: vec!["node".into(), "docker-proxy".into()],
+        },
+        ExpectedPort {
+            name: "redis".into(),
+            port: 3001,
+            address: Some(addr),
+            processes: vec!["redis-server".into()],
+        },
     ];
     let r = run_only(cfg, &["system"]);
     others_ok(&r, "system.ports");
     let c = check(&r, "system.ports");
     assert_eq!(c.status, Status::Critical, "{}", c.summary);
-    let me = std::fs::read_to_string("/proc/self/comm").expect("comm").trim().to_owned();
+    let me = std::fs::read_to_string("/proc/self/comm")
+        .expect("comm")
+        .trim()
+        .to_owned();
     let pid = std::process::id();
-    assert!(c.summary.contains(&format!("port {SPARE}:3000 (api) held by {me} (pid {pid})")), "{}", c.summary);
-    assert!(c.summary.contains("expected node/docker-proxy"), "{}", c.summary);
-    assert!(c.summary.contains(&format!("nothing listens on {SPARE}:3001 (redis)")), "{}", c.summary);
-    assert!(c.remediation.iter().any(|s| s.command.as_deref() == Some(&*format!("ps -o pid,user,lstart,args -p {pid}"))));
-    assert!(c.remediation.iter().any(|s| s.guide == "Démarrage P1" && s.destructive));
+    assert!(
+        c.summary
+            .contains(&format!("port {SPARE}:3000 (api) held by {me} (pid {pid})")),
+        "{}",
+        c.summary
+    );
+    assert!(
+        c.summary.contains("expected node/docker-proxy"),
+        "{}",
+        c.summary
+    );
+    assert!(
+        c.summary
+            .contains(&format!("nothing listens on {SPARE}:3001 (redis)")),
+        "{}",
+        c.summary
+    );
+    assert!(c
+        .remediation
+        .iter()
+        .any(|s| s.command.as_deref() == Some(&*format!("ps -o pid,user,lstart,args -p {pid}"))));
+    assert!(c
+        .remediation
+        .iter()
+        .any(|s| s.guide == "Démarrage P1" && s.destructive));
     drop(intruder);
 
     // Once the port is given back, only the free port remains: a warning.
     let mut cfg = Stack::get().config();
-    cfg.system.ports = vec![ExpectedPort { name: "api".into(), port: 3000, address: Some(addr), processes: vec!["node".into()] }];
+    cfg.system.ports = vec![ExpectedPort {
+        name: "api".into(),
+        port: 3000,
+        address: Some(addr),
+        processes: vec!["node".into()],
+    }];
     let c = run_only(cfg, &["system.ports"]);
     let c = check(&c, "system.ports");
     assert_eq!(c.status, Status::Warning, "{}", c.summary);
-    assert!(c.summary.contains(&format!("nothing listens on {SPARE}:3000 (api)")), "{}", c.summary);
+    assert!(
+        c.summary
+            .contains(&format!("nothing listens on {SPARE}:3000 (api)")),
+        "{}",
+        c.summary
+    );
 }
 
 /// A tmpfs mounted for the test (root), unmounted on drop.
@@ -79,9 +142,26 @@ struct Tmpfs(tempfile::TempDir);
 
 impl Tmpfs {
     fn mount(options: &str) -> Self {
-        let dir = tempfile::Builder::new().prefix("mssante-tmpfs-").tempdir().expect("tempdir");
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", options, "mssante-test", &dir.path().to_string_lossy()]).output().expect("mount runs");
-        assert!(out.status.success(), "mount -t tmpfs -o {options}: {}", String::from_utf8_lossy(&out.stderr));
+        let dir = tempfile::Builder::new()
+            .prefix("mssante-tmpfs-")
+            .tempdir()
+            .expect("tempdir");
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                options,
+                "mssante-test",
+                &dir.path().to_string_lossy(),
+            ])
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "mount -t tmpfs -o {options}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Self(dir)
     }
 
@@ -112,8 +192,15 @@ fn a_small_filesystem_full_in_bytes_or_in_inodes_is_critical() {
     others_ok(&r, "system.disk");
     let d = check(&r, "system.disk");
     assert_eq!(d.status, Status::Critical, "{}", d.summary);
-    assert!(d.summary.starts_with("disk 9") && d.summary.contains(&fs.path().display().to_string()), "{}", d.summary);
-    assert!(d.remediation.iter().any(|s| s.guide == "Démarrage P3" && s.destructive));
+    assert!(
+        d.summary.starts_with("disk 9") && d.summary.contains(&fs.path().display().to_string()),
+        "{}",
+        d.summary
+    );
+    assert!(d
+        .remediation
+        .iter()
+        .any(|s| s.guide == "Démarrage P3" && s.destructive));
 
     // Inodes: 63 of 64 used (the root folder is one), almost no byte.
     let fs = Tmpfs::mount("size=4m,nr_inodes=64,mode=755");
@@ -124,7 +211,10 @@ fn a_small_filesystem_full_in_bytes_or_in_inodes_is_critical() {
     let d = check(&r, "system.disk");
     assert_eq!(d.status, Status::Critical, "{}", d.summary);
     assert!(d.summary.starts_with("inodes 9"), "{}", d.summary);
-    assert!(d.metrics.iter().any(|m| m.name == "inodes_used" && m.value > 95.0));
+    assert!(d
+        .metrics
+        .iter()
+        .any(|m| m.name == "inodes_used" && m.value > 95.0));
 }
 
 fn kernel_log_config(file: &Path) -> Config {
@@ -151,9 +241,20 @@ fn io_errors_in_the_kernel_log_are_critical() {
     others_ok(&r, "system.io_errors");
     let c = check(&r, "system.io_errors");
     assert_eq!(c.status, Status::Critical, "{}", c.summary);
-    assert!(c.summary.starts_with("4 I/O error line(s)") && c.summary.contains("on sda, sda1"), "{}", c.summary);
-    assert!(c.summary.contains("Remounting filesystem read-only"), "{}", c.summary);
-    assert!(c.remediation.iter().any(|s| s.command.as_deref() == Some("smartctl -a /dev/sda")));
+    assert!(
+        c.summary.starts_with("4 I/O error line(s)") && c.summary.contains("on sda, sda1"),
+        "{}",
+        c.summary
+    );
+    assert!(
+        c.summary.contains("Remounting filesystem read-only"),
+        "{}",
+        c.summary
+    );
+    assert!(c
+        .remediation
+        .iter()
+        .any(|s| s.command.as_deref() == Some("smartctl -a /dev/sda")));
 
     // A log that is one endless line is read up to its cap: nothing to judge, no hang.
     let endless = dir.path().join("endless.log");
@@ -162,7 +263,10 @@ fn io_errors_in_the_kernel_log_are_critical() {
     assert_eq!(check(&c, "system.io_errors").status, Status::Ok);
 
     // A log that cannot be read: unknown, with the reason.
-    let c = run_only(kernel_log_config(&dir.path().join("absent.log")), &["system.io_errors"]);
+    let c = run_only(
+        kernel_log_config(&dir.path().join("absent.log")),
+        &["system.io_errors"],
+    );
     let c = check(&c, "system.io_errors");
     assert_eq!(c.status, Status::Unknown, "{}", c.summary);
     assert!(c.summary.contains("absent.log"), "{}", c.summary);
@@ -174,7 +278,10 @@ fn the_kernel_ring_buffer_is_read_without_blocking() {
     let m = Matcher::new(system::DEFAULT_IO_ERROR_PATTERNS, &[] as &[&str]).expect("patterns");
     let started = std::time::Instant::now();
     let found = system::scan_kmsg(&m, Path::new("/dev/kmsg")).expect("root reads /dev/kmsg");
-    assert!(found.lines > 0 && started.elapsed().as_secs() < 5, "{found:?}");
+    assert!(
+        found.lines > 0 && started.elapsed().as_secs() < 5,
+        "{found:?}"
+    );
     assert_eq!(found.source, PathBuf::from("/dev/kmsg"));
 }
 
@@ -182,7 +289,10 @@ fn the_kernel_ring_buffer_is_read_without_blocking() {
 fn a_clock_error_over_the_threshold_is_reported() {
     let _g = healthy();
     let now = system::read_clock().expect("adjtimex");
-    assert!(now.synchronised, "the stack's NTP client keeps the kernel clock synchronised: {now:?}");
+    assert!(
+        now.synchronised,
+        "the stack's NTP client keeps the kernel clock synchronised: {now:?}"
+    );
     let mut cfg = Stack::get().config();
     // Thresholds below the kernel's real error bound (it only grows between NTP updates).
     cfg.system.clock_warn_ms = now.max_error_ms / 4.0;
@@ -192,7 +302,10 @@ fn a_clock_error_over_the_threshold_is_reported() {
     let c = check(&r, "system.clock");
     assert_eq!(c.status, Status::Critical, "{}", c.summary);
     assert!(c.summary.contains("error may reach"), "{}", c.summary);
-    assert!(c.remediation.iter().any(|s| s.guide == "Auth P2" && s.command.as_deref() == Some("timedatectl set-ntp true")));
+    assert!(c
+        .remediation
+        .iter()
+        .any(|s| s.guide == "Auth P2" && s.command.as_deref() == Some("timedatectl set-ntp true")));
 }
 
 #[test]

@@ -34,7 +34,11 @@ fn tree() -> PathBuf {
         return p;
     }
     let _ = std::fs::remove_dir_all(&p);
-    eprintln!("building {} ({} files, once)...", p.display(), MAILBOXES * MESSAGES);
+    eprintln!(
+        "building {} ({} files, once)...",
+        p.display(),
+        MAILBOXES * MESSAGES
+    );
     let started = Instant::now();
     let body = [b'm'; 100];
     std::thread::scope(|s| {
@@ -45,7 +49,9 @@ fn tree() -> PathBuf {
                     let dir = p.join(format!("data/mail/user{mb:04}/cur"));
                     std::fs::create_dir_all(&dir).expect("mkdir");
                     for m in 0..MESSAGES {
-                        let mut f = std::fs::File::create(dir.join(format!("{m}.M{mb}P1.mssante:2,S"))).expect("create");
+                        let mut f =
+                            std::fs::File::create(dir.join(format!("{m}.M{mb}P1.mssante:2,S")))
+                                .expect("create");
                         f.write_all(&body).expect("write");
                     }
                 }
@@ -57,11 +63,19 @@ fn tree() -> PathBuf {
     for d in 0..60 {
         let log = p.join(format!("data/logs/api-{d:02}.log"));
         std::fs::write(&log, vec![b'l'; 64 * 1024]).expect("log");
-        let f = std::fs::File::options().write(true).open(&log).expect("open");
-        f.set_modified(SystemTime::now() - Duration::from_secs(d * 86_400)).expect("mtime");
+        let f = std::fs::File::options()
+            .write(true)
+            .open(&log)
+            .expect("open");
+        f.set_modified(SystemTime::now() - Duration::from_secs(d * 86_400))
+            .expect("mtime");
     }
     std::fs::write(p.join("backup/mssante-20261101.sql"), vec![b's'; 1 << 20]).expect("dump");
-    std::fs::write(p.join("mssante-diag.toml"), "timeout_secs = 30.0\n[storage]\nsmart = false\nbackup_dirs = [\"backup\"]\n").expect("toml");
+    std::fs::write(
+        p.join("mssante-diag.toml"),
+        "timeout_secs = 30.0\n[storage]\nsmart = false\nbackup_dirs = [\"backup\"]\n",
+    )
+    .expect("toml");
     std::fs::write(p.join(".complete"), b"").expect("marker");
     eprintln!("built in {:.1} s", started.elapsed().as_secs_f64());
     p
@@ -69,22 +83,50 @@ fn tree() -> PathBuf {
 
 fn usage_check(p: &Path) -> (f64, String, bool) {
     let config = Arc::new(Config::load(p, None).expect("bench config"));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let started = Instant::now();
-    let report = rt.block_on(mssante_diag_core::run(config, &Selection::Only(vec!["storage.usage".into()]))).expect("run");
+    let report = rt
+        .block_on(mssante_diag_core::run(
+            config,
+            &Selection::Only(vec!["storage.usage".into()]),
+        ))
+        .expect("run");
     let secs = started.elapsed().as_secs_f64();
     let c = report.check("storage.usage").expect("ran");
     let partial = c.details["partial"].as_bool().unwrap_or(true);
-    assert!(matches!(c.status, Status::Ok | Status::Warning), "{}", c.summary);
+    assert!(
+        matches!(c.status, Status::Ok | Status::Warning),
+        "{}",
+        c.summary
+    );
     (secs, c.summary.clone(), partial)
 }
 
 fn du(p: &Path) -> (f64, String) {
     let started = Instant::now();
-    let out = Command::new("du").arg("-s").arg(p.join("data")).arg(p.join("backup")).output().expect("du runs");
+    let out = Command::new("du")
+        .arg("-s")
+        .arg(p.join("data"))
+        .arg(p.join("backup"))
+        .output()
+        .expect("du runs");
     let secs = started.elapsed().as_secs_f64();
-    assert!(out.status.success(), "du: {}", String::from_utf8_lossy(&out.stderr));
-    (secs, String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned())
+    assert!(
+        out.status.success(),
+        "du: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        secs,
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -110,8 +152,19 @@ fn main() {
     }
     let (ours, theirs) = (median(ours), median(theirs));
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    println!("storage.usage on {} files ({cpus} CPUs), median of {ROUNDS} warm runs:", MAILBOXES * MESSAGES);
+    println!(
+        "storage.usage on {} files ({cpus} CPUs), median of {ROUNDS} warm runs:",
+        MAILBOXES * MESSAGES
+    );
     println!("  storage.usage   {ours:>7.2} s   {summary}");
     println!("  du -s           {theirs:>7.2} s   ({kib} KiB for data/)");
-    println!("  ratio           {:>7.2}x du's time; target < {TARGET_SECS} s: {}", ours / theirs, if ours < TARGET_SECS && !partial { "met" } else { "NOT met" });
+    println!(
+        "  ratio           {:>7.2}x du's time; target < {TARGET_SECS} s: {}",
+        ours / theirs,
+        if ours < TARGET_SECS && !partial {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
 }

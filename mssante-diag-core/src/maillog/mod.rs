@@ -21,6 +21,8 @@
 //! assert_eq!(s.top_deferral_reasons[0].value, "connect to mx.peer.fr[192.0.2.7]:25: Connection timed out");
 //! ```
 
+#[cfg(test)]
+mod fuzz_corpus;
 mod join;
 pub mod parse;
 mod scan;

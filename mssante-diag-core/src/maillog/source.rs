@@ -121,6 +121,19 @@ impl Summarizer {
     /// The reader's error (what was read before it is counted).
     pub fn read(&mut self, mut r: impl Read) -> std::io::Result<()> {
         self.flush();
+        // A log smaller than a chunk is counted at once, on this thread.
+        let mut first = Vec::new();
+        (&mut r).take(CHUNK as u64).read_to_end(&mut first)?;
+        if first.len() < CHUNK {
+            self.feed(&first);
+            self.flush();
+            return Ok(());
+        }
+        self.read_chunks(std::io::Cursor::new(first).chain(r))
+    }
+
+    /// [`Self::read`] of a log of a chunk or more.
+    fn read_chunks(&mut self, mut r: impl Read) -> std::io::Result<()> {
         if self.threads <= 1 {
             let mut buf = vec![0u8; CHUNK];
             let mut carry = 0;

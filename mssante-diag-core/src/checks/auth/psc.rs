@@ -319,7 +319,7 @@ pub fn evaluate_psc(f: &PscFacts, warn_ms: u64, crit_ms: u64, timeout_status: St
             match &d.issuer {
                 Some(got) if got == want => {}
                 Some(got) => {
-                    problems.push((Status::Critical, tr!(lang, "issuer is {got}, not the configured {want}", "l'émetteur est {got}, et non {want} configuré")))
+                    problems.push((Status::Critical, tr!(lang, "issuer is {got}, not the configured {want}", "l'émetteur est {got}, alors que {want} est configuré")))
                 }
                 None => problems.push((Status::Critical, tr!(lang, "the discovery document has no issuer", "le document de découverte n'a pas d'émetteur"))),
             }

@@ -18,6 +18,9 @@ pub struct DmarcFacts {
     pub domain: String,
     /// Every `v=DMARC1` record at `_dmarc.<domain>`.
     pub records: Vec<String>,
+    /// One of them is longer than [`resolver::TXT_MAX`] bytes (kept cut, not read).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub too_long: bool,
     /// The lookup's failure (other than "no record").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<LookupError>,
@@ -45,11 +48,17 @@ fn within(child: &str, parent: &str) -> bool {
 
 /// Looks up and parses the DMARC record of `domain`, checking external destinations.
 pub async fn dmarc_facts(env: &Env, domain: &str) -> DmarcFacts {
-    let mut f = DmarcFacts { domain: domain.to_owned(), records: Vec::new(), error: None, policy: None, rua: Vec::new(), unauthorised: Vec::new(), problem: None };
+    let mut f = DmarcFacts { domain: domain.to_owned(), records: Vec::new(), too_long: false, error: None, policy: None, rua: Vec::new(), unauthorised: Vec::new(), problem: None };
     match resolver::txt(&env.plain, &format!("_dmarc.{domain}")).await {
-        Ok(t) => f.records = t.into_iter().map(|t| t.text).filter(|t| tags::has_version(t, "DMARC1")).collect(),
+        Ok(t) => {
+            f.too_long = t.iter().any(|t| t.truncated && tags::has_version(&t.text, "DMARC1"));
+            f.records = t.into_iter().map(|t| t.text).filter(|t| tags::has_version(t, "DMARC1")).collect();
+        }
         Err(e) if e.is_empty_answer() => {}
         Err(e) => f.error = Some(e),
+    }
+    if f.too_long {
+        return f;
     }
     let [record] = f.records.as_slice() else { return f };
     let Some(t) = tags::parse(record) else {
@@ -90,6 +99,13 @@ pub fn evaluate_dmarc(f: &DmarcFacts, lang: Lang) -> Outcome {
         findings.push((Status::Critical, tr!(lang, "no DMARC record at _dmarc.{d}", "aucun enregistrement DMARC en _dmarc.{d}")));
     } else if n > 1 {
         findings.push((Status::Critical, tr!(lang, "{n} DMARC records at _dmarc.{d}: receivers ignore them all", "{n} enregistrements DMARC en _dmarc.{d} : les destinataires les ignorent tous")));
+    } else if f.too_long {
+        let max = resolver::TXT_MAX / 1024;
+        findings.push((Status::Critical, tr!(
+            lang,
+            "DMARC record of {d} is longer than {max} KiB (read up to there, not used): receivers ignore it",
+            "l'enregistrement DMARC de {d} dépasse {max} Kio (lu jusque-là, non utilisé) : les destinataires l'ignorent"
+        )));
     } else if let Some(p) = &f.problem {
         findings.push((Status::Critical, tr!(lang, "DMARC record of {d} is invalid: {p}", "l'enregistrement DMARC de {d} est invalide : {p}")));
     } else {

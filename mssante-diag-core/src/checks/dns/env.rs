@@ -1,6 +1,7 @@
 //! What every `dns.*` check of a run shares: the settings, a plain and a validating resolver
-//! (built once per run), the timeout and language; and the pieces of judgement they share
-//! (a lookup that failed, a record to publish, several domains folded into one result).
+//! and the MTA-STS HTTPS client (built once per run, or once per `mssante-diag dns` audit for
+//! all its domains: one cache), the timeout and language; and the pieces of judgement they
+//! share (a lookup that failed, a record to publish, several domains folded into one result).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ pub struct Env {
     pub lang: Lang,
     /// The project folder (relative paths of `[dns]` start there).
     pub project_dir: PathBuf,
+    /// The MTA-STS policy client, built on first use, shared with [`Env::sharing`] copies.
+    http: Arc<OnceCell<Result<reqwest::Client, String>>>,
 }
 
 impl std::fmt::Debug for Env {
@@ -50,7 +53,51 @@ impl Env {
         let plain = resolver::build(&s.nameservers, timeout)?;
         let anchors = s.trust_anchors.as_ref().map(|p| config.project_dir.join(p));
         let secure = resolver::build_validating(&s.nameservers, timeout, anchors.as_deref());
-        Ok(Self { settings: s, plain, secure, timeout, lang: config.lang, project_dir: config.project_dir.clone() })
+        Ok(Self { settings: s, plain, secure, timeout, lang: config.lang, project_dir: config.project_dir.clone(), http: Arc::default() })
+    }
+
+    /// The environment of `config` with this one's resolvers (and their cache) and HTTPS
+    /// client: for runs that differ from this one's only by their domains (the audit of many
+    /// domains), so that shared names (SPF includes, blocklists, MX hosts) are asked once.
+    #[must_use]
+    pub fn sharing(&self, config: &Config) -> Self {
+        Self {
+            settings: config.dns.clone(),
+            plain: self.plain.clone(),
+            secure: self.secure.clone(),
+            timeout: config.timeout(),
+            lang: config.lang,
+            project_dir: config.project_dir.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    /// The HTTPS client of MTA-STS policy fetches: names resolved by [`Env::plain`], the
+    /// configured CA bundle (else the public roots), no redirect, no proxy, no idle connection
+    /// kept; built once.
+    ///
+    /// # Errors
+    /// The CA bundle could not be read or the TLS stack set up, in a few words.
+    pub async fn http(&self) -> Result<reqwest::Client, String> {
+        self.http.get_or_init(|| async { self.build_http() }).await.clone()
+    }
+
+    fn build_http(&self) -> Result<reqwest::Client, String> {
+        let mut b = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .dns_resolver(Arc::new(resolver::ForHttp(self.plain.clone())));
+        if let Some(bundle) = &self.settings.ca_bundle {
+            let pem = std::fs::read(self.path(bundle)).map_err(|e| format!("{}: {e}", bundle.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{}: {e}", bundle.display()))?;
+            b = b.tls_built_in_root_certs(false);
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        b.build().map_err(|e| e.to_string())
     }
 
     /// A path of `[dns]` resolved against the project folder.
@@ -99,6 +146,12 @@ impl State {
     /// Why the resolvers could not be built.
     pub async fn env(&self, config: &Config) -> Result<Arc<Env>, String> {
         self.0.get_or_init(|| async { Env::new(config).map(Arc::new) }).await.clone()
+    }
+
+    /// A state already holding `env` (a run sharing another's resolvers, see [`Env::sharing`]).
+    #[must_use]
+    pub fn with(env: Arc<Env>) -> Self {
+        Self(OnceCell::new_with(Some(Ok(env))))
     }
 }
 

@@ -230,25 +230,37 @@ pub struct DomainAudit {
 /// Audits `domains` with the `[dns]` settings of `config` (nameservers, addresses, selectors,
 /// blocklists...), at most `dns.concurrency` domains at once; results in the given order.
 ///
+/// Each domain is a run of the `dns.*` checks (but `dns.resolver`) through the runner (its
+/// deadlines, panics caught, remedies rendered for that domain), all sharing one resolver (one
+/// cache: SPF includes, blocklists, MX hosts and report receivers common to the domains are
+/// asked once) and one HTTPS client, built once for the audit.
+///
 /// # Errors
-/// Never for a failing domain (a failed check is a result); only when the runner cannot start.
+/// None today: a failing domain is a result (kept fallible for the bindings' signature).
 pub async fn audit(config: &Config, domains: &[String]) -> crate::Result<Vec<DomainAudit>> {
-    let ids: Vec<String> = CHECKS.iter().filter(|d| d.id != "dns.resolver").map(|d| d.id.to_owned()).collect();
-    let selection = crate::Selection::Only(ids);
+    let defs: Vec<&'static CheckDef> = CHECKS.iter().filter(|d| d.id != "dns.resolver").collect();
+    // Built once; when it cannot be, each domain's checks say why (as in a run).
+    let shared = Env::new(config).ok();
     let limit = config.dns.concurrency.max(1);
-    let runs = futures::stream::iter(domains.iter().cloned().map(|domain| {
-        let mut c = config.clone();
-        c.dns.domains = vec![domain.clone()];
-        let selection = selection.clone();
+    let audits = futures::stream::iter(domains.iter().map(|domain| {
+        let (defs, shared) = (&defs, &shared);
         async move {
-            let report = crate::run(Arc::new(c), &selection).await?;
-            Ok::<_, crate::Error>(DomainAudit { domain, status: report.status, checks: report.checks })
+            let mut c = config.clone();
+            c.dns.domains = vec![domain.clone()];
+            let c = Arc::new(c);
+            let mut ctx = Ctx::new(c.clone());
+            if let Some(env) = shared {
+                ctx.state.dns = State::with(Arc::new(env.sharing(&c)));
+            }
+            let ctx = Arc::new(ctx);
+            let checks = futures::future::join_all(defs.iter().map(|def| crate::runner::run_one(def, ctx.clone()))).await;
+            DomainAudit { domain: domain.clone(), status: Report::overall(&checks), checks }
         }
     }))
     .buffered(limit)
     .collect::<Vec<_>>()
     .await;
-    runs.into_iter().collect()
+    Ok(audits)
 }
 
 /// The audit for a person: each domain as the human report shows a run, under its name.

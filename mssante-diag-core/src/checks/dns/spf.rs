@@ -119,6 +119,9 @@ pub struct SpfFacts {
     pub domain: String,
     /// Every `v=spf1` TXT record at the domain.
     pub records: Vec<String>,
+    /// One of them is longer than [`resolver::TXT_MAX`] bytes (kept cut, not evaluated).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub too_long: bool,
     /// The TXT lookup's failure (other than "no record").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<LookupError>,
@@ -202,6 +205,11 @@ impl Walk<'_> {
                 return None;
             }
         };
+        if txt.iter().any(|t| t.truncated && is_spf1(&t.text)) {
+            let max = resolver::TXT_MAX / 1024;
+            self.problems.push(format!("{domain}: SPF record longer than {max} KiB"));
+            return None;
+        }
         let spf: Vec<String> = txt.into_iter().map(|t| t.text).filter(|t| is_spf1(t)).collect();
         match spf.as_slice() {
             [] => {
@@ -386,6 +394,7 @@ pub async fn spf_facts(env: &Env, domain: &str, addresses: &[IpAddr]) -> SpfFact
     let mut f = SpfFacts {
         domain: domain.to_owned(),
         records: Vec::new(),
+        too_long: false,
         error: None,
         problems: Vec::new(),
         record: None,
@@ -396,11 +405,14 @@ pub async fn spf_facts(env: &Env, domain: &str, addresses: &[IpAddr]) -> SpfFact
         evaluations: Vec::new(),
     };
     match resolver::txt(&env.plain, domain).await {
-        Ok(t) => f.records = t.into_iter().map(|t| t.text).filter(|t| is_spf1(t)).collect(),
+        Ok(t) => {
+            f.too_long = t.iter().any(|t| t.truncated && is_spf1(&t.text));
+            f.records = t.into_iter().map(|t| t.text).filter(|t| is_spf1(t)).collect();
+        }
         Err(e) if e.is_empty_answer() => {}
         Err(e) => f.error = Some(e),
     }
-    if f.records.len() != 1 {
+    if f.records.len() != 1 || f.too_long {
         return f;
     }
     let text = f.records[0].clone();
@@ -442,6 +454,17 @@ pub fn evaluate_spf(f: &SpfFacts, lang: Lang, suggested: &str) -> Outcome {
             lang,
             "{d} publishes {n} SPF records: receivers answer permerror (exactly one allowed)",
             "{d} publie {n} enregistrements SPF : les destinataires répondent permerror (un seul autorisé)"
+        ))
+        .details(f);
+        o.remediation.push(fix(lang));
+        return o;
+    }
+    if f.too_long {
+        let max = resolver::TXT_MAX / 1024;
+        let mut o = Outcome::critical(tr!(
+            lang,
+            "SPF record of {d} is longer than {max} KiB (read up to there, not evaluated): receivers answer permerror or temperror",
+            "l'enregistrement SPF de {d} dépasse {max} Kio (lu jusque-là, non évalué) : les destinataires répondent permerror ou temperror"
         ))
         .details(f);
         o.remediation.push(fix(lang));

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::session::{logout, open, step, ImapFailure, ImapSession, LOGOUT_GRACE};
+use super::session::open;
+use crate::starttls::{logout, Failure, ImapSession, GOODBYE_GRACE};
 use crate::account::{Login, Sasl};
 use crate::checks::{elapsed_ms, grade, Outcome};
 use crate::model::{Metric, Status};
@@ -120,7 +121,7 @@ fn classify(e: &async_imap::error::Error) -> (LoginRefusal, String) {
 ///
 /// # Errors
 /// The failure of the step that failed, with what was gathered so far.
-pub async fn login_session(host: &str, port: u16, tls_name: &str, login: &Login, then: Then, timeout: Duration, lang: Lang) -> Result<ImapLogin, (ImapLogin, ImapFailure)> {
+pub async fn login_session(host: &str, port: u16, tls_name: &str, login: &Login, then: Then, timeout: Duration, lang: Lang) -> Result<ImapLogin, (ImapLogin, Failure)> {
     let d = Deadline::after(timeout);
     let start = Instant::now();
     let mut l = ImapLogin { username: login.username.clone(), ..ImapLogin::default() };
@@ -133,7 +134,7 @@ pub async fn login_session(host: &str, port: u16, tls_name: &str, login: &Login,
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(l: &mut ImapLogin, host: &str, port: u16, tls_name: &str, login: &Login, then: Then, d: &Deadline, lang: Lang) -> Result<(), ImapFailure> {
+async fn run(l: &mut ImapLogin, host: &str, port: u16, tls_name: &str, login: &Login, then: Then, d: &Deadline, lang: Lang) -> Result<(), Failure> {
     let Some(mut client) = open(&mut l.session, host, port, tls_name, d, lang).await? else { return Ok(()) };
     let has = |caps: &[String], c: &str| caps.iter().any(|x| x.eq_ignore_ascii_case(c));
     l.plaintext_login_before_tls = !has(&l.session.capabilities, "LOGINDISABLED");
@@ -157,7 +158,7 @@ async fn run(l: &mut ImapLogin, host: &str, port: u16, tls_name: &str, login: &L
             (m, _) => client.authenticate(m.unwrap_or(Sasl::Plain).name(), Sasl2 { login, m: m.unwrap_or(Sasl::Plain), rounds: 0 }).await,
         }
     };
-    let mut session = match d.step(Phase::Login, attempt).await.map_err(ImapFailure::NoAnswer)? {
+    let mut session = match d.step(Phase::Login, attempt).await? {
         Ok(s) => s,
         Err((e, mut client)) => {
             let (kind, text) = classify(&e);
@@ -169,32 +170,32 @@ async fn run(l: &mut ImapLogin, host: &str, port: u16, tls_name: &str, login: &L
     l.accepted = true;
     l.steps.push(Timed { step: "LOGIN", ms: elapsed_ms(t) });
     if then == Then::Logout {
-        let _ = tokio::time::timeout(LOGOUT_GRACE.min(d.remaining()), session.logout()).await;
+        let _ = tokio::time::timeout(GOODBYE_GRACE.min(d.remaining()), session.logout()).await;
         return Ok(());
     }
-    let failed = |what: &str, e: async_imap::error::Error| ImapFailure::Protocol(format!("{what}: {}", e.to_string().chars().take(200).collect::<String>()));
+    let failed = |step: Phase, what: &str, e: async_imap::error::Error| Failure::Protocol { step, cause: format!("{what}: {}", e.to_string().chars().take(200).collect::<String>()) };
     let t = Instant::now();
-    let inbox = step(d, Phase::Select, async { session.select("INBOX").await.map_err(|e| failed("SELECT INBOX", e)) }).await?;
+    let inbox = d.step(Phase::Select, async { session.select("INBOX").await.map_err(|e| failed(Phase::Select, "SELECT INBOX", e)) }).await??;
     l.steps.push(Timed { step: "SELECT", ms: elapsed_ms(t) });
     l.exists = Some(inbox.exists);
     if inbox.exists > 0 {
         let set = format!("1:{}", inbox.exists.min(FETCH_MAX));
         let t = Instant::now();
-        let n = step(d, Phase::Fetch, async {
-            let stream = session.fetch(&set, "(FLAGS)").await.map_err(|e| failed("FETCH", e))?;
+        let n = d.step(Phase::Fetch, async {
+            let stream = session.fetch(&set, "(FLAGS)").await.map_err(|e| failed(Phase::Fetch, "FETCH", e))?;
             let all: Vec<_> = stream.collect().await;
             let n = all.iter().filter(|f| f.is_ok()).count();
             match all.into_iter().find_map(Result::err) {
-                Some(e) => Err(failed("FETCH", e)),
+                Some(e) => Err(failed(Phase::Fetch, "FETCH", e)),
                 None => Ok(n),
             }
         })
-        .await?;
+        .await??;
         l.steps.push(Timed { step: "FETCH", ms: elapsed_ms(t) });
         l.fetched = Some(n);
     }
     let t = Instant::now();
-    step(d, Phase::Logout, async { session.logout().await.map_err(|e| failed("LOGOUT", e)) }).await?;
+    d.step(Phase::Logout, async { session.logout().await.map_err(|e| failed(Phase::Logout, "LOGOUT", e)) }).await??;
     l.steps.push(Timed { step: "LOGOUT", ms: elapsed_ms(t) });
     Ok(())
 }

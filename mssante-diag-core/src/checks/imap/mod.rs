@@ -13,9 +13,12 @@ mod session;
 mod sessions;
 mod settings;
 pub use login::{evaluate_auth, evaluate_latency, login_session, ImapLogin, LoginRefusal, Then, Timed};
-pub use session::{probe_session, ImapFailure, ImapSession};
+pub use session::probe_session;
 pub use sessions::{evaluate_sessions, parse_who, who, DovecotSessions, UserSessions, WhoError};
 pub use settings::Settings;
+
+use crate::probe::Phase;
+use crate::starttls::{tls_verdict, Failure, ImapSession};
 
 /// The `imap.*` checks keep no per-run state.
 pub type State = ();
@@ -79,28 +82,22 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
 
 /// Judges an IMAP session: greeting OK, STARTTLS offered and completed.
 #[must_use]
-pub fn evaluate_reachable(r: &Result<ImapSession, (ImapSession, ImapFailure)>, target: &str, lang: Lang) -> Outcome {
+pub fn evaluate_reachable(r: &Result<ImapSession, (ImapSession, Failure)>, target: &str, lang: Lang) -> Outcome {
     match r {
         Ok(s) => {
-            let (status, summary) = if !s.starttls_offered {
-                (Status::Critical, tr!(lang, "{target} does not offer STARTTLS", "{target} ne propose pas STARTTLS"))
-            } else if s.tls.is_none() {
-                (Status::Critical, tr!(lang, "STARTTLS did not complete on {target}", "STARTTLS n'a pas abouti sur {target}"))
-            } else if let Some(problem) = s.tls.as_ref().and_then(|t| t.certificate.as_ref()).and_then(|c| c.validity_problem(lang, target)) {
-                (Status::Critical, problem)
-            } else {
+            let (status, summary) = tls_verdict(s.starttls_offered, s.tls.as_ref(), &[], target, lang).unwrap_or_else(|| {
                 let v = s.tls.as_ref().map_or("?", |t| t.version.as_str());
                 (Status::Ok, tr!(lang, "IMAP at {target} greets, STARTTLS completed ({v})", "IMAP sur {target} répond, STARTTLS établi ({v})"))
-            };
+            });
             Outcome::new(status, summary).metric(Metric::new("latency", s.latency_ms, "ms")).details(s)
         }
         Err((s, f)) => {
             let summary = match f {
-                ImapFailure::Connect(m) => tr!(lang, "IMAP unreachable at {target}: {m}", "IMAP injoignable sur {target} : {m}"),
-                ImapFailure::Greeting(m) => tr!(lang, "{target} did not greet as an IMAP server: {m}", "{target} ne s'annonce pas comme un serveur IMAP : {m}"),
-                ImapFailure::Protocol(m) => tr!(lang, "IMAP protocol error on {target}: {m}", "erreur de protocole IMAP sur {target} : {m}"),
-                ImapFailure::Tls(m) => tr!(lang, "TLS handshake after STARTTLS failed on {target}: {m}", "échec de la négociation TLS après STARTTLS sur {target} : {m}"),
-                ImapFailure::NoAnswer(h) => h.describe(lang, &format!("IMAP {target}")),
+                Failure::Connect { cause } => tr!(lang, "IMAP unreachable at {target}: {cause}", "IMAP injoignable sur {target} : {cause}"),
+                Failure::Protocol { step: Phase::Greeting, cause } => tr!(lang, "{target} did not greet as an IMAP server: {cause}", "{target} ne s'annonce pas comme un serveur IMAP : {cause}"),
+                Failure::Protocol { cause, .. } => tr!(lang, "IMAP protocol error on {target}: {cause}", "erreur de protocole IMAP sur {target} : {cause}"),
+                Failure::Tls { cause, .. } => tr!(lang, "TLS handshake after STARTTLS failed on {target}: {cause}", "échec de la négociation TLS après STARTTLS sur {target} : {cause}"),
+                Failure::Refused { .. } | Failure::NoAnswer(_) => f.describe(lang, &format!("IMAP {target}")),
             };
             Outcome::critical(summary).details(serde_json::json!({ "target": target, "session": s, "failure": f }))
         }
@@ -111,17 +108,17 @@ async fn reachable(ctx: Arc<Ctx>) -> Outcome {
     let c = &ctx.config.imap;
     let target = format!("{}:{}", c.host, c.port);
     match probe_session(&c.host, c.port, &c.tls_name, ctx.lang(), ctx.config.timeout()).await {
-        Err((s, ImapFailure::NoAnswer(h))) => h
+        Err((s, Failure::NoAnswer(h))) => h
             .outcome(&ctx, &format!("IMAP {target}"))
-            .details(serde_json::json!({ "target": target, "session": s, "failure": ImapFailure::NoAnswer(h) })),
+            .details(serde_json::json!({ "target": target, "session": s, "failure": Failure::NoAnswer(h) })),
         r => evaluate_reachable(&r, &target, ctx.lang()),
     }
 }
 
 /// The outcome of a failed session of the login checks: a hang takes the timeout state.
-fn failed(ctx: &Ctx, l: &ImapLogin, f: ImapFailure, target: &str) -> Outcome {
+fn failed(ctx: &Ctx, l: &ImapLogin, f: Failure, target: &str) -> Outcome {
     match f {
-        ImapFailure::NoAnswer(h) => h.outcome(ctx, &format!("IMAP {target}")).details(serde_json::json!({ "target": target, "login": l, "failure": ImapFailure::NoAnswer(h) })),
+        Failure::NoAnswer(h) => h.outcome(ctx, &format!("IMAP {target}")).details(serde_json::json!({ "target": target, "login": l, "failure": Failure::NoAnswer(h) })),
         f => evaluate_reachable(&Err((l.session.clone(), f)), target, ctx.lang()),
     }
 }
@@ -131,8 +128,7 @@ async fn login_check(ctx: &Ctx, then: Then, judge: impl Fn(&ImapLogin, &str) -> 
     let (c, lang) = (&ctx.config.imap, ctx.lang());
     let login = match crate::account::Login::resolve(&c.account, "imap", &ctx.config, lang) {
         Ok(l) => l,
-        Err(crate::account::NoLogin::NotConfigured(m)) => return Outcome::skipped(m),
-        Err(crate::account::NoLogin::Unreadable(m)) => return Outcome::unknown(m),
+        Err(e) => return e.into(),
     };
     let target = format!("{}:{}", c.host, c.port);
     match login_session(&c.host, c.port, &c.tls_name, &login, then, ctx.config.timeout(), lang).await {

@@ -67,7 +67,7 @@ impl Section for Settings {
         vec![
             ("host", self.host.clone()),
             ("port", self.port.to_string()),
-            ("username", self.account.username.clone().unwrap_or_else(|| "USER".into())),
+            self.account.username_var(),
             ("latency_warn_ms", self.latency_warn_ms.to_string()),
             ("latency_crit_ms", self.latency_crit_ms.to_string()),
             ("sessions_warn_per_user", self.sessions_warn_per_user.to_string()),

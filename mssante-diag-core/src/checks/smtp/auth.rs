@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::session::{command, goodbye, open, SmtpFailure, SmtpReply, SmtpSession};
+use super::session::open;
+use crate::starttls::{command, goodbye, Failure, SmtpReply, SmtpSession};
 use crate::account::{decode_challenge, Login, Sasl};
 use crate::checks::{elapsed_ms, Outcome};
 use crate::model::{Metric, Status};
@@ -46,7 +47,7 @@ pub async fn try_auth(
     login: &Login,
     timeout: Duration,
     lang: Lang,
-) -> Result<AuthAttempt, (AuthAttempt, SmtpFailure)> {
+) -> Result<AuthAttempt, (AuthAttempt, Failure)> {
     let d = Deadline::after(timeout);
     let mut a = AuthAttempt { username: login.username.clone(), usable: login.mechanisms().to_vec(), ..AuthAttempt::default() };
     let start = Instant::now();
@@ -59,7 +60,7 @@ pub async fn try_auth(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn attempt(a: &mut AuthAttempt, host: &str, port: u16, hello: &str, tls_name: &str, login: &Login, d: &Deadline, lang: Lang) -> Result<(), SmtpFailure> {
+async fn attempt(a: &mut AuthAttempt, host: &str, port: u16, hello: &str, tls_name: &str, login: &Login, d: &Deadline, lang: Lang) -> Result<(), Failure> {
     let mut io = open(&mut a.session, host, port, hello, tls_name, d, lang).await?;
     a.mechanism = if a.session.tls_established { login.pick(&a.session.auth_after_tls) } else { None };
     let Some(m) = a.mechanism else {
@@ -68,15 +69,14 @@ async fn attempt(a: &mut AuthAttempt, host: &str, port: u16, hello: &str, tls_na
     };
     let start = Instant::now();
     let first = if m == Sasl::Login { "AUTH LOGIN\r\n".to_owned() } else { format!("AUTH {} {}\r\n", m.name(), login.response_b64(m, None)) };
-    let hung = SmtpFailure::NoAnswer;
-    let mut reply = d.step(Phase::Login, command(&mut io, Some(&first), Phase::Login, lang)).await.map_err(hung)??;
+    let mut reply = d.step(Phase::Login, command(&mut io, Some(&first), Phase::Login, lang)).await??;
     for _ in 0..MAX_ROUNDS {
         if reply.code != 334 {
             break;
         }
         let challenge = decode_challenge(reply.first());
         let answer = format!("{}\r\n", login.response_b64(m, Some(&challenge)));
-        reply = d.step(Phase::Login, command(&mut io, Some(&answer), Phase::Login, lang)).await.map_err(hung)??;
+        reply = d.step(Phase::Login, command(&mut io, Some(&answer), Phase::Login, lang)).await??;
     }
     a.auth_ms = Some(elapsed_ms(start));
     a.reply = Some(reply.shown());

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use lettre::transport::smtp::commands::{Mail, Rcpt, Rset};
 use serde::Serialize;
 
-use super::session::{command, goodbye, open, SmtpFailure, SmtpReply, SmtpSession};
+use super::session::open;
+use crate::starttls::{command, goodbye, Failure, SmtpReply, SmtpSession};
 use crate::checks::{elapsed_ms, Outcome};
 use crate::model::{Metric, Status};
 use crate::probe::{Deadline, Phase};
@@ -45,7 +46,7 @@ pub async fn probe_rcpt(
     recipient: &str,
     timeout: Duration,
     lang: Lang,
-) -> Result<RcptProbe, (RcptProbe, SmtpFailure)> {
+) -> Result<RcptProbe, (RcptProbe, Failure)> {
     let d = Deadline::after(timeout);
     let mut p = RcptProbe { sender: sender.to_owned(), recipient: recipient.to_owned(), ..RcptProbe::default() };
     let start = Instant::now();
@@ -57,18 +58,17 @@ pub async fn probe_rcpt(
     }
 }
 
-async fn envelope(p: &mut RcptProbe, host: &str, port: u16, hello: &str, tls_name: &str, d: &Deadline, lang: Lang) -> Result<(), SmtpFailure> {
-    let invalid = |what: &str| SmtpFailure::Protocol { step: Phase::MailFrom, cause: format!("invalid address `{what}`") };
+async fn envelope(p: &mut RcptProbe, host: &str, port: u16, hello: &str, tls_name: &str, d: &Deadline, lang: Lang) -> Result<(), Failure> {
+    let invalid = |what: &str| Failure::Protocol { step: Phase::MailFrom, cause: format!("invalid address `{what}`") };
     let sender = if p.sender.is_empty() { None } else { Some(p.sender.parse::<lettre::Address>().map_err(|_| invalid(&p.sender))?) };
     let recipient = p.recipient.parse::<lettre::Address>().map_err(|_| invalid(&p.recipient))?;
     let mut io = open(&mut p.session, host, port, hello, tls_name, d, lang).await?;
-    let hung = SmtpFailure::NoAnswer;
     let mail = Mail::new(sender, Vec::new()).to_string();
-    let reply = d.step(Phase::MailFrom, command(&mut io, Some(&mail), Phase::MailFrom, lang)).await.map_err(hung)??;
+    let reply = d.step(Phase::MailFrom, command(&mut io, Some(&mail), Phase::MailFrom, lang)).await??;
     p.mail_from = Some(reply.shown());
     if reply.code == 250 {
         let rcpt = Rcpt::new(recipient, Vec::new()).to_string();
-        let reply = d.step(Phase::RcptTo, command(&mut io, Some(&rcpt), Phase::RcptTo, lang)).await.map_err(hung)??;
+        let reply = d.step(Phase::RcptTo, command(&mut io, Some(&rcpt), Phase::RcptTo, lang)).await??;
         p.rcpt_to = Some(reply.shown());
         let rset = Rset.to_string();
         let _ = tokio::time::timeout(RSET_GRACE.min(d.remaining()), command(&mut io, Some(&rset), Phase::RcptTo, lang)).await;

@@ -16,8 +16,10 @@ mod settings;
 pub use auth::{classify, evaluate_auth, try_auth, AuthAttempt, AuthRefusal};
 pub use delivery::{evaluate_delivery, probe_rcpt, RcptProbe};
 pub use remote::{evaluate_remote, probe_peer, probe_peers, PeerDomain, PeerFailure};
-pub use session::{probe_session, SmtpFailure, SmtpReply, SmtpSession};
+pub use session::probe_session;
 pub use settings::Settings;
+
+use crate::starttls::{tls_verdict, Failure, SmtpSession};
 
 /// The `smtp.*` checks keep no per-run state.
 pub type State = ();
@@ -96,18 +98,7 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
 
 /// The STARTTLS finding shared by both ports: offered and completed, or why not.
 fn tls_finding(s: &SmtpSession, target: &str, lang: Lang) -> Option<(Status, String)> {
-    if !s.starttls_offered {
-        Some((Status::Critical, tr!(lang, "{target} does not offer STARTTLS", "{target} ne propose pas STARTTLS")))
-    } else if !s.tls_established {
-        Some((Status::Critical, tr!(lang, "STARTTLS did not complete on {target}", "STARTTLS n'a pas abouti sur {target}")))
-    } else if let Some(problem) = s.tls.as_ref().and_then(|t| t.certificate.as_ref()).and_then(|c| c.validity_problem(lang, target)) {
-        Some((Status::Critical, problem))
-    } else if !s.auth_before_tls.is_empty() {
-        let m = s.auth_before_tls.join(" ");
-        Some((Status::Warning, tr!(lang, "{target} offers AUTH ({m}) before TLS: passwords may travel in clear", "{target} propose AUTH ({m}) avant TLS : les mots de passe peuvent circuler en clair")))
-    } else {
-        None
-    }
+    tls_verdict(s.starttls_offered, s.tls.as_ref(), &s.auth_before_tls, target, lang)
 }
 
 fn judged(finding: (Status, String), s: &SmtpSession) -> Outcome {
@@ -143,24 +134,19 @@ pub fn evaluate_submission(s: &SmtpSession, target: &str, lang: Lang) -> Outcome
 /// Explains a failed session (a step without answer is `critical` here; the checks apply
 /// the configured timeout state).
 #[must_use]
-pub fn explain_failure(s: &SmtpSession, f: &SmtpFailure, target: &str, lang: Lang) -> Outcome {
+pub fn explain_failure(s: &SmtpSession, f: &Failure, target: &str, lang: Lang) -> Outcome {
     let summary = match f {
-        SmtpFailure::Connect { cause } => tr!(lang, "SMTP {target}: {cause}", "SMTP {target} : {cause}"),
-        SmtpFailure::Refused { step: crate::probe::Phase::Banner, code, text } => {
+        Failure::Refused { step: crate::probe::Phase::Banner, code, text } => {
             tr!(lang, "SMTP {target} refuses sessions: {code} {text}", "SMTP {target} refuse les sessions : {code} {text}")
         }
-        SmtpFailure::Refused { step, code, text } => {
+        Failure::Refused { step, code, text } => {
             let step = step.name();
             tr!(lang, "SMTP {target} answered {code} to {step}: {text}", "SMTP {target} a répondu {code} à {step} : {text}")
         }
-        SmtpFailure::Protocol { step, cause } => {
-            let step = step.name();
-            tr!(lang, "SMTP {target}, {step}: {cause}", "SMTP {target}, {step} : {cause}")
-        }
-        SmtpFailure::Tls { cause } => {
+        Failure::Tls { cause, .. } => {
             tr!(lang, "TLS handshake after STARTTLS failed on {target}: {cause}", "échec de la négociation TLS après STARTTLS sur {target} : {cause}")
         }
-        SmtpFailure::NoAnswer(h) => h.describe(lang, &format!("SMTP {target}")),
+        Failure::Connect { .. } | Failure::Protocol { .. } | Failure::NoAnswer(_) => f.describe(lang, &format!("SMTP {target}")),
     };
     Outcome::critical(summary).details(serde_json::json!({ "target": target, "session": s, "failure": f }))
 }
@@ -183,26 +169,18 @@ async fn submission(ctx: Arc<Ctx>) -> Outcome {
     session_check(&ctx, ctx.config.smtp.submission_port, evaluate_submission).await
 }
 
-/// The test account of `[smtp]`, or the outcome that stops the check (skipped: not configured).
-fn account(ctx: &Ctx) -> Result<crate::account::Login, Outcome> {
-    crate::account::Login::resolve(&ctx.config.smtp.account, "smtp", &ctx.config, ctx.lang()).map_err(|e| match e {
-        crate::account::NoLogin::NotConfigured(m) => Outcome::skipped(m),
-        crate::account::NoLogin::Unreadable(m) => Outcome::unknown(m),
-    })
-}
-
 /// A failed session: hung steps take the timeout state, the others are explained.
-fn failed(ctx: &Ctx, s: &SmtpSession, f: SmtpFailure, target: &str) -> Outcome {
+fn failed(ctx: &Ctx, s: &SmtpSession, f: Failure, target: &str) -> Outcome {
     match f {
-        SmtpFailure::NoAnswer(h) => h.outcome(ctx, &format!("SMTP {target}")).details(serde_json::json!({ "target": target, "session": s, "failure": SmtpFailure::NoAnswer(h) })),
+        Failure::NoAnswer(h) => h.outcome(ctx, &format!("SMTP {target}")).details(serde_json::json!({ "target": target, "session": s, "failure": Failure::NoAnswer(h) })),
         f => explain_failure(s, &f, target, ctx.lang()),
     }
 }
 
 async fn auth_check(ctx: Arc<Ctx>) -> Outcome {
-    let login = match account(&ctx) {
+    let login = match crate::account::Login::resolve(&ctx.config.smtp.account, "smtp", &ctx.config, ctx.lang()) {
         Ok(l) => l,
-        Err(o) => return o,
+        Err(e) => return e.into(),
     };
     let c = &ctx.config.smtp;
     let target = format!("{}:{}", c.host, c.submission_port);

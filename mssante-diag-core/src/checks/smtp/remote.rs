@@ -6,18 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::io::BufReader;
-use tokio::net::TcpStream;
 
-use super::session::{command, SmtpFailure, SmtpReply};
 use crate::checks::{elapsed_ms, Outcome};
 use crate::model::{Metric, Status};
-use crate::probe::{self, Bounded, Deadline, Hung, Phase, READ_BUDGET};
+use crate::probe::{Deadline, Hung, Phase};
 use crate::resolver::{self, LookupError, Mx};
+use crate::starttls::{self, Failure, SmtpReply};
 use crate::{tr, Lang};
-
-/// Longest wait for the answer to QUIT once the banner is read.
-const QUIT_GRACE: Duration = Duration::from_millis(300);
 
 /// What was found for one peer domain.
 #[derive(Debug, Clone, Serialize)]
@@ -102,18 +97,14 @@ async fn walk(p: &mut PeerDomain, r: &hickory_resolver::TokioResolver, port: u16
     let ip = ips.iter().copied().find(IpAddr::is_ipv4).or_else(|| ips.first().copied()).ok_or(PeerFailure::AddressLookup { error: LookupError::NoRecords })?;
     let addr = SocketAddr::new(ip, port);
     p.address = Some(addr);
-    let tcp = d.step(Phase::Connect, TcpStream::connect(addr)).await.map_err(hung)?.map_err(|e| PeerFailure::Connect { cause: probe::io_cause(lang, &e) })?;
-    let mut io = BufReader::new(Bounded::new(tcp, READ_BUDGET));
-    let banner = d.step(Phase::Banner, command(&mut io, None, Phase::Banner, lang)).await.map_err(hung)?.map_err(|f| PeerFailure::Banner {
-        cause: match f {
-            SmtpFailure::Protocol { cause, .. } | SmtpFailure::Connect { cause } | SmtpFailure::Tls { cause } => cause,
-            SmtpFailure::Refused { code, text, .. } => format!("{code} {text}"),
-            SmtpFailure::NoAnswer(h) => h.describe(lang, "banner"),
-        },
+    let banner = starttls::smtp_banner(addr, d, lang).await.map_err(|f| match f {
+        Failure::Connect { cause } => PeerFailure::Connect { cause },
+        Failure::NoAnswer(h) => PeerFailure::NoAnswer(h),
+        Failure::Protocol { cause, .. } | Failure::Tls { cause, .. } => PeerFailure::Banner { cause },
+        Failure::Refused { code, text, .. } => PeerFailure::Banner { cause: format!("{code} {text}") },
     })?;
     let shown = banner.shown();
     p.banner = Some(shown.clone());
-    let _ = tokio::time::timeout(QUIT_GRACE.min(d.remaining()), command(&mut io, Some("QUIT\r\n"), Phase::Logout, lang)).await;
     if banner.code == 220 {
         Ok(())
     } else {

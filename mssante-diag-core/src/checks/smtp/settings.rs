@@ -83,7 +83,7 @@ impl Section for Settings {
             ("inbound_port", self.inbound_port.to_string()),
             ("submission_port", self.submission_port.to_string()),
             ("remote_port", self.remote_port.to_string()),
-            ("username", self.account.username.clone().unwrap_or_else(|| "USER".into())),
+            self.account.username_var(),
             ("delivery_mailbox", self.delivery_mailbox.clone().unwrap_or_else(|| "USER@DOMAIN".into())),
         ]
     }

@@ -10,10 +10,16 @@ mod settings;
 pub mod smart;
 pub mod usage;
 
-pub use permissions::{can_write, evaluate_permissions, permission_facts, PathMode, PermissionFacts};
+pub use permissions::{
+    can_write, evaluate_permissions, permission_facts, PathMode, PermissionFacts,
+};
 pub use settings::Settings;
-pub use smart::{disks_under, evaluate_smart, parse_smartctl, Disk, DiskState, NotOnDisk, SmartFacts};
-pub use usage::{evaluate_usage, measure_usage, FileGroup, FileSize, FolderSize, UsageFacts, UsageSpec};
+pub use smart::{
+    disks_under, evaluate_smart, parse_smartctl, Disk, DiskState, NotOnDisk, SmartFacts,
+};
+pub use usage::{
+    evaluate_usage, measure_usage, FileGroup, FileSize, FolderSize, UsageFacts, UsageSpec,
+};
 
 /// The `storage.*` checks keep no per-run state.
 pub type State = ();

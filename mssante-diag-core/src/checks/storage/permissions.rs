@@ -24,16 +24,37 @@ const KEY_SNIFF: u64 = 4096;
 
 /// Generic remedy of `storage.permissions`.
 pub(super) const PERMISSIONS_STEPS: &[Step] = &[
-    step!("See the data folders' owner and mode", "Voir le propriétaire et les droits des dossiers de données", guide = "Stockage P1", cmd = "ls -la data/ data/mail/"),
+    step!(
+        "See the data folders' owner and mode",
+        "Voir le propriétaire et les droits des dossiers de données",
+        guide = "Stockage P1",
+        cmd = "ls -la data/ data/mail/"
+    ),
     step!(
         "Give the data back to the service user",
         "Rendre les données à l'utilisateur du service",
         guide = "Stockage P1",
         cmd = "sudo chown -R {storage.service_uid}:{storage.service_gid} data/"
     ),
-    step!("Set the folders' mode", "Fixer les droits des dossiers", guide = "Stockage P1", cmd = "chmod -R 755 data/"),
-    step!("Make private keys readable by their owner only", "Rendre les clés privées lisibles par leur seul propriétaire", guide = "Stockage P1", cmd = "chmod 600 config/certificates/server/server.key"),
-    step!("Restart the containers (interrupts service)", "Redémarrer les conteneurs (interrompt le service)", guide = "Stockage P1", cmd = "{docker.compose} restart", destructive = true),
+    step!(
+        "Set the folders' mode",
+        "Fixer les droits des dossiers",
+        guide = "Stockage P1",
+        cmd = "chmod -R 755 data/"
+    ),
+    step!(
+        "Make private keys readable by their owner only",
+        "Rendre les clés privées lisibles par leur seul propriétaire",
+        guide = "Stockage P1",
+        cmd = "chmod 600 config/certificates/server/server.key"
+    ),
+    step!(
+        "Restart the containers (interrupts service)",
+        "Redémarrer les conteneurs (interrompt le service)",
+        guide = "Stockage P1",
+        cmd = "{docker.compose} restart",
+        destructive = true
+    ),
 ];
 
 /// Owner and mode of one path.
@@ -71,7 +92,13 @@ pub struct PermissionFacts {
 }
 
 fn mode_of(path: &Path, meta: &std::fs::Metadata) -> PathMode {
-    PathMode { path: path.to_path_buf(), uid: meta.uid(), gid: meta.gid(), mode: meta.mode() & 0o7777, dir: meta.is_dir() }
+    PathMode {
+        path: path.to_path_buf(),
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mode: meta.mode() & 0o7777,
+        dir: meta.is_dir(),
+    }
 }
 
 /// Whether a file is a PEM private key (its first bytes name one).
@@ -81,7 +108,9 @@ fn is_private_key(path: &Path) -> std::io::Result<bool> {
 }
 
 fn find_keys(dir: &Path, depth: usize, seen: &mut usize, facts: &mut PermissionFacts) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         if *seen >= MAX_KEY_FILES {
             return;
@@ -89,7 +118,9 @@ fn find_keys(dir: &Path, depth: usize, seen: &mut usize, facts: &mut PermissionF
         *seen += 1;
         let path = e.path();
         // Links are not followed: a key is judged where it is.
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.is_dir() {
             if depth < KEY_DEPTH {
                 find_keys(&path, depth + 1, seen, facts);
@@ -132,7 +163,14 @@ pub fn permission_facts(data_dirs: &[PathBuf], key_dirs: &[PathBuf]) -> Permissi
 #[must_use]
 pub fn can_write(p: &PathMode, uid: u32, gid: u32) -> bool {
     let need = |shift: u32| (p.mode >> shift) & 0o3 == 0o3;
-    uid == 0 || if p.uid == uid { need(6) } else if p.gid == gid { need(3) } else { need(0) }
+    uid == 0
+        || if p.uid == uid {
+            need(6)
+        } else if p.gid == gid {
+            need(3)
+        } else {
+            need(0)
+        }
 }
 
 /// Judges the folders and keys: a data folder the service user cannot write is critical
@@ -145,7 +183,10 @@ pub fn evaluate_permissions(f: &PermissionFacts, uid: u32, gid: u32, lang: Lang)
         let p = d.path.display();
         let (m, o, g) = (format!("{:o}", d.mode), d.uid, d.gid);
         if !d.dir {
-            found.push((Status::Critical, tr!(lang, "{p} is not a folder", "{p} n'est pas un dossier")));
+            found.push((
+                Status::Critical,
+                tr!(lang, "{p} is not a folder", "{p} n'est pas un dossier"),
+            ));
         } else if !can_write(d, uid, gid) {
             found.push((
                 Status::Critical,
@@ -156,10 +197,24 @@ pub fn evaluate_permissions(f: &PermissionFacts, uid: u32, gid: u32, lang: Lang)
                 ),
             ));
         } else if d.uid != uid {
-            found.push((Status::Warning, tr!(lang, "{p} is owned by {o}:{g}, not by the service user {uid}", "{p} appartient à {o}:{g}, pas à l'utilisateur du service {uid}")));
+            found.push((
+                Status::Warning,
+                tr!(
+                    lang,
+                    "{p} is owned by {o}:{g}, not by the service user {uid}",
+                    "{p} appartient à {o}:{g}, pas à l'utilisateur du service {uid}"
+                ),
+            ));
         }
         if d.dir && d.mode & 0o002 != 0 && d.mode & 0o1000 == 0 {
-            found.push((Status::Warning, tr!(lang, "{p} is writable by everyone (mode {m})", "{p} est accessible en écriture à tous (droits {m})")));
+            found.push((
+                Status::Warning,
+                tr!(
+                    lang,
+                    "{p} is writable by everyone (mode {m})",
+                    "{p} est accessible en écriture à tous (droits {m})"
+                ),
+            ));
         }
     }
     for k in &f.keys {
@@ -176,20 +231,59 @@ pub fn evaluate_permissions(f: &PermissionFacts, uid: u32, gid: u32, lang: Lang)
             ));
         }
     }
-    let blind = f.unreadable.iter().map(|(p, why)| format!("{} ({why})", p.display())).collect::<Vec<_>>().join(", ");
+    let blind = f
+        .unreadable
+        .iter()
+        .map(|(p, why)| format!("{} ({why})", p.display()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let o = if !found.is_empty() {
         let status = found.iter().fold(Status::Ok, |s, (st, _)| s.worst(*st));
         found.sort_by_key(|(s, _)| std::cmp::Reverse(s.severity()));
-        Outcome::new(status, found.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join("; "))
+        Outcome::new(
+            status,
+            found
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     } else if f.folders.is_empty() && f.keys.is_empty() {
         if f.unreadable.is_empty() {
-            let l = f.absent.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
-            Outcome::skipped(tr!(lang, "no data folder found ({l} absent)", "aucun dossier de données trouvé ({l} absents)"))
+            let l = f
+                .absent
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            Outcome::skipped(tr!(
+                lang,
+                "no data folder found ({l} absent)",
+                "aucun dossier de données trouvé ({l} absents)"
+            ))
         } else {
-            Outcome::unknown(tr!(lang, "could not examine: {blind}", "examen impossible : {blind}"))
+            Outcome::unknown(tr!(
+                lang,
+                "could not examine: {blind}",
+                "examen impossible : {blind}"
+            ))
         }
     } else {
-        let names = f.folders.iter().map(|d| format!("{} {:o}", d.path.file_name().map_or_else(|| d.path.display().to_string(), |n| n.to_string_lossy().into_owned()), d.mode)).collect::<Vec<_>>().join(", ");
+        let names = f
+            .folders
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {:o}",
+                    d.path.file_name().map_or_else(
+                        || d.path.display().to_string(),
+                        |n| n.to_string_lossy().into_owned()
+                    ),
+                    d.mode
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         Outcome::ok(tr!(
             lang,
             "{} data folder(s) writable by {uid}:{gid} ({names}); {} private key(s) mode 600 or stricter",
@@ -200,7 +294,11 @@ pub fn evaluate_permissions(f: &PermissionFacts, uid: u32, gid: u32, lang: Lang)
     };
     let mut o = o.details(f);
     if !blind.is_empty() && o.status != Status::Unknown {
-        o.summary.push_str(&tr!(lang, "; not examined: {blind}", " ; non examinés : {blind}"));
+        o.summary.push_str(&tr!(
+            lang,
+            "; not examined: {blind}",
+            " ; non examinés : {blind}"
+        ));
         o.status = o.status.worst(Status::Warning);
     }
     o
@@ -209,12 +307,33 @@ pub fn evaluate_permissions(f: &PermissionFacts, uid: u32, gid: u32, lang: Lang)
 pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
     let lang = ctx.lang();
     let s = &ctx.config.storage;
-    let data: Vec<PathBuf> = s.data_dirs.iter().map(|p| ctx.config.project_path(p)).collect();
-    let keys: Vec<PathBuf> = s.key_dirs.iter().map(|p| ctx.config.project_path(p)).collect();
-    match ctx.step_named("stat the data folders", tokio::task::spawn_blocking(move || permission_facts(&data, &keys))).await {
+    let data: Vec<PathBuf> = s
+        .data_dirs
+        .iter()
+        .map(|p| ctx.config.project_path(p))
+        .collect();
+    let keys: Vec<PathBuf> = s
+        .key_dirs
+        .iter()
+        .map(|p| ctx.config.project_path(p))
+        .collect();
+    match ctx
+        .step_named(
+            "stat the data folders",
+            tokio::task::spawn_blocking(move || permission_facts(&data, &keys)),
+        )
+        .await
+    {
         Ok(Ok(f)) => evaluate_permissions(&f, s.service_uid, s.service_gid, lang),
         Ok(Err(e)) => Outcome::unknown(e.to_string()),
-        Err(t) => ctx.timed_out(&tr!(lang, "stat of the data folders (hung filesystem?)", "stat des dossiers de données (système de fichiers bloqué ?)"), t),
+        Err(t) => ctx.timed_out(
+            &tr!(
+                lang,
+                "stat of the data folders (hung filesystem?)",
+                "stat des dossiers de données (système de fichiers bloqué ?)"
+            ),
+            t,
+        ),
     }
 }
 
@@ -223,7 +342,13 @@ mod tests {
     use super::*;
 
     fn dir(uid: u32, gid: u32, mode: u32) -> PathMode {
-        PathMode { path: "data/mail".into(), uid, gid, mode, dir: true }
+        PathMode {
+            path: "data/mail".into(),
+            uid,
+            gid,
+            mode,
+            dir: true,
+        }
     }
 
     #[test]
@@ -233,24 +358,69 @@ mod tests {
         assert!(can_write(&dir(0, 1000, 0o775), 1000, 1000));
         assert!(can_write(&dir(0, 0, 0o777), 1000, 1000));
         assert!(!can_write(&dir(1000, 1000, 0o555), 1000, 1000));
-        assert!(can_write(&dir(1000, 1000, 0o555), 0, 0), "root writes anything");
+        assert!(
+            can_write(&dir(1000, 1000, 0o555), 0, 0),
+            "root writes anything"
+        );
     }
 
     #[test]
     fn verdicts() {
-        let ok = PermissionFacts { folders: vec![dir(1000, 1000, 0o755)], keys: vec![PathMode { path: "server.key".into(), uid: 0, gid: 0, mode: 0o600, dir: false }], ..Default::default() };
-        assert_eq!(evaluate_permissions(&ok, 1000, 1000, Lang::En).status, Status::Ok);
-        let root = PermissionFacts { folders: vec![dir(0, 0, 0o755)], ..Default::default() };
+        let ok = PermissionFacts {
+            folders: vec![dir(1000, 1000, 0o755)],
+            keys: vec![PathMode {
+                path: "server.key".into(),
+                uid: 0,
+                gid: 0,
+                mode: 0o600,
+                dir: false,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            evaluate_permissions(&ok, 1000, 1000, Lang::En).status,
+            Status::Ok
+        );
+        let root = PermissionFacts {
+            folders: vec![dir(0, 0, 0o755)],
+            ..Default::default()
+        };
         let o = evaluate_permissions(&root, 1000, 1000, Lang::En);
         assert_eq!(o.status, Status::Critical);
-        assert!(o.summary.contains("data/mail (owner 0:0, mode 755) is not writable"), "{}", o.summary);
-        let open = PermissionFacts { folders: vec![dir(0, 0, 0o777)], ..Default::default() };
-        assert_eq!(evaluate_permissions(&open, 1000, 1000, Lang::Fr).status, Status::Warning);
-        let key = PermissionFacts { keys: vec![PathMode { path: "server.key".into(), uid: 0, gid: 0, mode: 0o644, dir: false }], ..Default::default() };
+        assert!(
+            o.summary
+                .contains("data/mail (owner 0:0, mode 755) is not writable"),
+            "{}",
+            o.summary
+        );
+        let open = PermissionFacts {
+            folders: vec![dir(0, 0, 0o777)],
+            ..Default::default()
+        };
+        assert_eq!(
+            evaluate_permissions(&open, 1000, 1000, Lang::Fr).status,
+            Status::Warning
+        );
+        let key = PermissionFacts {
+            keys: vec![PathMode {
+                path: "server.key".into(),
+                uid: 0,
+                gid: 0,
+                mode: 0o644,
+                dir: false,
+            }],
+            ..Default::default()
+        };
         let o = evaluate_permissions(&key, 1000, 1000, Lang::En);
         assert_eq!(o.status, Status::Critical);
         assert!(o.summary.contains("mode 644"), "{}", o.summary);
-        let none = PermissionFacts { absent: vec!["data".into()], ..Default::default() };
-        assert_eq!(evaluate_permissions(&none, 1000, 1000, Lang::En).status, Status::Skipped);
+        let none = PermissionFacts {
+            absent: vec!["data".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            evaluate_permissions(&none, 1000, 1000, Lang::En).status,
+            Status::Skipped
+        );
     }
 }

@@ -60,7 +60,13 @@ impl Section for Settings {
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
-        for (key, paths) in [("smart_paths", &self.smart_paths), ("data_dirs", &self.data_dirs), ("key_dirs", &self.key_dirs), ("log_dirs", &self.log_dirs), ("backup_dirs", &self.backup_dirs)] {
+        for (key, paths) in [
+            ("smart_paths", &self.smart_paths),
+            ("data_dirs", &self.data_dirs),
+            ("key_dirs", &self.key_dirs),
+            ("log_dirs", &self.log_dirs),
+            ("backup_dirs", &self.backup_dirs),
+        ] {
             if paths.iter().any(|p| p.as_os_str().is_empty()) {
                 return Err((key, "a path must not be empty".into()));
             }
@@ -76,9 +82,19 @@ impl Section for Settings {
             ("service_uid", self.service_uid.to_string()),
             ("service_gid", self.service_gid.to_string()),
             ("usage_dir", self.usage_dir.display().to_string()),
-            ("log_dir", self.log_dirs.first().map_or_else(|| "data/logs".to_owned(), |p| p.display().to_string())),
+            (
+                "log_dir",
+                self.log_dirs
+                    .first()
+                    .map_or_else(|| "data/logs".to_owned(), |p| p.display().to_string()),
+            ),
             ("log_max_age_days", self.log_max_age_days.to_string()),
-            ("backup_dir", self.backup_dirs.first().map_or_else(|| "/backup".to_owned(), |p| p.display().to_string())),
+            (
+                "backup_dir",
+                self.backup_dirs
+                    .first()
+                    .map_or_else(|| "/backup".to_owned(), |p| p.display().to_string()),
+            ),
         ]
     }
 }

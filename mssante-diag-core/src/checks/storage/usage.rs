@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,7 +35,12 @@ pub(super) const STEPS: u32 = 2;
 
 /// Generic remedy of `storage.usage`.
 pub(super) const USAGE_STEPS: &[Step] = &[
-    step!("Find the largest folders", "Trouver les plus gros dossiers", guide = "Performance P3", cmd = "du -sh {storage.usage_dir}/* | sort -h"),
+    step!(
+        "Find the largest folders",
+        "Trouver les plus gros dossiers",
+        guide = "Performance P3",
+        cmd = "du -sh {storage.usage_dir}/* | sort -h"
+    ),
     step!(
         "Delete the logs older than the retention",
         "Supprimer les logs plus anciens que la rétention",
@@ -43,8 +48,17 @@ pub(super) const USAGE_STEPS: &[Step] = &[
         cmd = "find {storage.log_dir} -name '*.log' -mtime +{storage.log_max_age_days} -delete",
         destructive = true
     ),
-    step!("Compress the old backups", "Compresser les anciennes sauvegardes", guide = "Performance P3", cmd = "gzip {storage.backup_dir}/*.sql"),
-    step!("Move mail older than two years to archive storage", "Déplacer les e-mails de plus de deux ans vers un stockage d'archives", guide = "Performance P3"),
+    step!(
+        "Compress the old backups",
+        "Compresser les anciennes sauvegardes",
+        guide = "Performance P3",
+        cmd = "gzip {storage.backup_dir}/*.sql"
+    ),
+    step!(
+        "Move mail older than two years to archive storage",
+        "Déplacer les e-mails de plus de deux ans vers un stockage d'archives",
+        guide = "Performance P3"
+    ),
 ];
 
 /// What `storage.usage` measures, and where.
@@ -102,7 +116,7 @@ impl FileGroup {
 
     fn keep(&mut self, f: FileSize) {
         self.largest.push(f);
-        self.largest.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        self.largest.sort_by_key(|f| std::cmp::Reverse(f.bytes));
         self.largest.truncate(LARGEST);
     }
 
@@ -152,7 +166,8 @@ struct Tally {
     shared: Arc<Mutex<UsageFacts>>,
     links: Arc<Mutex<HashSet<(u64, u64)>>>,
     partial: Arc<AtomicBool>,
-    seen: Arc<AtomicU64>,
+    /// Entries this thread visited (the clock is read every 256).
+    seen: u64,
 }
 
 impl Tally {
@@ -165,7 +180,11 @@ impl Tally {
         self.entries += 1;
         // A file with several names is counted once, as du does.
         if meta.nlink() > 1 && !meta.is_dir() {
-            let first = self.links.lock().map(|mut l| l.insert((meta.dev(), meta.ino()))).unwrap_or(true);
+            let first = self
+                .links
+                .lock()
+                .map(|mut l| l.insert((meta.dev(), meta.ino())))
+                .unwrap_or(true);
             if !first {
                 return;
             }
@@ -176,17 +195,39 @@ impl Tally {
             let mut comps = rel.components();
             if let Some(first) = comps.next() {
                 // A file directly in data/ counts for data itself.
-                let key = if comps.next().is_none() && !meta.is_dir() { OsString::new() } else { first.as_os_str().to_owned() };
-                let f = self.folders.entry(key).or_default();
-                f.bytes += bytes;
-                f.entries += 1;
+                let key = if comps.next().is_none() && !meta.is_dir() {
+                    std::ffi::OsStr::new("")
+                } else {
+                    first.as_os_str()
+                };
+                if let Some(f) = self.folders.get_mut(key) {
+                    f.bytes += bytes;
+                    f.entries += 1;
+                } else {
+                    self.folders.insert(
+                        key.to_owned(),
+                        FolderSize {
+                            path: PathBuf::new(),
+                            bytes,
+                            entries: 1,
+                        },
+                    );
+                }
             }
         }
         if !meta.is_file() {
             return;
         }
-        let age = meta.modified().ok().and_then(|m| self.now.duration_since(m).ok()).unwrap_or_default();
-        let file = || FileSize { path: path.to_path_buf(), bytes, age_days: (age.as_secs_f64() / 86_400.0 * 10.0).round() / 10.0 };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| self.now.duration_since(m).ok())
+            .unwrap_or_default();
+        let file = || FileSize {
+            path: path.to_path_buf(),
+            bytes,
+            age_days: (age.as_secs_f64() / 86_400.0 * 10.0).round() / 10.0,
+        };
         if age > self.spec.log_max_age && self.spec.log_dirs.iter().any(|d| path.starts_with(d)) {
             self.old_logs.add(file());
         }
@@ -198,8 +239,9 @@ impl Tally {
 
 impl ignore::ParallelVisitor for Tally {
     fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> ignore::WalkState {
-        // The clock is read every 256 entries: cheap, and a deadline is met within microseconds.
-        if self.seen.fetch_add(1, Ordering::Relaxed) % 256 == 0 && Instant::now() >= self.deadline {
+        // The clock is read at the first entry and every 256 after: a deadline is met within microseconds.
+        self.seen += 1;
+        if self.seen % 256 == 1 && Instant::now() >= self.deadline {
             self.partial.store(true, Ordering::Relaxed);
             return ignore::WalkState::Quit;
         }
@@ -221,9 +263,15 @@ impl ignore::ParallelVisitor for Tally {
 
 impl Drop for Tally {
     fn drop(&mut self) {
-        let Ok(mut all) = self.shared.lock() else { return };
+        let Ok(mut all) = self.shared.lock() else {
+            return;
+        };
         for (name, f) in self.folders.drain() {
-            let path = if name.is_empty() { self.spec.data.clone() } else { self.spec.data.join(name) };
+            let path = if name.is_empty() {
+                self.spec.data.clone()
+            } else {
+                self.spec.data.join(name)
+            };
             match all.folders.iter_mut().find(|x| x.path == path) {
                 Some(x) => {
                     x.bytes += f.bytes;
@@ -233,7 +281,8 @@ impl Drop for Tally {
             }
         }
         all.old_logs.merge(std::mem::take(&mut self.old_logs));
-        all.uncompressed_backups.merge(std::mem::take(&mut self.backups));
+        all.uncompressed_backups
+            .merge(std::mem::take(&mut self.backups));
         all.entries += self.entries;
         all.errors += self.errors;
         for s in self.error_samples.drain(..) {
@@ -256,7 +305,9 @@ impl<'s> ignore::ParallelVisitorBuilder<'s> for Builder {
 
 /// A backup that is not compressed: `.sql`, `.tar` (a `.sql.gz`, `.tar.gz`, `.dump` is).
 fn is_uncompressed(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| UNCOMPRESSED.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| UNCOMPRESSED.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Walks the data, log and backup folders in parallel until `deadline` (blocking).
@@ -302,9 +353,12 @@ pub fn measure_usage(spec: &UsageSpec, deadline: Instant) -> UsageFacts {
         for r in rest {
             wb.add(r);
         }
-        wb.standard_filters(false).follow_links(false).same_file_system(true).skip_stdout(false);
+        wb.standard_filters(false)
+            .follow_links(false)
+            .same_file_system(true)
+            .skip_stdout(false);
         let spec = Arc::new(spec.clone());
-        let (links, seen, now) = (Arc::new(Mutex::new(HashSet::new())), Arc::new(AtomicU64::new(0)), SystemTime::now());
+        let (links, now) = (Arc::new(Mutex::new(HashSet::new())), SystemTime::now());
         let (shared2, partial2) = (shared.clone(), partial.clone());
         let mut builder = Builder {
             make: Box::new(move || Tally {
@@ -320,13 +374,15 @@ pub fn measure_usage(spec: &UsageSpec, deadline: Instant) -> UsageFacts {
                 shared: shared2.clone(),
                 links: links.clone(),
                 partial: partial2.clone(),
-                seen: seen.clone(),
+                seen: 0,
             }),
         };
         wb.build_parallel().visit(&mut builder);
     }
     let mut facts = shared.lock().map(|f| f.clone()).unwrap_or_default();
-    facts.folders.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
+    facts
+        .folders
+        .sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
     facts.partial = partial.load(Ordering::Relaxed);
     facts.absent = absent;
     facts.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -338,22 +394,65 @@ pub fn measure_usage(spec: &UsageSpec, deadline: Instant) -> UsageFacts {
 /// lower bounds). Nothing to measure (no data folder) is `skipped`.
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
-pub fn evaluate_usage(f: &UsageFacts, spec: &UsageSpec, reclaimable_warn: u64, lang: Lang) -> Outcome {
+pub fn evaluate_usage(
+    f: &UsageFacts,
+    spec: &UsageSpec,
+    reclaimable_warn: u64,
+    lang: Lang,
+) -> Outcome {
     let b = |n: u64| units::bytes(n, lang);
     let days = spec.log_max_age.as_secs() / 86_400;
     let reclaimable = f.old_logs.bytes + f.uncompressed_backups.bytes;
     let metrics = [
-        Metric::new("data_bytes", f.folders.iter().map(|x| x.bytes).sum::<u64>() as f64, "B"),
+        Metric::new(
+            "data_bytes",
+            f.folders.iter().map(|x| x.bytes).sum::<u64>() as f64,
+            "B",
+        ),
         Metric::new("old_logs_bytes", f.old_logs.bytes as f64, "B"),
-        Metric::new("uncompressed_backups_bytes", f.uncompressed_backups.bytes as f64, "B"),
-        Metric { warn: Some(reclaimable_warn as f64), ..Metric::new("reclaimable_bytes", reclaimable as f64, "B") },
+        Metric::new(
+            "uncompressed_backups_bytes",
+            f.uncompressed_backups.bytes as f64,
+            "B",
+        ),
+        Metric {
+            warn: Some(reclaimable_warn as f64),
+            ..Metric::new("reclaimable_bytes", reclaimable as f64, "B")
+        },
     ];
     if f.entries == 0 && f.absent.contains(&spec.data) {
-        return Outcome::skipped(tr!(lang, "no data folder at {}", "pas de dossier de données à {}", spec.data.display())).details(f);
+        return Outcome::skipped(tr!(
+            lang,
+            "no data folder at {}",
+            "pas de dossier de données à {}",
+            spec.data.display()
+        ))
+        .details(f);
     }
     let total: u64 = f.folders.iter().map(|x| x.bytes).sum();
-    let top = f.folders.iter().take(3).map(|x| format!("{} {}", x.path.file_name().map_or_else(|| x.path.display().to_string(), |n| n.to_string_lossy().into_owned()), b(x.bytes))).collect::<Vec<_>>().join(", ");
-    let mut parts = vec![tr!(lang, "{}: {} ({top})", "{} : {} ({top})", spec.data.display(), b(total))];
+    let top = f
+        .folders
+        .iter()
+        .take(3)
+        .map(|x| {
+            format!(
+                "{} {}",
+                x.path.file_name().map_or_else(
+                    || x.path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned()
+                ),
+                b(x.bytes)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut parts = vec![tr!(
+        lang,
+        "{}: {} ({top})",
+        "{} : {} ({top})",
+        spec.data.display(),
+        b(total)
+    )];
     parts.push(tr!(
         lang,
         "{} log(s) older than {days} days ({})",
@@ -361,12 +460,33 @@ pub fn evaluate_usage(f: &UsageFacts, spec: &UsageSpec, reclaimable_warn: u64, l
         f.old_logs.count,
         b(f.old_logs.bytes)
     ));
-    parts.push(tr!(lang, "{} uncompressed backup(s) ({})", "{} sauvegarde(s) non compressée(s) ({})", f.uncompressed_backups.count, b(f.uncompressed_backups.bytes)));
+    parts.push(tr!(
+        lang,
+        "{} uncompressed backup(s) ({})",
+        "{} sauvegarde(s) non compressée(s) ({})",
+        f.uncompressed_backups.count,
+        b(f.uncompressed_backups.bytes)
+    ));
     let mut status = Status::Ok;
     if reclaimable >= reclaimable_warn && reclaimable > 0 {
         status = Status::Warning;
-        let largest = f.old_logs.largest.iter().chain(&f.uncompressed_backups.largest).max_by_key(|x| x.bytes).map(|x| x.path.display().to_string()).unwrap_or_default();
-        parts.insert(0, tr!(lang, "{} reclaimable (largest: {largest})", "{} récupérables (le plus gros : {largest})", b(reclaimable)));
+        let largest = f
+            .old_logs
+            .largest
+            .iter()
+            .chain(&f.uncompressed_backups.largest)
+            .max_by_key(|x| x.bytes)
+            .map(|x| x.path.display().to_string())
+            .unwrap_or_default();
+        parts.insert(
+            0,
+            tr!(
+                lang,
+                "{} reclaimable (largest: {largest})",
+                "{} récupérables (le plus gros : {largest})",
+                b(reclaimable)
+            ),
+        );
     }
     if f.partial {
         status = status.worst(Status::Warning);
@@ -379,7 +499,12 @@ pub fn evaluate_usage(f: &UsageFacts, spec: &UsageSpec, reclaimable_warn: u64, l
         ));
     }
     if f.errors > 0 {
-        parts.push(tr!(lang, "{} entries unreadable", "{} entrées illisibles", f.errors));
+        parts.push(tr!(
+            lang,
+            "{} entries unreadable",
+            "{} entrées illisibles",
+            f.errors
+        ));
     }
     let mut o = Outcome::new(status, parts.join("; ")).details(f);
     o.metrics = metrics.into();
@@ -399,10 +524,28 @@ pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
     // The walk has one step timeout; the check's deadline (two) leaves room to conclude.
     let deadline = Instant::now() + cfg.timeout();
     let walk_spec = spec.clone();
-    match ctx.step_named("walk the data folders", tokio::task::spawn_blocking(move || measure_usage(&walk_spec, deadline))).await {
-        Ok(Ok(f)) => evaluate_usage(&f, &spec, s.reclaimable_warn_mib.saturating_mul(1024 * 1024), lang),
+    match ctx
+        .step_named(
+            "walk the data folders",
+            tokio::task::spawn_blocking(move || measure_usage(&walk_spec, deadline)),
+        )
+        .await
+    {
+        Ok(Ok(f)) => evaluate_usage(
+            &f,
+            &spec,
+            s.reclaimable_warn_mib.saturating_mul(1024 * 1024),
+            lang,
+        ),
         Ok(Err(e)) => Outcome::unknown(e.to_string()),
-        Err(t) => ctx.timed_out(&tr!(lang, "walking the data folders (hung filesystem?)", "parcours des dossiers de données (système de fichiers bloqué ?)"), t),
+        Err(t) => ctx.timed_out(
+            &tr!(
+                lang,
+                "walking the data folders (hung filesystem?)",
+                "parcours des dossiers de données (système de fichiers bloqué ?)"
+            ),
+            t,
+        ),
     }
 }
 
@@ -431,17 +574,32 @@ mod tests {
         std::os::unix::fs::symlink("/", r.join("data/mail/root")).expect("symlink");
         let old = r.join("data/logs/api-2025.log");
         std::fs::write(&old, vec![b'l'; 32 * 1024]).expect("write");
-        let f = std::fs::File::options().write(true).open(&old).expect("open");
-        f.set_modified(SystemTime::now() - Duration::from_secs(40 * 86_400)).expect("mtime");
+        let f = std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .expect("open");
+        f.set_modified(SystemTime::now() - Duration::from_secs(40 * 86_400))
+            .expect("mtime");
         std::fs::write(r.join("data/logs/api.log"), b"fresh\n").expect("write");
         std::fs::write(r.join("backup/dump.sql"), vec![b's'; 16 * 1024]).expect("write");
         std::fs::write(r.join("backup/dump.sql.gz"), b"z").expect("write");
         let s = spec(r);
         let facts = measure_usage(&s, Instant::now() + Duration::from_secs(10));
         assert!(!facts.partial);
-        let mail = facts.folders.iter().find(|x| x.path.ends_with("mail")).expect("mail sized");
-        assert!(mail.bytes >= 64 * 1024 && mail.bytes < 2 * 64 * 1024, "hard link counted once, link not followed: {mail:?}");
-        assert_eq!((facts.old_logs.count, facts.uncompressed_backups.count), (1, 1), "{facts:?}");
+        let mail = facts
+            .folders
+            .iter()
+            .find(|x| x.path.ends_with("mail"))
+            .expect("mail sized");
+        assert!(
+            mail.bytes >= 64 * 1024 && mail.bytes < 2 * 64 * 1024,
+            "hard link counted once, link not followed: {mail:?}"
+        );
+        assert_eq!(
+            (facts.old_logs.count, facts.uncompressed_backups.count),
+            (1, 1),
+            "{facts:?}"
+        );
         let ok = evaluate_usage(&facts, &s, 1024 * 1024, Lang::En);
         assert_eq!(ok.status, Status::Ok, "{}", ok.summary);
         let warn = evaluate_usage(&facts, &s, 1024, Lang::Fr);
@@ -449,6 +607,9 @@ mod tests {
         assert!(warn.summary.contains("récupérables"), "{}", warn.summary);
         let late = measure_usage(&s, Instant::now());
         assert!(late.partial);
-        assert_eq!(evaluate_usage(&late, &s, u64::MAX, Lang::En).status, Status::Warning);
+        assert_eq!(
+            evaluate_usage(&late, &s, u64::MAX, Lang::En).status,
+            Status::Warning
+        );
     }
 }

@@ -84,7 +84,9 @@ pub fn read_clock() -> Result<ClockState, String> {
 #[must_use]
 pub fn evaluate_clock(c: &ClockState, warn_ms: f64, crit_ms: f64, lang: Lang) -> Outcome {
     let err = c.max_error_ms;
-    let metric = Metric::new("clock_max_error", err, "ms").thresholds(warn_ms, crit_ms).range(0.0, 16_000.0);
+    let metric = Metric::new("clock_max_error", err, "ms")
+        .thresholds(warn_ms, crit_ms)
+        .range(0.0, 16_000.0);
     let o = if !c.synchronised {
         Outcome::critical(tr!(
             lang,
@@ -115,9 +117,16 @@ pub fn evaluate_clock(c: &ClockState, warn_ms: f64, crit_ms: f64, lang: Lang) ->
 pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
     let lang = ctx.lang();
     let s = &ctx.config.system;
-    match ctx.step_named("adjtimex", tokio::task::spawn_blocking(read_clock)).await {
+    match ctx
+        .step_named("adjtimex", tokio::task::spawn_blocking(read_clock))
+        .await
+    {
         Ok(Ok(Ok(c))) => evaluate_clock(&c, s.clock_warn_ms, s.clock_crit_ms, lang),
-        Ok(Ok(Err(e))) => Outcome::unknown(tr!(lang, "the kernel would not tell its clock state: {e}", "le noyau n'a pas donné l'état de son horloge : {e}")),
+        Ok(Ok(Err(e))) => Outcome::unknown(tr!(
+            lang,
+            "the kernel would not tell its clock state: {e}",
+            "le noyau n'a pas donné l'état de son horloge : {e}"
+        )),
         Ok(Err(e)) => Outcome::unknown(e.to_string()),
         Err(t) => ctx.timed_out("adjtimex", t),
     }
@@ -128,7 +137,14 @@ mod tests {
     use super::*;
 
     fn state(synchronised: bool, max_error_ms: f64) -> ClockState {
-        ClockState { synchronised, status_bits: 0, time_state: 0, max_error_ms, est_error_ms: 0.5, offset_ms: 0.0 }
+        ClockState {
+            synchronised,
+            status_bits: 0,
+            time_state: 0,
+            max_error_ms,
+            est_error_ms: 0.5,
+            offset_ms: 0.0,
+        }
     }
 
     #[test]
@@ -136,9 +152,18 @@ mod tests {
         let o = evaluate_clock(&state(false, 16_000.0), 100.0, 1000.0, Lang::En);
         assert_eq!(o.status, Status::Critical);
         assert!(o.summary.contains("not synchronised"), "{}", o.summary);
-        assert_eq!(evaluate_clock(&state(true, 3.0), 100.0, 1000.0, Lang::En).status, Status::Ok);
-        assert_eq!(evaluate_clock(&state(true, 300.0), 100.0, 1000.0, Lang::Fr).status, Status::Warning);
-        assert_eq!(evaluate_clock(&state(true, 3000.0), 100.0, 1000.0, Lang::En).status, Status::Critical);
+        assert_eq!(
+            evaluate_clock(&state(true, 3.0), 100.0, 1000.0, Lang::En).status,
+            Status::Ok
+        );
+        assert_eq!(
+            evaluate_clock(&state(true, 300.0), 100.0, 1000.0, Lang::Fr).status,
+            Status::Warning
+        );
+        assert_eq!(
+            evaluate_clock(&state(true, 3000.0), 100.0, 1000.0, Lang::En).status,
+            Status::Critical
+        );
     }
 
     #[test]

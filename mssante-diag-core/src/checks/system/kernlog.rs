@@ -77,7 +77,10 @@ pub struct IoErrors {
 /// `(sdb):` (XFS, Btrfs).
 fn device_of(line: &str) -> Option<String> {
     let word = |rest: &str| -> Option<String> {
-        let w: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+        let w: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
         (!w.is_empty()).then_some(w)
     };
     if let Some(i) = line.find("dev ") {
@@ -93,7 +96,10 @@ fn device_of(line: &str) -> Option<String> {
 
 impl IoErrors {
     fn new(source: &Path) -> Self {
-        Self { source: source.to_path_buf(), ..Self::default() }
+        Self {
+            source: source.to_path_buf(),
+            ..Self::default()
+        }
     }
 
     /// Takes one line; `at` is its time since boot (seconds) when known.
@@ -144,8 +150,13 @@ pub fn scan_file(matcher: &Matcher, path: &Path) -> std::io::Result<IoErrors> {
 /// Why the device could not be opened or read (permission: `dmesg_restrict`).
 pub fn scan_kmsg(matcher: &Matcher, path: &Path) -> std::io::Result<IoErrors> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().read(true).custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits()).open(path)?;
-    let uptime = crate::fs::read_capped(Path::new("/proc/uptime"), 256).ok().and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok());
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let uptime = crate::fs::read_capped(Path::new("/proc/uptime"), 256)
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok());
     let mut found = IoErrors::new(path);
     let mut buf = vec![0u8; RECORD_BUF];
     for _ in 0..MAX_RECORDS {
@@ -154,13 +165,23 @@ pub fn scan_kmsg(matcher: &Matcher, path: &Path) -> std::io::Result<IoErrors> {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
             // EPIPE: the record was overwritten while we read; the next read goes on.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe || e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::BrokenPipe
+                    || e.kind() == std::io::ErrorKind::Interrupted =>
+            {
+                continue
+            }
             // EINVAL on a file that is not a kmsg device (a record larger than the buffer).
             Err(e) => return Err(e),
         };
         let record = &buf[..n];
-        let Some(semi) = memchr::memchr(b';', record) else { continue };
-        let usec = record[..semi].split(|b| *b == b',').nth(2).and_then(|u| std::str::from_utf8(u).ok()?.parse::<u64>().ok());
+        let Some(semi) = memchr::memchr(b';', record) else {
+            continue;
+        };
+        let usec = record[..semi]
+            .split(|b| *b == b',')
+            .nth(2)
+            .and_then(|u| std::str::from_utf8(u).ok()?.parse::<u64>().ok());
         let msg = &record[semi + 1..];
         // Continuation lines (` KEY=value`) follow the message's first line.
         let msg = &msg[..memchr::memchr(b'\n', msg).unwrap_or(msg.len())];
@@ -178,11 +199,43 @@ pub fn evaluate_io_errors(f: &IoErrors, lang: Lang) -> Outcome {
     let source = f.source.display();
     let metric = Metric::new("io_error_lines", f.errors as f64, "").thresholds(1.0, 1.0);
     if f.errors == 0 {
-        let tail = if f.truncated { tr!(lang, " (its last {})", " (ses derniers {})", units::bytes(MAX_FILE_TAIL, lang)) } else { String::new() };
-        return Outcome::ok(tr!(lang, "no I/O error in {source}{tail}: {} line(s) read", "aucune erreur d'E/S dans {source}{tail} : {} ligne(s) lue(s)", f.lines)).details(f).metric(metric);
+        let tail = if f.truncated {
+            tr!(
+                lang,
+                " (its last {})",
+                " (ses derniers {})",
+                units::bytes(MAX_FILE_TAIL, lang)
+            )
+        } else {
+            String::new()
+        };
+        return Outcome::ok(tr!(
+            lang,
+            "no I/O error in {source}{tail}: {} line(s) read",
+            "aucune erreur d'E/S dans {source}{tail} : {} ligne(s) lue(s)",
+            f.lines
+        ))
+        .details(f)
+        .metric(metric);
     }
-    let devices = if f.devices.is_empty() { String::new() } else { tr!(lang, " on {}", " sur {}", f.devices.iter().cloned().collect::<Vec<_>>().join(", ")) };
-    let when = f.latest_age_secs.map_or(String::new(), |a| tr!(lang, ", the latest {} ago", ", la dernière il y a {}", units::duration(a, lang)));
+    let devices = if f.devices.is_empty() {
+        String::new()
+    } else {
+        tr!(
+            lang,
+            " on {}",
+            " sur {}",
+            f.devices.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    let when = f.latest_age_secs.map_or(String::new(), |a| {
+        tr!(
+            lang,
+            ", the latest {} ago",
+            ", la dernière il y a {}",
+            units::duration(a, lang)
+        )
+    });
     let last = f.samples.back().cloned().unwrap_or_default();
     Outcome::critical(tr!(
         lang,
@@ -232,7 +285,11 @@ mod tests {
     use crate::model::Status;
 
     fn matcher() -> Matcher {
-        Matcher::new(super::super::settings::DEFAULT_IO_ERROR_PATTERNS, &[] as &[&str]).expect("compiles")
+        Matcher::new(
+            super::super::settings::DEFAULT_IO_ERROR_PATTERNS,
+            &[] as &[&str],
+        )
+        .expect("compiles")
     }
 
     #[test]
@@ -242,18 +299,31 @@ Nov 30 10:02:03 host kernel: [ 99.1] blk_update_request: I/O error, dev sda, sec
 Nov 30 10:02:04 host kernel: [ 99.2] EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm dovecot: reading directory lblock 0\n";
         let f = scan_text(&matcher(), Path::new("kern.log"), log, false);
         assert_eq!((f.lines, f.errors), (3, 2));
-        assert_eq!(f.devices.iter().cloned().collect::<Vec<_>>(), ["sda", "sdb1"]);
+        assert_eq!(
+            f.devices.iter().cloned().collect::<Vec<_>>(),
+            ["sda", "sdb1"]
+        );
         let o = evaluate_io_errors(&f, Lang::En);
         assert_eq!(o.status, Status::Critical);
-        assert!(o.summary.contains("sda, sdb1") && o.summary.contains("EXT4-fs error"), "{}", o.summary);
+        assert!(
+            o.summary.contains("sda, sdb1") && o.summary.contains("EXT4-fs error"),
+            "{}",
+            o.summary
+        );
         let clean = scan_text(&matcher(), Path::new("kern.log"), b"eth0: link up\n", false);
         assert_eq!(evaluate_io_errors(&clean, Lang::Fr).status, Status::Ok);
     }
 
     #[test]
     fn device_names() {
-        assert_eq!(device_of("Buffer I/O error on dev dm-0, logical block 0").as_deref(), Some("dm-0"));
-        assert_eq!(device_of("XFS (sdc): metadata I/O error").as_deref(), Some("sdc"));
+        assert_eq!(
+            device_of("Buffer I/O error on dev dm-0, logical block 0").as_deref(),
+            Some("dm-0")
+        );
+        assert_eq!(
+            device_of("XFS (sdc): metadata I/O error").as_deref(),
+            Some("sdc")
+        );
         assert_eq!(device_of("I/O error (nothing here"), None);
     }
 }

@@ -82,11 +82,26 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
 /// Judges filesystems against the thresholds: the fullest decides. A configured path that
 /// could not be measured is a finding (warning), and nothing measured at all is `unknown`.
 #[must_use]
-pub fn evaluate_disk(fss: &[FsUsage], unmeasured: &[Unmeasured], warn: f64, crit: f64, lang: crate::Lang) -> Outcome {
+pub fn evaluate_disk(
+    fss: &[FsUsage],
+    unmeasured: &[Unmeasured],
+    warn: f64,
+    crit: f64,
+    lang: crate::Lang,
+) -> Outcome {
     let details = serde_json::json!({ "filesystems": fss, "unmeasured": unmeasured });
-    let blind = unmeasured.iter().map(|u| format!("{} ({})", u.path.display(), u.reason)).collect::<Vec<_>>().join(", ");
+    let blind = unmeasured
+        .iter()
+        .map(|u| format!("{} ({})", u.path.display(), u.reason))
+        .collect::<Vec<_>>()
+        .join(", ");
     if fss.is_empty() {
-        return Outcome::unknown(tr!(lang, "no configured path could be measured: {blind}", "aucun chemin configuré n'a pu être mesuré : {blind}")).details(details);
+        return Outcome::unknown(tr!(
+            lang,
+            "no configured path could be measured: {blind}",
+            "aucun chemin configuré n'a pu être mesuré : {blind}"
+        ))
+        .details(details);
     }
     let mut status = Status::Ok;
     let mut worst: Option<(f64, &str, &FsUsage)> = None;
@@ -98,19 +113,41 @@ pub fn evaluate_disk(fss: &[FsUsage], unmeasured: &[Unmeasured], warn: f64, crit
             if worst.is_none_or(|(w, _, _)| pct > w) {
                 worst = Some((pct, kind, fs));
             }
-            metrics.push(Metric::new(format!("{kind}_used"), pct, "%").thresholds(warn, crit).range(0.0, 100.0).label("path", &label));
+            metrics.push(
+                Metric::new(format!("{kind}_used"), pct, "%")
+                    .thresholds(warn, crit)
+                    .range(0.0, 100.0)
+                    .label("path", &label),
+            );
         }
     }
     let (pct, kind, fs) = worst.expect("at least one filesystem");
     let path = fs.paths[0].display();
     let mut summary = match (status, kind) {
-        (Status::Ok, _) => tr!(lang, "{} filesystem(s) fine, fullest {path} at {pct}%", "{} système(s) de fichiers corrects, le plus plein {path} à {pct} %", fss.len()),
-        (_, "inodes") => tr!(lang, "inodes {pct}% used on the filesystem of {path}", "inodes utilisés à {pct} % sur le système de fichiers de {path}"),
-        _ => tr!(lang, "disk {pct}% full on the filesystem of {path}", "disque plein à {pct} % sur le système de fichiers de {path}"),
+        (Status::Ok, _) => tr!(
+            lang,
+            "{} filesystem(s) fine, fullest {path} at {pct}%",
+            "{} système(s) de fichiers corrects, le plus plein {path} à {pct} %",
+            fss.len()
+        ),
+        (_, "inodes") => tr!(
+            lang,
+            "inodes {pct}% used on the filesystem of {path}",
+            "inodes utilisés à {pct} % sur le système de fichiers de {path}"
+        ),
+        _ => tr!(
+            lang,
+            "disk {pct}% full on the filesystem of {path}",
+            "disque plein à {pct} % sur le système de fichiers de {path}"
+        ),
     };
     if !unmeasured.is_empty() {
         status = status.worst(Status::Warning);
-        summary.push_str(&tr!(lang, "; not measured: {blind}", " ; non mesuré : {blind}"));
+        summary.push_str(&tr!(
+            lang,
+            "; not measured: {blind}",
+            " ; non mesuré : {blind}"
+        ));
     }
     let mut o = Outcome::new(status, summary).details(details);
     o.metrics = metrics;
@@ -119,13 +156,33 @@ pub fn evaluate_disk(fss: &[FsUsage], unmeasured: &[Unmeasured], warn: f64, crit
 
 async fn disk(ctx: Arc<Ctx>) -> Outcome {
     let cfg = &ctx.config;
-    let paths: Vec<PathBuf> = cfg.system.disk_paths.iter().map(|p| cfg.project_path(p)).collect();
+    let paths: Vec<PathBuf> = cfg
+        .system
+        .disk_paths
+        .iter()
+        .map(|p| cfg.project_path(p))
+        .collect();
     // statvfs can block on a hung network filesystem: keep it off the async threads and under the timeout.
-    let measured = ctx.step(tokio::task::spawn_blocking(move || filesystems(&paths))).await;
+    let measured = ctx
+        .step(tokio::task::spawn_blocking(move || filesystems(&paths)))
+        .await;
     match measured {
-        Ok(Ok((fss, unmeasured))) => evaluate_disk(&fss, &unmeasured, cfg.system.disk_warn_pct, cfg.system.disk_crit_pct, ctx.lang()),
+        Ok(Ok((fss, unmeasured))) => evaluate_disk(
+            &fss,
+            &unmeasured,
+            cfg.system.disk_warn_pct,
+            cfg.system.disk_crit_pct,
+            ctx.lang(),
+        ),
         Ok(Err(e)) => Outcome::unknown(e.to_string()),
-        Err(t) => ctx.timed_out(&tr!(ctx.lang(), "statvfs (hung filesystem?)", "statvfs (système de fichiers bloqué ?)"), t),
+        Err(t) => ctx.timed_out(
+            &tr!(
+                ctx.lang(),
+                "statvfs (hung filesystem?)",
+                "statvfs (système de fichiers bloqué ?)"
+            ),
+            t,
+        ),
     }
 }
 
@@ -134,13 +191,26 @@ mod tests {
     use super::*;
 
     fn fs(used: f64, inodes: f64) -> FsUsage {
-        FsUsage { paths: vec!["/data".into()], total_bytes: 100, available_bytes: 10, used_pct: used, total_inodes: 10, inodes_used_pct: inodes }
+        FsUsage {
+            paths: vec!["/data".into()],
+            total_bytes: 100,
+            available_bytes: 10,
+            used_pct: used,
+            total_inodes: 10,
+            inodes_used_pct: inodes,
+        }
     }
 
     #[test]
     fn thresholds() {
-        assert_eq!(evaluate_disk(&[fs(50.0, 10.0)], &[], 85.0, 95.0, crate::Lang::En).status, Status::Ok);
-        assert_eq!(evaluate_disk(&[fs(90.0, 10.0)], &[], 85.0, 95.0, crate::Lang::En).status, Status::Warning);
+        assert_eq!(
+            evaluate_disk(&[fs(50.0, 10.0)], &[], 85.0, 95.0, crate::Lang::En).status,
+            Status::Ok
+        );
+        assert_eq!(
+            evaluate_disk(&[fs(90.0, 10.0)], &[], 85.0, 95.0, crate::Lang::En).status,
+            Status::Warning
+        );
         let o = evaluate_disk(&[fs(10.0, 99.0)], &[], 85.0, 95.0, crate::Lang::En);
         assert_eq!(o.status, Status::Critical);
         assert!(o.summary.contains("inodes"), "{}", o.summary);
@@ -148,10 +218,16 @@ mod tests {
 
     #[test]
     fn unmeasured_paths_are_findings() {
-        let gone = [Unmeasured { path: "/srv/data".into(), reason: "entity not found".into() }];
+        let gone = [Unmeasured {
+            path: "/srv/data".into(),
+            reason: "entity not found".into(),
+        }];
         let o = evaluate_disk(&[fs(10.0, 10.0)], &gone, 85.0, 95.0, crate::Lang::En);
         assert_eq!(o.status, Status::Warning);
         assert!(o.summary.contains("/srv/data"), "{}", o.summary);
-        assert_eq!(evaluate_disk(&[], &gone, 85.0, 95.0, crate::Lang::En).status, Status::Unknown);
+        assert_eq!(
+            evaluate_disk(&[], &gone, 85.0, 95.0, crate::Lang::En).status,
+            Status::Unknown
+        );
     }
 }

@@ -34,7 +34,12 @@ pub(super) const PORTS_STEPS: &[Step] = &[
         guide = "Démarrage P1",
         cmd = "ss -tlnp | grep -E ':(80|443|25|587|143|3000|5432|6379)\\b'"
     ),
-    step!("Identify the process holding a port", "Identifier le processus qui occupe un port", guide = "Démarrage P1", cmd = "lsof -i :80"),
+    step!(
+        "Identify the process holding a port",
+        "Identifier le processus qui occupe un port",
+        guide = "Démarrage P1",
+        cmd = "lsof -i :80"
+    ),
     step!(
         "Stop the conflicting service (interrupts it)",
         "Arrêter le service en conflit (l'interrompt)",
@@ -53,9 +58,24 @@ pub(super) const PORTS_STEPS: &[Step] = &[
 
 /// Remedy of an expected port that nothing listens on.
 const FREE_STEPS: &[Step] = &[
-    step!("See which services are up", "Voir quels services tournent", guide = "Démarrage P1", cmd = "{docker.compose} ps"),
-    step!("Start the stack", "Démarrer la pile", guide = "Démarrage P1", cmd = "{docker.compose} up -d"),
-    step!("Read the logs of a service that does not start", "Lire les logs d'un service qui ne démarre pas", guide = "Démarrage P4", cmd = "{docker.compose} logs --tail=50 api"),
+    step!(
+        "See which services are up",
+        "Voir quels services tournent",
+        guide = "Démarrage P1",
+        cmd = "{docker.compose} ps"
+    ),
+    step!(
+        "Start the stack",
+        "Démarrer la pile",
+        guide = "Démarrage P1",
+        cmd = "{docker.compose} up -d"
+    ),
+    step!(
+        "Read the logs of a service that does not start",
+        "Lire les logs d'un service qui ne démarre pas",
+        guide = "Démarrage P4",
+        cmd = "{docker.compose} logs --tail=50 api"
+    ),
 ];
 
 /// A TCP socket in the LISTEN state.
@@ -107,7 +127,9 @@ pub fn parse_tcp_table(reader: impl BufRead, out: &mut Vec<Listener>) -> std::io
         if !line.ends_with(b"\n") && n as u64 == MAX_LINE {
             // Too long: not the kernel's; skip to the end of the line.
             let mut rest = Vec::new();
-            while (&mut reader).take(MAX_LINE).read_until(b'\n', &mut rest)? as u64 == MAX_LINE && !rest.ends_with(b"\n") {
+            while (&mut reader).take(MAX_LINE).read_until(b'\n', &mut rest)? as u64 == MAX_LINE
+                && !rest.ends_with(b"\n")
+            {
                 rest.clear();
             }
             continue;
@@ -127,12 +149,21 @@ fn parse_tcp_line(line: &str) -> Option<Listener> {
     let (addr, port) = f[1].split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let inode = f[9].parse().ok()?;
-    Some(Listener { address: parse_hex_addr(addr)?, port, inode, owners: Vec::new() })
+    Some(Listener {
+        address: parse_hex_addr(addr)?,
+        port,
+        inode,
+        owners: Vec::new(),
+    })
 }
 
 /// An address as the kernel prints it: 32-bit words in host byte order, in hex.
 fn parse_hex_addr(hex: &str) -> Option<IpAddr> {
-    let word = |i: usize| hex.get(i * 8..i * 8 + 8).and_then(|w| u32::from_str_radix(w, 16).ok()).map(u32::to_ne_bytes);
+    let word = |i: usize| {
+        hex.get(i * 8..i * 8 + 8)
+            .and_then(|w| u32::from_str_radix(w, 16).ok())
+            .map(u32::to_ne_bytes)
+    };
     match hex.len() {
         8 => Some(IpAddr::V4(Ipv4Addr::from(word(0)?))),
         32 => {
@@ -158,7 +189,9 @@ pub fn listeners(proc: &Path) -> Result<Listeners, String> {
     let mut why = Vec::new();
     for table in ["net/tcp", "net/tcp6"] {
         let path = proc.join(table);
-        match std::fs::File::open(&path).and_then(|f| parse_tcp_table(std::io::BufReader::new(f), &mut found)) {
+        match std::fs::File::open(&path)
+            .and_then(|f| parse_tcp_table(std::io::BufReader::new(f), &mut found))
+        {
             Ok(()) => read_any = true,
             // No IPv6 on this kernel: nothing listens there.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && table == "net/tcp6" => {}
@@ -175,31 +208,52 @@ pub fn listeners(proc: &Path) -> Result<Listeners, String> {
     }
     found.sort_by_key(|l| (l.port, l.address));
     found.dedup_by(|a, b| a.inode == b.inode);
-    Ok(Listeners { listeners: found, unreadable_processes: unreadable })
+    Ok(Listeners {
+        listeners: found,
+        unreadable_processes: unreadable,
+    })
 }
 
 /// Holders of the socket inodes wanted: every process's fd table is read, once.
 fn socket_owners(proc: &Path, wanted: &HashSet<u64>) -> (HashMap<u64, Vec<Owner>>, usize) {
     let mut owners: HashMap<u64, Vec<Owner>> = HashMap::new();
     let mut unreadable = 0;
-    let Ok(entries) = std::fs::read_dir(proc) else { return (owners, unreadable) };
+    let Ok(entries) = std::fs::read_dir(proc) else {
+        return (owners, unreadable);
+    };
     for e in entries.flatten().take(MAX_PROCESSES) {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         let Ok(fds) = std::fs::read_dir(e.path().join("fd")) else {
             unreadable += 1;
             continue;
         };
         let mut name = None;
         for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
-            let Some(inode) = target.to_str().and_then(|t| t.strip_prefix("socket:[")).and_then(|t| t.strip_suffix(']')).and_then(|t| t.parse::<u64>().ok()) else {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(inode) = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:["))
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
                 continue;
             };
             if wanted.contains(&inode) {
-                let name = name.get_or_insert_with(|| crate::fs::read_capped(&e.path().join("comm"), 64).map(|s| s.trim().to_owned()).unwrap_or_else(|_| "?".into()));
+                let name = name.get_or_insert_with(|| {
+                    crate::fs::read_capped(&e.path().join("comm"), 64)
+                        .map(|s| s.trim().to_owned())
+                        .unwrap_or_else(|_| "?".into())
+                });
                 let holders = owners.entry(inode).or_default();
                 if holders.len() < MAX_OWNERS && !holders.iter().any(|o| o.pid == pid) {
-                    holders.push(Owner { pid, name: name.clone() });
+                    holders.push(Owner {
+                        pid,
+                        name: name.clone(),
+                    });
                 }
             }
         }
@@ -210,7 +264,10 @@ fn socket_owners(proc: &Path, wanted: &HashSet<u64>) -> (HashMap<u64, Vec<Owner>
 /// Whether a listener serves an expected port: same port, and the expected address, the
 /// wildcard, or any address when none is expected.
 fn serves(l: &Listener, want: &ExpectedPort) -> bool {
-    l.port == want.port && want.address.is_none_or(|a| l.address == a || l.address.is_unspecified())
+    l.port == want.port
+        && want
+            .address
+            .is_none_or(|a| l.address == a || l.address.is_unspecified())
 }
 
 /// What was found on one expected port.
@@ -233,9 +290,19 @@ pub enum PortState {
 
 fn holder_text(l: &Listener, lang: Lang) -> String {
     if l.owners.is_empty() {
-        return tr!(lang, "an unknown process on {}", "un processus inconnu sur {}", l.address);
+        return tr!(
+            lang,
+            "an unknown process on {}",
+            "un processus inconnu sur {}",
+            l.address
+        );
     }
-    let who = l.owners.iter().map(|o| format!("{} (pid {})", o.name, o.pid)).collect::<Vec<_>>().join(", ");
+    let who = l
+        .owners
+        .iter()
+        .map(|o| format!("{} (pid {})", o.name, o.pid))
+        .collect::<Vec<_>>()
+        .join(", ");
     tr!(lang, "{who} on {}", "{who} sur {}", l.address)
 }
 
@@ -259,13 +326,27 @@ fn where_text(p: &ExpectedPort) -> String {
 #[allow(clippy::cast_precision_loss)]
 pub fn evaluate_ports(expected: &[ExpectedPort], found: &Listeners, lang: Lang) -> Outcome {
     let mut states = Vec::new();
-    let (mut conflicts, mut free, mut fine, mut unseen) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
+    let (mut conflicts, mut free, mut fine, mut unseen) =
+        (Vec::new(), Vec::new(), Vec::new(), 0usize);
     for want in expected {
-        let holders: Vec<Listener> = found.listeners.iter().filter(|l| serves(l, want)).cloned().collect();
-        let intruders: Vec<Listener> = holders.iter().filter(|l| intrudes(l, want)).cloned().collect();
+        let holders: Vec<Listener> = found
+            .listeners
+            .iter()
+            .filter(|l| serves(l, want))
+            .cloned()
+            .collect();
+        let intruders: Vec<Listener> = holders
+            .iter()
+            .filter(|l| intrudes(l, want))
+            .cloned()
+            .collect();
         unseen += holders.iter().filter(|l| l.owners.is_empty()).count();
         let state = if !intruders.is_empty() {
-            let who = intruders.iter().map(|l| holder_text(l, lang)).collect::<Vec<_>>().join(", ");
+            let who = intruders
+                .iter()
+                .map(|l| holder_text(l, lang))
+                .collect::<Vec<_>>()
+                .join(", ");
             conflicts.push(tr!(
                 lang,
                 "port {} held by {who}, expected {}",
@@ -278,10 +359,18 @@ pub fn evaluate_ports(expected: &[ExpectedPort], found: &Listeners, lang: Lang) 
             free.push(where_text(want));
             PortState::Free
         } else {
-            let mut names: Vec<String> = holders.iter().flat_map(|l| l.owners.iter().map(|o| o.name.clone())).filter(|n| want.processes.contains(n)).collect();
+            let mut names: Vec<String> = holders
+                .iter()
+                .flat_map(|l| l.owners.iter().map(|o| o.name.clone()))
+                .filter(|n| want.processes.contains(n))
+                .collect();
             names.sort();
             names.dedup();
-            fine.push(if names.is_empty() { want.port.to_string() } else { format!("{} {}", want.port, names.join("/")) });
+            fine.push(if names.is_empty() {
+                want.port.to_string()
+            } else {
+                format!("{} {}", want.port, names.join("/"))
+            });
             PortState::Listening { holders }
         };
         states.push(serde_json::json!({ "name": want.name, "port": want.port, "address": want.address, "expected": want.processes, "found": state }));
@@ -289,7 +378,12 @@ pub fn evaluate_ports(expected: &[ExpectedPort], found: &Listeners, lang: Lang) 
     let details = serde_json::json!({ "ports": states, "unreadable_processes": found.unreadable_processes, "listeners": found.listeners });
     let mut parts = conflicts.clone();
     if !free.is_empty() {
-        parts.push(tr!(lang, "nothing listens on {}", "rien n'écoute sur {}", free.join(", ")));
+        parts.push(tr!(
+            lang,
+            "nothing listens on {}",
+            "rien n'écoute sur {}",
+            free.join(", ")
+        ));
     }
     let status = if !conflicts.is_empty() {
         Status::Critical
@@ -299,7 +393,13 @@ pub fn evaluate_ports(expected: &[ExpectedPort], found: &Listeners, lang: Lang) 
         Status::Ok
     };
     let mut summary = if status == Status::Ok {
-        tr!(lang, "{} expected listener(s) in place: {}", "{} écoute(s) attendue(s) en place : {}", fine.len(), fine.join(", "))
+        tr!(
+            lang,
+            "{} expected listener(s) in place: {}",
+            "{} écoute(s) attendue(s) en place : {}",
+            fine.len(),
+            fine.join(", ")
+        )
     } else {
         parts.join("; ")
     };
@@ -313,14 +413,32 @@ pub fn evaluate_ports(expected: &[ExpectedPort], found: &Listeners, lang: Lang) 
     }
     let mut o = Outcome::new(status, summary)
         .details(details)
-        .metric(Metric::new("port_conflicts", conflicts.len() as f64, "").thresholds(1.0, 1.0).range(0.0, expected.len() as f64))
-        .metric(Metric { warn: Some(1.0), ..Metric::new("ports_free", free.len() as f64, "").range(0.0, expected.len() as f64) });
+        .metric(
+            Metric::new("port_conflicts", conflicts.len() as f64, "")
+                .thresholds(1.0, 1.0)
+                .range(0.0, expected.len() as f64),
+        )
+        .metric(Metric {
+            warn: Some(1.0),
+            ..Metric::new("ports_free", free.len() as f64, "").range(0.0, expected.len() as f64)
+        });
     if status == Status::Critical {
         // The exact process to look at, then the guide's steps.
-        for l in found.listeners.iter().filter(|l| expected.iter().any(|w| serves(l, w) && intrudes(l, w))) {
+        for l in found
+            .listeners
+            .iter()
+            .filter(|l| expected.iter().any(|w| serves(l, w) && intrudes(l, w)))
+        {
             if let Some(owner) = l.owners.first() {
                 o.remediation.push(Remedy {
-                    text: tr!(lang, "Look at {} (pid {}), which holds port {}", "Examiner {} (pid {}), qui occupe le port {}", owner.name, owner.pid, l.port),
+                    text: tr!(
+                        lang,
+                        "Look at {} (pid {}), which holds port {}",
+                        "Examiner {} (pid {}), qui occupe le port {}",
+                        owner.name,
+                        owner.pid,
+                        l.port
+                    ),
                     command: Some(format!("ps -o pid,user,lstart,args -p {}", owner.pid)),
                     guide: "Démarrage P1".into(),
                     destructive: false,
@@ -336,10 +454,19 @@ pub fn evaluate_ports(expected: &[ExpectedPort], found: &Listeners, lang: Lang) 
 
 pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
     let lang = ctx.lang();
-    let found = ctx.step_named("read /proc", tokio::task::spawn_blocking(|| listeners(Path::new("/proc")))).await;
+    let found = ctx
+        .step_named(
+            "read /proc",
+            tokio::task::spawn_blocking(|| listeners(Path::new("/proc"))),
+        )
+        .await;
     match found {
         Ok(Ok(Ok(l))) => evaluate_ports(&ctx.config.system.ports, &l, lang),
-        Ok(Ok(Err(e))) => Outcome::unknown(tr!(lang, "cannot read the TCP listeners: {e}", "impossible de lire les écoutes TCP : {e}")),
+        Ok(Ok(Err(e))) => Outcome::unknown(tr!(
+            lang,
+            "cannot read the TCP listeners: {e}",
+            "impossible de lire les écoutes TCP : {e}"
+        )),
         Ok(Err(e)) => Outcome::unknown(e.to_string()),
         Err(t) => ctx.timed_out(&tr!(lang, "reading /proc", "lecture de /proc"), t),
     }
@@ -370,10 +497,19 @@ mod tests {
     fn kernel_tables_parse_listeners_only() {
         let l = parsed();
         assert_eq!(l.len(), 4, "{l:?}");
-        assert_eq!((l[0].address, l[0].port, l[0].inode), ("127.0.0.1".parse().expect("ip"), 25, 1111));
-        assert_eq!((l[1].address, l[1].port), ("0.0.0.0".parse().expect("ip"), 3000));
+        assert_eq!(
+            (l[0].address, l[0].port, l[0].inode),
+            ("127.0.0.1".parse().expect("ip"), 25, 1111)
+        );
+        assert_eq!(
+            (l[1].address, l[1].port),
+            ("0.0.0.0".parse().expect("ip"), 3000)
+        );
         assert_eq!((l[2].address, l[2].port), ("::".parse().expect("ip"), 443));
-        assert_eq!((l[3].address, l[3].port), ("127.0.0.1".parse().expect("ip"), 80));
+        assert_eq!(
+            (l[3].address, l[3].port),
+            ("127.0.0.1".parse().expect("ip"), 80)
+        );
     }
 
     #[test]
@@ -387,38 +523,82 @@ mod tests {
     }
 
     fn want(port: u16, procs: &[&str]) -> ExpectedPort {
-        ExpectedPort { name: "svc".into(), port, address: None, processes: procs.iter().map(|s| (*s).to_owned()).collect() }
+        ExpectedPort {
+            name: "svc".into(),
+            port,
+            address: None,
+            processes: procs.iter().map(|s| (*s).to_owned()).collect(),
+        }
     }
 
     #[test]
     fn conflicts_free_ports_and_unknown_owners() {
         let mut l = parsed();
-        l[0].owners = vec![Owner { pid: 10, name: "master".into() }, Owner { pid: 11, name: "smtpd".into() }];
-        l[1].owners = vec![Owner { pid: 42, name: "python3".into() }];
-        let found = Listeners { listeners: l, unreadable_processes: 3 };
+        l[0].owners = vec![
+            Owner {
+                pid: 10,
+                name: "master".into(),
+            },
+            Owner {
+                pid: 11,
+                name: "smtpd".into(),
+            },
+        ];
+        l[1].owners = vec![Owner {
+            pid: 42,
+            name: "python3".into(),
+        }];
+        let found = Listeners {
+            listeners: l,
+            unreadable_processes: 3,
+        };
         let ok = evaluate_ports(&[want(25, &["master"])], &found, Lang::En);
         assert_eq!(ok.status, Status::Ok, "{}", ok.summary);
-        let conflict = evaluate_ports(&[want(25, &["master"]), want(3000, &["node"])], &found, Lang::En);
+        let conflict = evaluate_ports(
+            &[want(25, &["master"]), want(3000, &["node"])],
+            &found,
+            Lang::En,
+        );
         assert_eq!(conflict.status, Status::Critical);
-        assert!(conflict.summary.contains("python3 (pid 42)"), "{}", conflict.summary);
-        assert!(conflict.remediation.iter().any(|r| r.command.as_deref() == Some("ps -o pid,user,lstart,args -p 42")));
+        assert!(
+            conflict.summary.contains("python3 (pid 42)"),
+            "{}",
+            conflict.summary
+        );
+        assert!(conflict
+            .remediation
+            .iter()
+            .any(|r| r.command.as_deref() == Some("ps -o pid,user,lstart,args -p 42")));
         let free = evaluate_ports(&[want(5432, &["postgres"])], &found, Lang::Fr);
         assert_eq!(free.status, Status::Warning);
         assert!(free.summary.contains("5432"), "{}", free.summary);
         // 443 and 80 have no visible owner: listening, said, not judged.
         let unseen = evaluate_ports(&[want(443, &["traefik"])], &found, Lang::En);
         assert_eq!(unseen.status, Status::Ok);
-        assert!(unseen.summary.contains("unknown owner"), "{}", unseen.summary);
+        assert!(
+            unseen.summary.contains("unknown owner"),
+            "{}",
+            unseen.summary
+        );
     }
 
     #[test]
     fn an_expected_address_ignores_other_addresses_but_not_the_wildcard() {
-        let found = Listeners { listeners: parsed(), unreadable_processes: 0 };
+        let found = Listeners {
+            listeners: parsed(),
+            unreadable_processes: 0,
+        };
         let mut w = want(25, &["master"]);
         w.address = Some("127.0.77.1".parse().expect("ip"));
-        assert_eq!(evaluate_ports(&[w], &found, Lang::En).status, Status::Warning);
+        assert_eq!(
+            evaluate_ports(&[w], &found, Lang::En).status,
+            Status::Warning
+        );
         let mut w = want(3000, &["node"]);
         w.address = Some("127.0.77.1".parse().expect("ip"));
-        assert!(matches!(evaluate_ports(&[w], &found, Lang::En).status, Status::Ok));
+        assert!(matches!(
+            evaluate_ports(&[w], &found, Lang::En).status,
+            Status::Ok
+        ));
     }
 }

@@ -54,12 +54,22 @@ pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
 #[must_use]
 pub fn parse_meminfo(text: &str) -> Option<(u64, u64, u64, u64)> {
     let field = |key: &str| -> Option<u64> {
-        text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()).map(|kib| kib * 1024)
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map(|kib| kib * 1024)
     };
     let total = field("MemTotal")?;
     // Kernels before 3.14 have no MemAvailable: free + cached is the usual estimate.
-    let available = field("MemAvailable").or_else(|| Some(field("MemFree")? + field("Cached").unwrap_or(0) + field("Buffers").unwrap_or(0)))?;
-    Some((total, available, field("SwapTotal").unwrap_or(0), field("SwapFree").unwrap_or(0)))
+    let available = field("MemAvailable").or_else(|| {
+        Some(field("MemFree")? + field("Cached").unwrap_or(0) + field("Buffers").unwrap_or(0))
+    })?;
+    Some((
+        total,
+        available,
+        field("SwapTotal").unwrap_or(0),
+        field("SwapFree").unwrap_or(0),
+    ))
 }
 
 /// Counts the CPUs of a `cpu/online` list (`0-3,6,8-9`).
@@ -83,15 +93,28 @@ pub fn parse_cpu_list(text: &str) -> Option<u32> {
 /// # Errors
 /// Which file could not be read or understood.
 pub fn read_resources() -> Result<Resources, String> {
-    let read = |p: &str| crate::fs::read_capped(Path::new(p), MAX_FILE).map_err(|e| format!("{p}: {e}"));
+    let read =
+        |p: &str| crate::fs::read_capped(Path::new(p), MAX_FILE).map_err(|e| format!("{p}: {e}"));
     let load = parse_loadavg(&read("/proc/loadavg")?).ok_or("/proc/loadavg: not understood")?;
-    let (memory_total, memory_available, swap_total, swap_free) = parse_meminfo(&read("/proc/meminfo")?).ok_or("/proc/meminfo: no MemTotal")?;
+    let (memory_total, memory_available, swap_total, swap_free) =
+        parse_meminfo(&read("/proc/meminfo")?).ok_or("/proc/meminfo: no MemTotal")?;
     let cpus = read("/sys/devices/system/cpu/online")
         .ok()
         .and_then(|t| parse_cpu_list(&t))
-        .or_else(|| std::thread::available_parallelism().ok().and_then(|n| u32::try_from(n.get()).ok()))
+        .or_else(|| {
+            std::thread::available_parallelism()
+                .ok()
+                .and_then(|n| u32::try_from(n.get()).ok())
+        })
         .unwrap_or(1);
-    Ok(Resources { load, cpus, memory_total, memory_available, swap_total, swap_free })
+    Ok(Resources {
+        load,
+        cpus,
+        memory_total,
+        memory_available,
+        swap_total,
+        swap_free,
+    })
 }
 
 /// Thresholds of `system.resources`.
@@ -111,13 +134,29 @@ pub struct ResourceLimits {
 pub fn evaluate_resources(r: &Resources, lim: &ResourceLimits, lang: Lang) -> Outcome {
     let round = |v: f64| (v * 10.0).round() / 10.0;
     let per_cpu = (r.load[1] / f64::from(r.cpus) * 100.0).round() / 100.0;
-    let mem_pct = if r.memory_total == 0 { 100.0 } else { round(r.memory_available as f64 * 100.0 / r.memory_total as f64) };
+    let mem_pct = if r.memory_total == 0 {
+        100.0
+    } else {
+        round(r.memory_available as f64 * 100.0 / r.memory_total as f64)
+    };
     let swap_used = r.swap_total.saturating_sub(r.swap_free);
-    let swap_pct = if r.swap_total == 0 { 0.0 } else { round(swap_used as f64 * 100.0 / r.swap_total as f64) };
+    let swap_pct = if r.swap_total == 0 {
+        0.0
+    } else {
+        round(swap_used as f64 * 100.0 / r.swap_total as f64)
+    };
     let load_s = grade(per_cpu, lim.load_per_cpu.0, lim.load_per_cpu.1);
     // Lower is worse: grade the shortfall.
-    let mem_s = grade(-mem_pct, -lim.memory_available_pct.0, -lim.memory_available_pct.1);
-    let swap_s = if r.swap_total == 0 { Status::Ok } else { grade(swap_pct, lim.swap_used_pct.0, lim.swap_used_pct.1) };
+    let mem_s = grade(
+        -mem_pct,
+        -lim.memory_available_pct.0,
+        -lim.memory_available_pct.1,
+    );
+    let swap_s = if r.swap_total == 0 {
+        Status::Ok
+    } else {
+        grade(swap_pct, lim.swap_used_pct.0, lim.swap_used_pct.1)
+    };
     let mut problems = Vec::new();
     if load_s != Status::Ok {
         problems.push(tr!(
@@ -139,7 +178,12 @@ pub fn evaluate_resources(r: &Resources, lim: &ResourceLimits, lang: Lang) -> Ou
         ));
     }
     if swap_s != Status::Ok {
-        problems.push(tr!(lang, "swap {swap_pct}% used ({})", "swap utilisé à {swap_pct} % ({})", units::bytes(swap_used, lang)));
+        problems.push(tr!(
+            lang,
+            "swap {swap_pct}% used ({})",
+            "swap utilisé à {swap_pct} % ({})",
+            units::bytes(swap_used, lang)
+        ));
     }
     let status = load_s.worst(mem_s).worst(swap_s);
     let summary = if problems.is_empty() {
@@ -155,10 +199,17 @@ pub fn evaluate_resources(r: &Resources, lim: &ResourceLimits, lang: Lang) -> Ou
     };
     let mut o = Outcome::new(status, summary)
         .details(r)
-        .metric(Metric::new("load5_per_cpu", per_cpu, "").thresholds(lim.load_per_cpu.0, lim.load_per_cpu.1))
+        .metric(
+            Metric::new("load5_per_cpu", per_cpu, "")
+                .thresholds(lim.load_per_cpu.0, lim.load_per_cpu.1),
+        )
         .metric(Metric::new("memory_available", mem_pct, "%").range(0.0, 100.0));
     if r.swap_total > 0 {
-        o = o.metric(Metric::new("swap_used", swap_pct, "%").thresholds(lim.swap_used_pct.0, lim.swap_used_pct.1).range(0.0, 100.0));
+        o = o.metric(
+            Metric::new("swap_used", swap_pct, "%")
+                .thresholds(lim.swap_used_pct.0, lim.swap_used_pct.1)
+                .range(0.0, 100.0),
+        );
     }
     o
 }
@@ -171,7 +222,10 @@ pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
         memory_available_pct: (s.memory_warn_pct, s.memory_crit_pct),
         swap_used_pct: (s.swap_warn_pct, s.swap_crit_pct),
     };
-    match ctx.step_named("read /proc", tokio::task::spawn_blocking(read_resources)).await {
+    match ctx
+        .step_named("read /proc", tokio::task::spawn_blocking(read_resources))
+        .await
+    {
         Ok(Ok(Ok(r))) => evaluate_resources(&r, &lim, lang),
         Ok(Ok(Err(e))) => Outcome::unknown(e),
         Ok(Err(e)) => Outcome::unknown(e.to_string()),
@@ -183,18 +237,35 @@ pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
 mod tests {
     use super::*;
 
-    const LIM: ResourceLimits = ResourceLimits { load_per_cpu: (1.5, 3.0), memory_available_pct: (15.0, 5.0), swap_used_pct: (50.0, 80.0) };
+    const LIM: ResourceLimits = ResourceLimits {
+        load_per_cpu: (1.5, 3.0),
+        memory_available_pct: (15.0, 5.0),
+        swap_used_pct: (50.0, 80.0),
+    };
 
     fn res(load5: f64, avail: u64, swap_free: u64) -> Resources {
-        Resources { load: [0.0, load5, 0.0], cpus: 4, memory_total: 1000, memory_available: avail, swap_total: 100, swap_free }
+        Resources {
+            load: [0.0, load5, 0.0],
+            cpus: 4,
+            memory_total: 1000,
+            memory_available: avail,
+            swap_total: 100,
+            swap_free,
+        }
     }
 
     #[test]
     fn parsers() {
-        assert_eq!(parse_loadavg("0.14 1.06 1.68 2/221 30869\n"), Some([0.14, 1.06, 1.68]));
+        assert_eq!(
+            parse_loadavg("0.14 1.06 1.68 2/221 30869\n"),
+            Some([0.14, 1.06, 1.68])
+        );
         assert_eq!(parse_loadavg("garbage"), None);
         let m = "MemTotal:       24684096 kB\nMemFree:        20503676 kB\nMemAvailable:   23983260 kB\nSwapTotal:  0 kB\nSwapFree: 0 kB\n";
-        assert_eq!(parse_meminfo(m), Some((24_684_096 * 1024, 23_983_260 * 1024, 0, 0)));
+        assert_eq!(
+            parse_meminfo(m),
+            Some((24_684_096 * 1024, 23_983_260 * 1024, 0, 0))
+        );
         assert_eq!(parse_meminfo("nothing"), None);
         assert_eq!(parse_cpu_list("0-3,6,8-9\n"), Some(7));
         assert_eq!(parse_cpu_list("0"), Some(1));
@@ -203,14 +274,20 @@ mod tests {
 
     #[test]
     fn thresholds() {
-        assert_eq!(evaluate_resources(&res(2.0, 500, 100), &LIM, Lang::En).status, Status::Ok);
+        assert_eq!(
+            evaluate_resources(&res(2.0, 500, 100), &LIM, Lang::En).status,
+            Status::Ok
+        );
         let busy = evaluate_resources(&res(8.0, 500, 100), &LIM, Lang::En);
         assert_eq!(busy.status, Status::Warning);
         assert!(busy.summary.contains("per CPU"), "{}", busy.summary);
         let oom = evaluate_resources(&res(1.0, 40, 100), &LIM, Lang::Fr);
         assert_eq!(oom.status, Status::Critical);
         assert!(oom.summary.contains("mémoire"), "{}", oom.summary);
-        assert_eq!(evaluate_resources(&res(1.0, 500, 10), &LIM, Lang::En).status, Status::Critical);
+        assert_eq!(
+            evaluate_resources(&res(1.0, 500, 10), &LIM, Lang::En).status,
+            Status::Critical
+        );
     }
 
     #[test]

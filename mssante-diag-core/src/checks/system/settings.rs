@@ -84,7 +84,12 @@ pub const DEFAULT_IO_ERROR_PATTERNS: &[&str] = &[
 ];
 
 fn port(name: &str, port: u16, own: &str) -> ExpectedPort {
-    ExpectedPort { name: name.into(), port, address: None, processes: vec!["docker-proxy".into(), own.into()] }
+    ExpectedPort {
+        name: name.into(),
+        port,
+        address: None,
+        processes: vec!["docker-proxy".into(), own.into()],
+    }
 }
 
 impl Section for Settings {
@@ -112,7 +117,10 @@ impl Section for Settings {
             swap_warn_pct: 50.0,
             swap_crit_pct: 80.0,
             kernel_log: None,
-            io_error_patterns: DEFAULT_IO_ERROR_PATTERNS.iter().map(|s| (*s).to_owned()).collect(),
+            io_error_patterns: DEFAULT_IO_ERROR_PATTERNS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 
@@ -120,24 +128,57 @@ impl Section for Settings {
         check_pct("disk_warn_pct", self.disk_warn_pct, self.disk_crit_pct)?;
         check_pct("swap_warn_pct", self.swap_warn_pct, self.swap_crit_pct)?;
         // Memory is "available": lower is worse.
-        if !((0.0..=100.0).contains(&self.memory_warn_pct) && (0.0..=100.0).contains(&self.memory_crit_pct) && self.memory_crit_pct <= self.memory_warn_pct) {
-            return Err(("memory_crit_pct", "percentages between 0 and 100, the critical one at most the warning one".into()));
+        if !((0.0..=100.0).contains(&self.memory_warn_pct)
+            && (0.0..=100.0).contains(&self.memory_crit_pct)
+            && self.memory_crit_pct <= self.memory_warn_pct)
+        {
+            return Err((
+                "memory_crit_pct",
+                "percentages between 0 and 100, the critical one at most the warning one".into(),
+            ));
         }
-        for (key, warn, crit) in [("clock_warn_ms", self.clock_warn_ms, self.clock_crit_ms), ("load_warn_per_cpu", self.load_warn_per_cpu, self.load_crit_per_cpu)] {
+        for (key, warn, crit) in [
+            ("clock_warn_ms", self.clock_warn_ms, self.clock_crit_ms),
+            (
+                "load_warn_per_cpu",
+                self.load_warn_per_cpu,
+                self.load_crit_per_cpu,
+            ),
+        ] {
             if !(warn.is_finite() && crit.is_finite() && warn >= 0.0 && warn <= crit) {
-                return Err((key, "must be a number >= 0, at most the matching critical threshold".into()));
+                return Err((
+                    key,
+                    "must be a number >= 0, at most the matching critical threshold".into(),
+                ));
             }
         }
-        if let Some(p) = self.ports.iter().find(|p| p.port == 0 || p.processes.is_empty() || p.name.is_empty()) {
-            return Err(("ports", format!("`{}`: a port needs a name, a port number above 0 and at least one process", p.name)));
+        if let Some(p) = self
+            .ports
+            .iter()
+            .find(|p| p.port == 0 || p.processes.is_empty() || p.name.is_empty())
+        {
+            return Err((
+                "ports",
+                format!(
+                    "`{}`: a port needs a name, a port number above 0 and at least one process",
+                    p.name
+                ),
+            ));
         }
-        if self.io_error_patterns.is_empty() || self.io_error_patterns.iter().any(String::is_empty) {
-            return Err(("io_error_patterns", "needs at least one pattern, none empty".into()));
+        if self.io_error_patterns.is_empty() || self.io_error_patterns.iter().any(String::is_empty)
+        {
+            return Err((
+                "io_error_patterns",
+                "needs at least one pattern, none empty".into(),
+            ));
         }
         Ok(())
     }
 
     fn vars(&self, _: &Platform<'_>) -> Vec<(&'static str, String)> {
-        vec![("disk_warn_pct", self.disk_warn_pct.to_string()), ("disk_crit_pct", self.disk_crit_pct.to_string())]
+        vec![
+            ("disk_warn_pct", self.disk_warn_pct.to_string()),
+            ("disk_crit_pct", self.disk_crit_pct.to_string()),
+        ]
     }
 }

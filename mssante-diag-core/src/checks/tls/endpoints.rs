@@ -9,8 +9,7 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
@@ -21,42 +20,9 @@ use super::settings::{Endpoint, Upgrade};
 use super::Settings;
 use crate::checks::{elapsed_ms, step, Step};
 use crate::model::Status;
-use crate::probe::{self, Bounded, Deadline, Hung, Phase, TlsFacts, READ_BUDGET};
+use crate::probe::{self, Deadline, TlsFacts};
+use crate::starttls::{self, Failure};
 use crate::{tr, Lang};
-
-/// Longest protocol line accepted before TLS.
-const MAX_LINE: usize = 1000;
-/// Most lines in one SMTP reply or before the IMAP tagged answer.
-const MAX_LINES: usize = 50;
-/// Name sent in EHLO.
-const HELLO: &str = "mssante-diag.localdomain";
-
-/// Why an endpoint gave no certificate to judge.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum EndpointFailure {
-    /// The TCP connection failed.
-    Connect {
-        /// Why, in a few words.
-        cause: String,
-    },
-    /// The plain-text dialogue before TLS failed (no STARTTLS, a refusal, not the protocol).
-    Protocol {
-        /// The step.
-        step: Phase,
-        /// What went wrong.
-        cause: String,
-    },
-    /// The TLS handshake failed.
-    Tls {
-        /// The TLS library's reason.
-        cause: String,
-        /// The server speaks only TLS versions older than 1.2.
-        old_version: bool,
-    },
-    /// A step got no answer in time.
-    NoAnswer(Hung),
-}
 
 /// What one endpoint served.
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +38,7 @@ pub struct EndpointFacts {
     pub served: Vec<ServedCert>,
     /// Why nothing could be judged.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<EndpointFailure>,
+    pub failure: Option<Failure>,
     /// Time of the probe, ms.
     pub latency_ms: f64,
 }
@@ -96,245 +62,13 @@ pub struct ServedCert {
     pub der: CertificateDer<'static>,
 }
 
-fn failure_io(step: Phase, e: &std::io::Error, lang: Lang) -> EndpointFailure {
-    let cause = if e.kind() == std::io::ErrorKind::InvalidData {
-        tr!(lang, "answer too long ({e})", "réponse trop longue ({e})")
-    } else {
-        probe::io_cause(lang, e)
+async fn converse(f: &mut EndpointFacts, ep: &Endpoint, d: &Deadline, lang: Lang) -> Result<(), Failure> {
+    let (addr, name) = ((ep.host.as_str(), ep.port), f.server_name.as_str());
+    let mut tls = match ep.upgrade {
+        Upgrade::Direct => starttls::upgrade(starttls::connect(addr, d, lang).await?, name, d, lang).await?,
+        Upgrade::Smtp => starttls::smtp_tls(addr, starttls::HELLO, name, d, lang).await?.1,
+        Upgrade::Imap => starttls::imap_tls(addr, name, d, lang).await?,
     };
-    EndpointFailure::Protocol { step, cause }
-}
-
-async fn line<S: AsyncRead + Unpin>(
-    io: &mut BufReader<S>,
-    step: Phase,
-    lang: Lang,
-) -> Result<String, EndpointFailure> {
-    let raw = probe::read_line(io, MAX_LINE)
-        .await
-        .map_err(|e| failure_io(step, &e, lang))?;
-    if raw.is_empty() {
-        return Err(EndpointFailure::Protocol {
-            step,
-            cause: tr!(
-                lang,
-                "connection closed by the server",
-                "connexion fermée par le serveur"
-            ),
-        });
-    }
-    String::from_utf8(raw.clone())
-        .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
-        .map_err(|_| EndpointFailure::Protocol {
-            step,
-            cause: tr!(
-                lang,
-                "not a text answer ({})",
-                "réponse qui n'est pas du texte ({})",
-                probe::show_bytes(&raw)
-            ),
-        })
-}
-
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut BufReader<S>,
-    text: &str,
-    step: Phase,
-    lang: Lang,
-) -> Result<(), EndpointFailure> {
-    io.get_mut()
-        .write_all(text.as_bytes())
-        .await
-        .map_err(|e| failure_io(step, &e, lang))?;
-    io.get_mut()
-        .flush()
-        .await
-        .map_err(|e| failure_io(step, &e, lang))
-}
-
-/// Reads an SMTP reply (its lines' text) and requires `code`.
-async fn smtp_reply<S: AsyncRead + Unpin>(
-    io: &mut BufReader<S>,
-    code: &str,
-    step: Phase,
-    lang: Lang,
-) -> Result<Vec<String>, EndpointFailure> {
-    let mut lines = Vec::new();
-    for _ in 0..MAX_LINES {
-        let l = line(io, step, lang).await?;
-        let ok_code = l
-            .get(..3)
-            .is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()));
-        if !ok_code {
-            let b = probe::show_bytes(l.as_bytes());
-            return Err(EndpointFailure::Protocol {
-                step,
-                cause: tr!(
-                    lang,
-                    "not an SMTP answer ({b})",
-                    "réponse qui n'est pas du SMTP ({b})"
-                ),
-            });
-        }
-        let last = l.as_bytes().get(3) != Some(&b'-');
-        if !l.starts_with(code) {
-            let shown: String = l.chars().take(200).collect();
-            return Err(EndpointFailure::Protocol {
-                step,
-                cause: tr!(lang, "answered {shown}", "a répondu {shown}"),
-            });
-        }
-        lines.push(l.get(4..).unwrap_or_default().to_owned());
-        if last {
-            return Ok(lines);
-        }
-    }
-    Err(EndpointFailure::Protocol {
-        step,
-        cause: tr!(
-            lang,
-            "more than {MAX_LINES} reply lines",
-            "plus de {MAX_LINES} lignes de réponse"
-        ),
-    })
-}
-
-/// Banner, EHLO, STARTTLS: the connection is ready for the handshake.
-async fn smtp_starttls<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut BufReader<S>,
-    d: &Deadline,
-    lang: Lang,
-) -> Result<(), EndpointFailure> {
-    let hung = EndpointFailure::NoAnswer;
-    d.step(Phase::Banner, smtp_reply(io, "220", Phase::Banner, lang))
-        .await
-        .map_err(hung)??;
-    let ehlo = d
-        .step(Phase::Ehlo, async {
-            send(io, &format!("EHLO {HELLO}\r\n"), Phase::Ehlo, lang).await?;
-            smtp_reply(io, "250", Phase::Ehlo, lang).await
-        })
-        .await
-        .map_err(hung)??;
-    if !ehlo.iter().skip(1).any(|l| {
-        l.split_whitespace()
-            .next()
-            .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
-    }) {
-        return Err(EndpointFailure::Protocol {
-            step: Phase::Ehlo,
-            cause: tr!(
-                lang,
-                "STARTTLS is not offered",
-                "STARTTLS n'est pas proposé"
-            ),
-        });
-    }
-    d.step(Phase::StartTls, async {
-        send(io, "STARTTLS\r\n", Phase::StartTls, lang).await?;
-        smtp_reply(io, "220", Phase::StartTls, lang).await
-    })
-    .await
-    .map_err(hung)??;
-    Ok(())
-}
-
-/// Greeting, `STARTTLS`, tagged `OK`: the connection is ready for the handshake.
-async fn imap_starttls<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut BufReader<S>,
-    d: &Deadline,
-    lang: Lang,
-) -> Result<(), EndpointFailure> {
-    let hung = EndpointFailure::NoAnswer;
-    let greeting = d
-        .step(Phase::Greeting, line(io, Phase::Greeting, lang))
-        .await
-        .map_err(hung)??;
-    if !greeting.starts_with("* OK") {
-        let b: String = greeting.chars().take(200).collect();
-        return Err(EndpointFailure::Protocol {
-            step: Phase::Greeting,
-            cause: tr!(
-                lang,
-                "not an IMAP greeting ({b})",
-                "pas un message d'accueil IMAP ({b})"
-            ),
-        });
-    }
-    d.step(Phase::StartTls, async {
-        send(io, "d1 STARTTLS\r\n", Phase::StartTls, lang).await?;
-        for _ in 0..MAX_LINES {
-            let l = line(io, Phase::StartTls, lang).await?;
-            if let Some(rest) = l.strip_prefix("d1 ") {
-                return if rest.get(..2).is_some_and(|s| s.eq_ignore_ascii_case("OK")) {
-                    Ok(())
-                } else {
-                    let shown: String = rest.chars().take(200).collect();
-                    Err(EndpointFailure::Protocol {
-                        step: Phase::StartTls,
-                        cause: tr!(
-                            lang,
-                            "STARTTLS refused: {shown}",
-                            "STARTTLS refusé : {shown}"
-                        ),
-                    })
-                };
-            }
-        }
-        Err(EndpointFailure::Protocol {
-            step: Phase::StartTls,
-            cause: tr!(lang, "no answer to STARTTLS", "pas de réponse à STARTTLS"),
-        })
-    })
-    .await
-    .map_err(hung)?
-}
-
-async fn converse(
-    f: &mut EndpointFacts,
-    ep: &Endpoint,
-    d: &Deadline,
-    lang: Lang,
-) -> Result<(), EndpointFailure> {
-    let hung = EndpointFailure::NoAnswer;
-    let tcp = d
-        .step(
-            Phase::Connect,
-            TcpStream::connect((ep.host.as_str(), ep.port)),
-        )
-        .await
-        .map_err(hung)?
-        .map_err(|e| EndpointFailure::Connect {
-            cause: probe::io_cause(lang, &e),
-        })?;
-    let stream = match ep.upgrade {
-        Upgrade::Direct => Bounded::new(tcp, READ_BUDGET),
-        Upgrade::Smtp | Upgrade::Imap => {
-            let mut io = BufReader::new(Bounded::new(tcp, READ_BUDGET));
-            if ep.upgrade == Upgrade::Smtp {
-                smtp_starttls(&mut io, d, lang).await?;
-            } else {
-                imap_starttls(&mut io, d, lang).await?;
-            }
-            // Whatever the server sent past its answer is dropped with the buffer.
-            io.into_inner()
-        }
-    };
-    let tls = d
-        .step(
-            Phase::TlsHandshake,
-            probe::tls_connector().connect(probe::server_name(&f.server_name), stream),
-        )
-        .await
-        .map_err(hung)?
-        .map_err(|e| {
-            let old_version = probe::tls_error(&e).is_some_and(probe::is_old_protocol);
-            EndpointFailure::Tls {
-                cause: probe::tls_error(&e)
-                    .map_or_else(|| probe::io_cause(lang, &e), ToString::to_string),
-                old_version,
-            }
-        })?;
     let conn = tls.get_ref().1;
     f.tls = Some(probe::tls_facts(conn));
     f.served = probe::peer_chain(conn)
@@ -363,7 +97,6 @@ async fn converse(
         })
         .collect();
     // A polite close, briefly; the facts are gathered.
-    let mut tls = tls;
     let _ = tokio::time::timeout(
         Duration::from_millis(200).min(d.remaining()),
         tls.shutdown(),
@@ -460,18 +193,14 @@ pub fn evaluate_endpoint(
     let mut v = Vec::new();
     if let Some(failure) = &f.failure {
         let (status, text, steps) = match failure {
-            EndpointFailure::Connect { cause } => (Status::Critical, tr!(lang, "{ep}: {cause}", "{ep} : {cause}"), REACH_STEPS),
-            EndpointFailure::Protocol { step, cause } => {
-                let st = step.name();
-                (Status::Critical, tr!(lang, "{ep}, {st}: {cause}", "{ep}, {st} : {cause}"), REACH_STEPS)
-            }
-            EndpointFailure::Tls { old_version: true, .. } => (
+            Failure::Tls { old_version: true, .. } => (
                 Status::Critical,
                 tr!(lang, "{ep} offers only TLS versions older than 1.2 (refused by current clients)", "{ep} ne propose que des versions de TLS antérieures à 1.2 (refusées par les clients actuels)"),
                 PROTOCOL_STEPS,
             ),
-            EndpointFailure::Tls { cause, .. } => (Status::Critical, tr!(lang, "{ep}: TLS handshake failed: {cause}", "{ep} : échec de la négociation TLS : {cause}"), ENDPOINT_STEPS),
-            EndpointFailure::NoAnswer(h) => (hung, h.describe(lang, ep), REACH_STEPS),
+            Failure::Tls { .. } => (Status::Critical, failure.describe(lang, ep), ENDPOINT_STEPS),
+            Failure::NoAnswer(_) => (hung, failure.describe(lang, ep), REACH_STEPS),
+            _ => (Status::Critical, failure.describe(lang, ep), REACH_STEPS),
         };
         v.push(Finding::new(status, text, steps));
         return v;

@@ -30,7 +30,7 @@ mod settings;
 
 pub use cert::{covers, evaluate_cert, name_matches};
 pub use chain::{build_chain, evaluate_chain, evaluate_issuer, evaluate_trust, Chain, ChainEnd};
-pub use endpoints::{evaluate_endpoint, probe_endpoint, EndpointFacts, EndpointFailure};
+pub use endpoints::{evaluate_endpoint, probe_endpoint, EndpointFacts};
 pub use key::{evaluate_key, key_facts, parse_private_key, KeyContent, KeyFacts};
 pub use load::{load_ca_set, load_file, parse_certificates, CaSet, Certificate, LoadError};
 pub use settings::{
