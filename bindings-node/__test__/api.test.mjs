@@ -192,3 +192,24 @@ test('auditDns audits the stack\'s healthy zone and a defect zone', async () => 
   assert.equal(audits[1].status, 'warning')
   assert.match(audits[1].checks.find((c) => c.id === 'dns.dmarc').summary, /p=none/)
 })
+
+test('summarizeLogs counts a small fixture file and rejects bad input with its code', async () => {
+  const log = [
+    'Nov 30 12:00:01 mail postfix/smtpd[10]: 4F2A81C0123: client=peer.fr[192.0.2.7]',
+    'Nov 30 12:00:01 mail postfix/qmgr[12]: 4F2A81C0123: from=<alice@peer.fr>, size=2000, nrcpt=2 (queue active)',
+    'Nov 30 12:00:02 mail postfix/lmtp[13]: 4F2A81C0123: to=<bob@mssante.test>, relay=dovecot[172.18.0.5]:24, delay=0.2, delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: saved)',
+    'Nov 30 12:00:02 mail postfix/smtp[14]: 4F2A81C0123: to=<carol@clinique.fr>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.clinique.fr[198.51.100.9]:25: Connection timed out)',
+    'Nov 30 12:20:01 mail postfix/submission/smtpd[15]: warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6',
+    'garbage \u0001',
+    '',
+  ].join('\n')
+  const dir = scratch({ 'mail.log': log })
+  const summary = await diag.summarizeLogs([join(dir, 'mail.log')])
+  assert.deepEqual([summary.received, summary.delivered, summary.deferred], [1, 1, 1])
+  assert.deepEqual(summary.top_deferral_reasons, [{ value: 'connect to mx.clinique.fr[198.51.100.9]:25: Connection timed out', count: 1 }])
+  assert.equal(summary.lines.skipped.malformed, 1)
+  const masked = await diag.summarizeLogs([join(dir, 'mail.log')], { maskAddresses: true })
+  assert.deepEqual(masked.auth_failures.by_client, [{ value: '203.0.113.x', count: 1 }])
+  await assert.rejects(diag.summarizeLogs([join(dir, 'mail.log')], { since: 'yesterday' }), (e) => e.code === 'CONFIG')
+  await assert.rejects(diag.summarizeLogs([join(dir, 'missing.log')]), (e) => e.code === 'IO')
+})

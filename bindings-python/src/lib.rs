@@ -126,6 +126,19 @@ fn audit_dns<'py>(py: Python<'py>, domains: Vec<String>, config: Option<&Bound<'
     convert::serde_to_py(py, &audits)
 }
 
+/// Summarises Postfix and Dovecot log files as `mssante-diag logs summarize --format json`
+/// does (plain or `.gz`, read in order as one log; `-` is stdin); returns the summary as a
+/// dict. `since` / `until`: RFC 3339, a date or an age (`"1h"`, `"2d"`). Blocks without
+/// holding the interpreter lock.
+#[pyfunction]
+#[pyo3(signature = (paths, since = None, until = None, mask_addresses = false))]
+fn summarize_logs<'py>(py: Python<'py>, paths: Vec<std::path::PathBuf>, since: Option<&str>, until: Option<&str>, mask_addresses: bool) -> PyResult<Bound<'py, PyAny>> {
+    use mssante_diag_core::maillog;
+    let opts = maillog::Options::from_text(since, until, mask_addresses).or_raise()?;
+    let summary = py.detach(|| maillog::summarize(&maillog::Input::Files(paths), &opts)).or_raise()?;
+    convert::serde_to_py(py, &summary)
+}
+
 /// The JSON Schema of the report document.
 #[pyfunction]
 fn report_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -150,6 +163,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(report_schema, m)?)?;
     m.add_function(wrap_pyfunction!(decode_jwt, m)?)?;
     m.add_function(wrap_pyfunction!(audit_dns, m)?)?;
+    m.add_function(wrap_pyfunction!(summarize_logs, m)?)?;
     m.add("__version__", mssante_diag_core::VERSION)?;
     m.add("DEFAULT_TIMEOUT_SECS", mssante_diag_core::config::DEFAULT_TIMEOUT_SECS)?;
     Ok(())

@@ -200,7 +200,7 @@ fn logs_summarize(cli: &Cli, files: &[PathBuf], docker: Option<&str>, since: Opt
         Some(service) => {
             let config = load_config(cli)?;
             let lang = config.lang;
-            (maillog::Input::Docker { config, service: service.to_owned() }, lang)
+            (maillog::Input::Docker { config: Box::new(config), service: service.to_owned() }, lang)
         }
         None => (maillog::Input::Files(files.to_vec()), cli.requested_lang().unwrap_or_else(Lang::from_env)),
     };

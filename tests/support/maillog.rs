@@ -204,10 +204,10 @@ pub fn generate(p: &Profile, seed: u64, out: &mut impl Write) -> io::Result<Expe
     let mut w = Writer { out, rfc3339: p.rfc3339, offset: local_offset(p.start), cached_at: i64::MIN, cached: String::new(), lines: 0 };
     let events = p.messages + p.sasl_failures + p.dovecot_failures + p.tls_failures + p.rejects;
     // Which slot gets which event: messages spread, the others at fixed strides.
-    let step = |n: usize| if n == 0 { usize::MAX } else { (events / n).max(1) };
+    let step = |n: usize| events.checked_div(n).map_or(usize::MAX, |s| s.max(1));
     let (sasl_every, dove_every, tls_every, rej_every) = (step(p.sasl_failures), step(p.dovecot_failures), step(p.tls_failures), step(p.rejects));
     let (mut sasl, mut dove, mut tls, mut rej, mut msgs) = (0, 0, 0, 0, 0);
-    let qbase = 0x1000_0000_000u64 + (seed % 0x1000) * 0x100_0000;
+    let qbase = 0x0100_0000_0000_u64 + (seed % 0x1000) * 0x0100_0000;
     let mut qn = 0u64;
     let mut qid = || {
         qn += 1;

@@ -18,7 +18,8 @@
 //! Run: `cargo build --release -p mssante-diag-cli -p mssante-diag-benches &&
 //! target/release/dns_bench` (as root, or where unprivileged user namespaces are allowed; needs
 //! nsd, nginx, openssl, iproute2 and python3 with venv: the test stack's packages). No stack
-//! needed. `DNS_BENCH_ROUNDS=N` times ours N times (median; checkdmarc once).
+//! needed. `DNS_BENCH_ROUNDS=N` times ours N times (median; checkdmarc once);
+//! `DNS_BENCH_CLI=path` times another `mssante-diag` build (before/after a change).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -61,7 +62,8 @@ fn main() -> ExitCode {
     }
     let exe = std::env::current_exe().expect("own path");
     let bin_dir = exe.parent().expect("bin dir").to_path_buf();
-    let cli = bin_dir.join("mssante-diag");
+    // DNS_BENCH_CLI: another build to time (e.g. an older one, for a before/after).
+    let cli = std::env::var_os("DNS_BENCH_CLI").map_or_else(|| bin_dir.join("mssante-diag"), PathBuf::from);
     if !cli.exists() {
         eprintln!("{} missing: cargo build --release -p mssante-diag-cli -p mssante-diag-benches", cli.display());
         return ExitCode::FAILURE;
@@ -227,7 +229,9 @@ fn inside() {
     let w = work();
     run(Command::new("ip").args(["link", "set", "lo", "up"]));
     run(Command::new("mount").arg("--bind").arg(w.join("resolv.conf")).arg("/etc/resolv.conf"));
-    let links: Vec<String> = std::fs::read_dir("/sys/class/net").expect("interfaces").filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect();
+    // /proc/self/net/dev lists the interfaces of this process's namespace (sysfs, the host's).
+    let dev = std::fs::read_to_string("/proc/self/net/dev").expect("interfaces");
+    let links: Vec<&str> = dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
     assert_eq!(links, ["lo"], "the namespace must hold only lo");
     let quiet = || Stdio::null();
     let nsd = Command::new("nsd").arg("-d").arg("-c").arg(w.join("nsd/nsd.conf")).stdout(quiet()).stderr(quiet()).spawn().expect("nsd starts");
@@ -255,6 +259,7 @@ fn inside() {
         let start = Instant::now();
         let out = Command::new(&cli).arg("--project").arg(w.join("project")).arg("dns").args(&doms).args(["--format", "json"]).output().expect("mssante-diag runs");
         times.push(start.elapsed());
+        eprintln!("mssante-diag dns: {:.2} s", start.elapsed().as_secs_f64());
         assert!(matches!(out.status.code(), Some(0..=2)), "mssante-diag dns: {}", String::from_utf8_lossy(&out.stderr));
         ours = serde_json::from_slice(&out.stdout).expect("JSON audit");
     }
@@ -266,9 +271,9 @@ fn inside() {
     let _ = std::fs::remove_file(&json);
     let start = Instant::now();
     let out = Command::new(&checkdmarc)
+        .arg(w.join("domains.txt"))
         .args(["-n", NS, "-t", TIMEOUT, "--skip-tls", "-o"])
         .arg(&json)
-        .arg(w.join("domains.txt"))
         .env("REQUESTS_CA_BUNDLE", w.join("pki/ca.pem"))
         .output()
         .expect("checkdmarc runs");

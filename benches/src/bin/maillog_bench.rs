@@ -37,8 +37,8 @@ fn make_logs(dir: &Path) -> (PathBuf, PathBuf) {
         eprintln!("generating {} ...", full.display());
         let t = Instant::now();
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&full).expect("log file"));
-        // About 1.1 KiB of log per message.
-        let messages = usize::try_from(SIZE / 1000).unwrap_or(usize::MAX);
+        // About 1 KB of log per message (with the other events): a little over 1 GiB.
+        let messages = usize::try_from(SIZE / 900).unwrap_or(usize::MAX);
         let p = Profile {
             messages,
             deferral_pct: 8,

@@ -38,6 +38,7 @@ from ._native import (
     report_schema,
     run_sync,
     subsystems,
+    summarize_logs,
 )
 
 
@@ -76,4 +77,5 @@ __all__ = [
     "run",
     "run_sync",
     "subsystems",
+    "summarize_logs",
 ]

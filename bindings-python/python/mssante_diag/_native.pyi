@@ -177,5 +177,7 @@ def render(report: Report, format: FormatName = "human", *, color: bool = False,
 def report_schema() -> dict[str, JSONValue]: ...
 def audit_dns(domains: list[str], config: Optional[Config] = None) -> list[dict[str, JSONValue]]:
     """Audit the DNS of mail domains (as `mssante-diag dns DOMAIN... --format json`): one dict `{domain, status, checks}` per domain."""
+def summarize_logs(paths: Sequence[StrPath], since: Optional[str] = None, until: Optional[str] = None, mask_addresses: bool = False) -> dict[str, JSONValue]:
+    """Summarise Postfix and Dovecot logs (as `mssante-diag logs summarize --format json`; plain or .gz files, `-` is stdin); `since`/`until`: RFC 3339, a date or an age ("1h")."""
 def decode_jwt(token: str, config: Optional[Config] = None) -> dict[str, JSONValue]:
     """Decode and judge a JWT (`auth.jwt` alone, as `mssante-diag jwt`); the report as a dict, without the token."""

@@ -97,7 +97,7 @@ pub enum Input {
     /// The Docker log of a compose service of the configured project.
     Docker {
         /// The configuration (Docker host, compose project).
-        config: crate::Config,
+        config: Box<crate::Config>,
         /// Compose service.
         service: String,
     },

@@ -94,6 +94,24 @@ fn qid(msg: &[u8]) -> Option<(Qid, &[u8])> {
     Some((Qid::new(&msg[..end], false), &msg[end + 2..]))
 }
 
+/// The decimal number at the start of `s` (0 when none).
+fn leading_number(s: &[u8]) -> u64 {
+    s.iter().take_while(|c| c.is_ascii_digit()).take(19).fold(0u64, |n, c| n * 10 + u64::from(c - b'0'))
+}
+
+/// `service: rest` → (`service`, `rest`), the first `: ` of `s`.
+fn split_colon(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut from = 0;
+    while let Some(i) = memchr(b':', &s[from..]) {
+        let at = from + i;
+        if s.get(at + 1) == Some(&b' ') {
+            return Some((&s[..at], &s[at + 2..]));
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// The address inside the first `host[addr]` of `s`.
 fn bracketed(s: &[u8]) -> Option<&[u8]> {
     let open = memchr(b'[', s)?;
@@ -182,8 +200,8 @@ impl Chunk<'_> {
         let counted = if let Some(slash) = memrchr(b'/', l.program) {
             self.postfix(&l.program[slash + 1..], &l)
         } else if l.program == b"dovecot" {
-            match memchr::memmem::find(l.message, b": ") {
-                Some(i) => self.dovecot(&l.message[..i], &l.message[i + 2..], &l),
+            match split_colon(l.message) {
+                Some((service, msg)) => self.dovecot(service, msg, &l),
                 None => true,
             }
         } else if l.host.is_empty() && is_dovecot_native(l.program) {
@@ -235,14 +253,15 @@ impl Chunk<'_> {
                     if rest == b"removed" {
                         self.join.remove(q, &mut self.acc);
                     } else if let Some(from) = rest.strip_prefix(b"from=<") {
-                        if memchr::memmem::find(rest, b"status=expired").is_some() {
+                        let end = memchr(b'>', from).unwrap_or(from.len());
+                        let after = from.get(end + 1..).unwrap_or_default();
+                        if after.starts_with(b", status=expired") {
                             self.acc.expired += 1;
                             return true;
                         }
-                        let end = memchr(b'>', from).unwrap_or(from.len());
                         let addr = &from[..end];
                         let domain = memrchr(b'@', addr).map_or(addr, |at| &addr[at + 1..]);
-                        let size = field(from, b", size=").and_then(|s| text(s).parse::<u64>().ok()).unwrap_or(0);
+                        let size = after.strip_prefix(b", size=").map_or(0, leading_number);
                         let e = self.join.get(q);
                         if !e.queued {
                             e.queued = true;
@@ -437,7 +456,7 @@ impl Chunk<'_> {
         if service.ends_with(b"-login") {
             if let Some(i) = self.s.dovecot_auth_failed.find(msg) {
                 let n = &msg[i + 14..];
-                let n = text(&n[..n.iter().position(|c| !c.is_ascii_digit()).unwrap_or(n.len())]).parse::<u64>().unwrap_or(1).max(1);
+                let n = leading_number(n).max(1);
                 self.acc.dovecot_auth_failures += n;
                 let client = field(msg, b"rip=").unwrap_or(b"unknown");
                 *self.acc.auth_clients.entry(text(client)) += n;

@@ -15,7 +15,7 @@ use super::summary::{rfc3339, Acc, Summary, Window};
 use crate::Error;
 
 /// Bytes per chunk of work.
-pub const CHUNK: usize = 4 << 20;
+pub const CHUNK: usize = 1 << 20;
 
 /// How a log is summarised.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -254,7 +254,9 @@ impl Summarizer {
                 let rest = data_len - end;
                 next[..rest].copy_from_slice(&buf[data_start + end..filled]);
                 if end > 0 {
-                    buf.copy_within(data_start..data_start + end, 0);
+                    if data_start > 0 {
+                        buf.copy_within(data_start..data_start + end, 0);
+                    }
                     *job = Some(end);
                 }
                 rest

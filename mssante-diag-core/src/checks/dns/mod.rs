@@ -238,29 +238,32 @@ pub struct DomainAudit {
 /// # Errors
 /// None today: a failing domain is a result (kept fallible for the bindings' signature).
 pub async fn audit(config: &Config, domains: &[String]) -> crate::Result<Vec<DomainAudit>> {
-    let defs: Vec<&'static CheckDef> = CHECKS.iter().filter(|d| d.id != "dns.resolver").collect();
     // Built once; when it cannot be, each domain's checks say why (as in a run).
-    let shared = Env::new(config).ok();
+    let shared = Env::new(config).ok().map(Arc::new);
     let limit = config.dns.concurrency.max(1);
-    let audits = futures::stream::iter(domains.iter().map(|domain| {
-        let (defs, shared) = (&defs, &shared);
-        async move {
-            let mut c = config.clone();
-            c.dns.domains = vec![domain.clone()];
-            let c = Arc::new(c);
-            let mut ctx = Ctx::new(c.clone());
-            if let Some(env) = shared {
-                ctx.state.dns = State::with(Arc::new(env.sharing(&c)));
-            }
-            let ctx = Arc::new(ctx);
-            let checks = futures::future::join_all(defs.iter().map(|def| crate::runner::run_one(def, ctx.clone()))).await;
-            DomainAudit { domain: domain.clone(), status: Report::overall(&checks), checks }
-        }
+    // Owned names: a closure over `&String` makes the future not provably `Send` (napi spawns it).
+    let audits = futures::stream::iter(domains.iter().cloned().map(|domain| {
+        let mut c = config.clone();
+        c.dns.domains = vec![domain];
+        audit_domain(Arc::new(c), shared.clone())
     }))
     .buffered(limit)
     .collect::<Vec<_>>()
     .await;
     Ok(audits)
+}
+
+/// The `dns.*` checks (but `dns.resolver`) on the one domain of `config`, through the runner,
+/// with `shared`'s resolvers when given.
+async fn audit_domain(config: Arc<Config>, shared: Option<Arc<Env>>) -> DomainAudit {
+    let mut ctx = Ctx::new(config.clone());
+    if let Some(env) = shared {
+        ctx.state.dns = State::with(Arc::new(env.sharing(&config)));
+    }
+    let ctx = Arc::new(ctx);
+    let checks = futures::future::join_all(CHECKS.iter().filter(|d| d.id != "dns.resolver").map(|def| crate::runner::run_one(def, ctx.clone()))).await;
+    let domain = config.dns.domains.first().cloned().unwrap_or_default();
+    DomainAudit { domain, status: Report::overall(&checks), checks }
 }
 
 /// The audit for a person: each domain as the human report shows a run, under its name.
