@@ -185,7 +185,9 @@ test('decodeJwt judges a token with the project secret and never returns it', as
 })
 
 test('auditDns audits the stack\'s healthy zone and a defect zone', async () => {
-  const audits = await diag.auditDns(['ok.dns.test', 'dmarc-none.dns.test'], { projectDir })
+  const audit = await diag.auditDns(['ok.dns.test', 'dmarc-none.dns.test'], { projectDir })
+  assert.deepEqual(audit.addresses.map((c) => c.id), ['dns.ptr', 'dns.blocklist'])
+  const audits = audit.domains
   assert.deepEqual(audits.map((a) => a.domain), ['ok.dns.test', 'dmarc-none.dns.test'])
   assert.equal(audits[0].status, 'ok', inspect(audits[0].checks.filter((c) => c.status !== 'ok')))
   assert.ok(audits[0].checks.some((c) => c.id === 'dns.spf'))

@@ -251,9 +251,10 @@ pub fn decode_jwt<'env>(env: &'env Env, token: String, options: Option<JwtOption
 
 /// Audits the DNS of mail domains as `mssante-diag dns DOMAIN... --format json` does (the
 /// `dns.*` checks but `dns.resolver`, at most `dns.concurrency` domains at once, with the
-/// project's `[dns]` settings). Resolves with one `{ domain, status, checks }` per domain, in
-/// order. Rejects with code `CONFIG` or `ENV_FILE` as [`run`] does.
-#[napi(ts_return_type = "Promise<Array<{ domain: string; status: Status; checks: CheckResult[] }>>")]
+/// project's `[dns]` settings). Resolves with `{ status, addresses, domains }`: the platform's
+/// address checks (`dns.ptr`, `dns.blocklist`) once, then one `{ domain, status, checks }` per
+/// domain, in order. Rejects with code `CONFIG` or `ENV_FILE` as [`run`] does.
+#[napi(ts_return_type = "Promise<{ status: Status; addresses: CheckResult[]; domains: Array<{ domain: string; status: Status; checks: CheckResult[] }> }>")]
 pub fn audit_dns<'env>(env: &'env Env, domains: Vec<String>, options: Option<JwtOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
     let JwtOptions { project_dir, config_path, config } = options.unwrap_or_default();
     let job = async move {

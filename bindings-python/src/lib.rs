@@ -115,15 +115,16 @@ fn decode_jwt<'py>(py: Python<'py>, token: &str, config: Option<&Bound<'py, PyCo
 }
 
 /// Audits the DNS of mail domains as `mssante-diag dns DOMAIN... --format json` does; returns
-/// one dict `{domain, status, checks}` per domain, in order. Blocks without holding the
+/// `{status, addresses, domains}`: the platform's address checks once, one dict
+/// `{domain, status, checks}` per domain, in order. Blocks without holding the
 /// interpreter lock.
 #[pyfunction]
 #[pyo3(signature = (domains, config = None))]
 fn audit_dns<'py>(py: Python<'py>, domains: Vec<String>, config: Option<&Bound<'py, PyConfig>>) -> PyResult<Bound<'py, PyAny>> {
     let config = PyConfig::or_default(config)?;
     let runtime = pyo3_async_runtimes::tokio::get_runtime();
-    let audits = py.detach(|| runtime.block_on(mssante_diag_core::checks::dns::audit(&config, &domains))).or_raise()?;
-    convert::serde_to_py(py, &audits)
+    let audit = py.detach(|| runtime.block_on(mssante_diag_core::checks::dns::audit(&config, &domains))).or_raise()?;
+    convert::serde_to_py(py, &audit)
 }
 
 /// Summarises Postfix and Dovecot log files as `mssante-diag logs summarize --format json`

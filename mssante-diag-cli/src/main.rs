@@ -270,18 +270,19 @@ fn explain(cli: &Cli, id: &str) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `dns DOMAIN...`: the audit of each domain, in the chosen format (JSON, else human).
+/// `dns DOMAIN...`: the platform's addresses once, then each domain, in the chosen format
+/// (JSON, else human).
 fn dns(cli: &Cli, domains: &[String]) -> Result<ExitCode, Error> {
     let config = load_config(cli)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
-    let audits = runtime.block_on(mssante_diag_core::checks::dns::audit(&config, domains))?;
+    let audit = runtime.block_on(mssante_diag_core::checks::dns::audit(&config, domains))?;
     runtime.shutdown_background();
-    let worst = audits.iter().fold(mssante_diag_core::Status::Ok, |s, a| s.worst(a.status));
+    let worst = audit.status;
     let text = if cli.format == Format::Json {
-        format!("{}\n", serde_json::to_string_pretty(&audits).unwrap_or_default())
+        format!("{}\n", serde_json::to_string_pretty(&audit).unwrap_or_default())
     } else {
         let style = Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), lang: config.lang };
-        mssante_diag_core::checks::dns::render_audit(&audits, style)
+        mssante_diag_core::checks::dns::render_audit(&audit, style)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(ExitCode::from(u8::try_from(worst.exit_code()).unwrap_or(EXIT_USAGE)))

@@ -267,11 +267,20 @@ fn the_cli_audits_several_domains() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let domains = v.as_array().expect("one entry per domain");
+    assert_eq!(v["status"], "critical");
+    let domains = v["domains"].as_array().expect("one entry per domain");
     let status = |d: &str| domains.iter().find(|x| x["domain"] == d).map(|x| x["status"].as_str().unwrap_or("").to_owned());
     assert_eq!(status("ok.dns.test").as_deref(), Some("ok"));
     assert_eq!(status("dmarc-none.dns.test").as_deref(), Some("warning"));
     assert_eq!(status("spf-pass-all.dns.test").as_deref(), Some("critical"));
+    // The platform's address is judged once for the audit, not once per domain.
+    let ids = |checks: &serde_json::Value| checks.as_array().into_iter().flatten().map(|c| c["id"].as_str().unwrap_or("").to_owned()).collect::<Vec<_>>();
+    assert_eq!(ids(&v["addresses"]), ["dns.ptr", "dns.blocklist"], "{}", v["addresses"]);
+    assert!(v["addresses"].as_array().into_iter().flatten().all(|c| c["status"] == "ok"), "{}", v["addresses"]);
+    for d in domains {
+        let ids = ids(&d["checks"]);
+        assert!(ids.contains(&"dns.mx".to_owned()) && !ids.iter().any(|i| i == "dns.ptr" || i == "dns.blocklist" || i == "dns.resolver"), "{ids:?}");
+    }
     let human = std::process::Command::new(cli_bin())
         .args(["--project", stack.project.to_str().expect("utf-8"), "--lang", "fr", "dns", "ok.dns.test"])
         .output()
@@ -279,6 +288,7 @@ fn the_cli_audits_several_domains() {
     let text = String::from_utf8_lossy(&human.stdout);
     assert_eq!(human.status.code(), Some(0), "{text}");
     assert!(text.contains("== ok.dns.test") && text.contains("1 domaine(s) audité(s)"), "{text}");
+    assert_eq!(text.matches("== adresses de la plateforme").count(), 1, "{text}");
 }
 
 /// What [`hostile_nameserver`] answers.

@@ -38,6 +38,13 @@ pub use settings::{Settings, DEFAULT_BLOCKLISTS, DEFAULT_CONCURRENCY};
 /// A per-domain check: facts gathered and judged for one domain.
 type DomainCheck = for<'a> fn(&'a Env, &'a str) -> BoxFuture<'a, Outcome>;
 
+/// A check of the platform's addresses (not of a domain): run once for all the domains.
+type AddressCheck = for<'a> fn(&'a Env) -> BoxFuture<'a, Outcome>;
+
+/// The checks that judge the platform's addresses, not a domain: an audit of many domains
+/// runs them once ([`Audit::addresses`]).
+pub const ADDRESS_CHECKS: &[&str] = &["dns.ptr", "dns.blocklist"];
+
 /// The `dns.*` checks.
 pub const CHECKS: &[CheckDef] = &[
     CheckDef {
@@ -119,7 +126,7 @@ pub const CHECKS: &[CheckDef] = &[
             step!("Ask the hosting provider for a PTR naming the mail host", "Demander à l'hébergeur un PTR désignant l'hôte de messagerie", guide = "Messagerie P3"),
         ],
         steps: 2,
-        run: |ctx| per_domain(ctx, |e, d| reputation::check_ptr(e, d).boxed()).boxed(),
+        run: |ctx| per_address(ctx, |e| reputation::check_ptr(e).boxed()).boxed(),
     },
     CheckDef {
         id: "dns.blocklist",
@@ -132,7 +139,7 @@ pub const CHECKS: &[CheckDef] = &[
             step!("Find what sent spam (queue, logs, compromised accounts), then ask each list for removal", "Trouver ce qui a envoyé du spam (file, logs, comptes compromis), puis demander le retrait à chaque liste", guide = "Messagerie P3", cmd = "{docker.compose} logs postfix | grep 'status=sent' | tail"),
         ],
         steps: 2,
-        run: |ctx| per_domain(ctx, |e, d| reputation::check_blocklist(e, d).boxed()).boxed(),
+        run: |ctx| per_address(ctx, |e| reputation::check_blocklist(e).boxed()).boxed(),
     },
     CheckDef {
         id: "dns.mta_sts",
@@ -196,7 +203,7 @@ async fn per_domain(ctx: Arc<Ctx>, check: DomainCheck) -> Outcome {
         Err(o) => return o,
     };
     if env.settings.domains.is_empty() {
-        return Outcome::skipped(tr!(ctx.lang(), "no mail domain: set dns.domains (or DOMAIN in .env)", "aucun domaine de messagerie : renseigner dns.domains (ou DOMAIN dans .env)"));
+        return no_domain(ctx.lang());
     }
     let parts = futures::future::join_all(env.settings.domains.iter().map(|d| {
         let env = env.clone();
@@ -204,6 +211,23 @@ async fn per_domain(ctx: Arc<Ctx>, check: DomainCheck) -> Outcome {
     }))
     .await;
     env::fold(parts)
+}
+
+/// Runs an address-level check once on the platform's addresses (those of every configured
+/// domain when `dns.addresses` is empty).
+async fn per_address(ctx: Arc<Ctx>, check: AddressCheck) -> Outcome {
+    let env = match env_of(&ctx).await {
+        Ok(e) => e,
+        Err(o) => return o,
+    };
+    if env.settings.domains.is_empty() {
+        return no_domain(ctx.lang());
+    }
+    check(&env).await
+}
+
+fn no_domain(lang: crate::Lang) -> Outcome {
+    Outcome::skipped(tr!(lang, "no mail domain: set dns.domains (or DOMAIN in .env)", "aucun domaine de messagerie : renseigner dns.domains (ou DOMAIN dans .env)"))
 }
 
 async fn resolver_check(ctx: Arc<Ctx>) -> Outcome {
@@ -216,7 +240,8 @@ async fn resolver_check(ctx: Arc<Ctx>) -> Outcome {
     }
 }
 
-/// One domain's audit: the `dns.*` checks (but `dns.resolver`) on it.
+/// One domain's audit: the `dns.*` checks of the domain (not `dns.resolver`, not the
+/// [`ADDRESS_CHECKS`]) on it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DomainAudit {
     /// The domain.
@@ -227,69 +252,106 @@ pub struct DomainAudit {
     pub checks: Vec<CheckResult>,
 }
 
+/// The audit of many domains: the platform's addresses judged once, then each domain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Audit {
+    /// The worst status of all (addresses and domains).
+    pub status: Status,
+    /// The [`ADDRESS_CHECKS`] (reverse DNS, blocklists) on the platform's addresses, once for
+    /// the audit (`dns.addresses`, else the addresses of every audited domain's MX hosts);
+    /// empty when no domain is audited.
+    pub addresses: Vec<CheckResult>,
+    /// One audit per domain, in the given order.
+    pub domains: Vec<DomainAudit>,
+}
+
 /// Audits `domains` with the `[dns]` settings of `config` (nameservers, addresses, selectors,
 /// blocklists...), at most `dns.concurrency` domains at once; results in the given order.
 ///
-/// Each domain is a run of the `dns.*` checks (but `dns.resolver`) through the runner (its
-/// deadlines, panics caught, remedies rendered for that domain), all sharing one resolver (one
+/// Each domain is a run of its `dns.*` checks through the runner (its deadlines, panics
+/// caught, remedies rendered for that domain); the [`ADDRESS_CHECKS`], which judge the
+/// platform's addresses and not a domain, run once beside them. All share one resolver (one
 /// cache: SPF includes, blocklists, MX hosts and report receivers common to the domains are
 /// asked once) and one HTTPS client, built once for the audit.
 ///
 /// # Errors
 /// None today: a failing domain is a result (kept fallible for the bindings' signature).
-pub async fn audit(config: &Config, domains: &[String]) -> crate::Result<Vec<DomainAudit>> {
+pub async fn audit(config: &Config, domains: &[String]) -> crate::Result<Audit> {
     // Built once; when it cannot be, each domain's checks say why (as in a run).
     let shared = Env::new(config).ok().map(Arc::new);
     let limit = config.dns.concurrency.max(1);
-    // Owned names: a closure over `&String` makes the future not provably `Send` (napi spawns it).
-    let audits = futures::stream::iter(domains.iter().cloned().map(|domain| {
+    let address_level = async {
+        if domains.is_empty() {
+            return Vec::new();
+        }
         let mut c = config.clone();
-        c.dns.domains = vec![domain];
-        audit_domain(Arc::new(c), shared.clone())
+        c.dns.domains = domains.to_vec();
+        run_checks(Arc::new(c), shared.clone(), |id| ADDRESS_CHECKS.contains(&id)).await
+    };
+    // Owned names: a closure over `&String` makes the future not provably `Send` (napi spawns it).
+    let per_domain = futures::stream::iter(domains.iter().cloned().map(|domain| {
+        let mut c = config.clone();
+        c.dns.domains = vec![domain.clone()];
+        let shared = shared.clone();
+        async move {
+            let checks = run_checks(Arc::new(c), shared, |id| id != "dns.resolver" && !ADDRESS_CHECKS.contains(&id)).await;
+            DomainAudit { domain, status: Report::overall(&checks), checks }
+        }
     }))
     .buffered(limit)
-    .collect::<Vec<_>>()
-    .await;
-    Ok(audits)
+    .collect::<Vec<_>>();
+    let (addresses, domains) = futures::join!(address_level, per_domain);
+    let status = domains.iter().fold(Report::overall(&addresses), |s, a| s.worst(a.status));
+    Ok(Audit { status, addresses, domains })
 }
 
-/// The `dns.*` checks (but `dns.resolver`) on the one domain of `config`, through the runner,
-/// with `shared`'s resolvers when given.
-async fn audit_domain(config: Arc<Config>, shared: Option<Arc<Env>>) -> DomainAudit {
+/// The `dns.*` checks `keep` selects, through the runner, with `config` and `shared`'s
+/// resolvers when given.
+async fn run_checks(config: Arc<Config>, shared: Option<Arc<Env>>, keep: fn(&str) -> bool) -> Vec<CheckResult> {
     let mut ctx = Ctx::new(config.clone());
     if let Some(env) = shared {
         ctx.state.dns = State::with(Arc::new(env.sharing(&config)));
     }
     let ctx = Arc::new(ctx);
-    let checks = futures::future::join_all(CHECKS.iter().filter(|d| d.id != "dns.resolver").map(|def| crate::runner::run_one(def, ctx.clone()))).await;
-    let domain = config.dns.domains.first().cloned().unwrap_or_default();
-    DomainAudit { domain, status: Report::overall(&checks), checks }
+    futures::future::join_all(CHECKS.iter().filter(|d| keep(d.id)).map(|def| crate::runner::run_one(def, ctx.clone()))).await
 }
 
-/// The audit for a person: each domain as the human report shows a run, under its name.
+/// The audit for a person: the platform's addresses once, then each domain, as the human
+/// report shows a run, under its name.
 #[must_use]
-pub fn render_audit(audits: &[DomainAudit], style: crate::output::Style) -> String {
+pub fn render_audit(audit: &Audit, style: crate::output::Style) -> String {
     let mut out = String::new();
     let lang = style.lang;
-    for a in audits {
-        let word = crate::output::status_word(lang, a.status);
-        out.push_str(&format!("== {} ({word})\n", a.domain));
+    let section = |out: &mut String, title: &str, status: Status, checks: &[CheckResult]| {
+        let word = crate::output::status_word(lang, status);
+        out.push_str(&format!("== {title} ({word})\n"));
         let report = Report {
             schema_version: crate::model::SCHEMA_VERSION,
             version: crate::VERSION.to_owned(),
             host: String::new(),
             started_at: String::new(),
-            duration_ms: a.checks.iter().map(|c| c.duration_ms).max().unwrap_or(0),
-            status: a.status,
-            checks: a.checks.clone(),
+            duration_ms: checks.iter().map(|c| c.duration_ms).max().unwrap_or(0),
+            status,
+            checks: checks.to_vec(),
         };
         out.push_str(&crate::output::render(&report, crate::output::Format::Human, style));
         out.push('\n');
+    };
+    let platform = Report::overall(&audit.addresses);
+    if !audit.addresses.is_empty() {
+        section(&mut out, lang.pick("platform addresses (all domains)", "adresses de la plateforme (tous les domaines)"), platform, &audit.addresses);
     }
-    let worst = audits.iter().fold(Status::Ok, |s, a| s.worst(a.status));
-    let n = audits.len();
-    let bad = audits.iter().filter(|a| a.status != Status::Ok).count();
-    let word = crate::output::status_word(lang, worst);
-    out.push_str(&tr!(lang, "{n} domain(s) audited, {bad} not ok; overall {word}\n", "{n} domaine(s) audité(s), {bad} pas ok ; global {word}\n"));
+    for a in &audit.domains {
+        section(&mut out, &a.domain, a.status, &a.checks);
+    }
+    let n = audit.domains.len();
+    let bad = audit.domains.iter().filter(|a| a.status != Status::Ok).count();
+    let p = crate::output::status_word(lang, platform);
+    let word = crate::output::status_word(lang, audit.status);
+    out.push_str(&tr!(
+        lang,
+        "{n} domain(s) audited, {bad} not ok; platform addresses {p}; overall {word}\n",
+        "{n} domaine(s) audité(s), {bad} pas ok ; adresses de la plateforme {p} ; global {word}\n"
+    ));
     out
 }

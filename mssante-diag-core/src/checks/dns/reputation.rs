@@ -1,12 +1,16 @@
 //! What receivers learn from the platform's address: `dns.ptr` (reverse name, confirmed by
 //! its forward lookup, the same as the SMTP banner's host name) and `dns.blocklist` (DNSBL
 //! listings; answers in 127.255.255.0/24 mean the list refused the resolver, not a listing).
+//! Both judge the platform's addresses, not a domain: they run once for all the configured
+//! domains (and once per `mssante-diag dns` audit, see [`super::audit`]).
 
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use super::env::{lookup_failed, publish, Env};
+use futures::StreamExt;
+
+use super::env::{fold, lookup_failed, publish, Env};
 use crate::checks::Outcome;
 use crate::model::{Metric, Status};
 use crate::probe::Deadline;
@@ -231,9 +235,40 @@ async fn addresses(env: &Env, domain: &str) -> Result<Vec<IpAddr>, Outcome> {
     }
 }
 
-/// `dns.ptr` for one domain's addresses.
-pub async fn check_ptr(env: &Env, domain: &str) -> Outcome {
-    let ips = match addresses(env, domain).await {
+/// The platform's addresses: the configured ones, else those of every configured domain's MX
+/// hosts (each address once, at most `dns.concurrency` domains asked at once). A domain whose
+/// MX could not be looked up stops the check (`unknown`, by domain); none at all, `skipped`.
+async fn platform_addresses(env: &Env) -> Result<Vec<IpAddr>, Outcome> {
+    if !env.settings.addresses.is_empty() {
+        return Ok(env.settings.addresses.clone());
+    }
+    let limit = env.settings.concurrency.max(1);
+    // Owned names: a closure over `&String` makes the future not provably `Send`.
+    let asks = env.settings.domains.clone().into_iter().map(|d| async move {
+        let r = addresses(env, &d).await;
+        (d, r)
+    });
+    let parts: Vec<(String, Result<Vec<IpAddr>, Outcome>)> = futures::stream::iter(asks).buffered(limit).collect().await;
+    let failed: Vec<(String, Outcome)> = parts.iter().filter_map(|(d, r)| r.as_ref().err().filter(|o| o.status != Status::Skipped).map(|o| (d.clone(), o.clone()))).collect();
+    if !failed.is_empty() {
+        return Err(fold(failed));
+    }
+    let mut out: Vec<IpAddr> = Vec::new();
+    for ip in parts.iter().filter_map(|(_, r)| r.as_ref().ok()).flatten() {
+        if !out.contains(ip) {
+            out.push(*ip);
+        }
+    }
+    if out.is_empty() {
+        return Err(fold(parts.into_iter().filter_map(|(d, r)| r.err().map(|o| (d, o))).collect()));
+    }
+    Ok(out)
+}
+
+/// `dns.ptr`: the reverse DNS of the platform's addresses (each once, whatever the number of
+/// domains).
+pub async fn check_ptr(env: &Env) -> Outcome {
+    let ips = match platform_addresses(env).await {
         Ok(a) => a,
         Err(o) => return o,
     };
@@ -241,12 +276,12 @@ pub async fn check_ptr(env: &Env, domain: &str) -> Outcome {
     evaluate_ptr(&facts, env.lang)
 }
 
-/// `dns.blocklist` for one domain's addresses.
-pub async fn check_blocklist(env: &Env, domain: &str) -> Outcome {
+/// `dns.blocklist`: the platform's addresses (each once) on the configured lists.
+pub async fn check_blocklist(env: &Env) -> Outcome {
     if env.settings.blocklists.is_empty() {
         return Outcome::skipped(tr!(env.lang, "no blocklist configured (dns.blocklists)", "aucune liste de blocage configurée (dns.blocklists)"));
     }
-    let ips = match addresses(env, domain).await {
+    let ips = match platform_addresses(env).await {
         Ok(a) => a,
         Err(o) => return o,
     };

@@ -87,28 +87,18 @@ async fn fetch_policy(env: &Env, host: &str) -> Result<String, String> {
     let port = env.settings.mta_sts_port;
     let client = env.http().await?;
     let url = policy_url(host, port);
-    let mut resp = client.get(&url).send().await.map_err(|e| describe_http(&e))?;
-    if resp.status() != reqwest::StatusCode::OK {
-        return Err(tr!(lang, "HTTP {} (200 expected)", "HTTP {} (200 attendu)", resp.status().as_u16()));
+    let got = match crate::http::get_bounded(&client, &url, env.timeout, POLICY_MAX).await {
+        Ok(got) => got,
+        Err(crate::http::Failure::Transport(e)) => return Err(crate::http::transport_cause(lang, &e)),
+        Err(crate::http::Failure::NoAnswer(hung)) => return Err(hung.describe(lang, &url)),
+    };
+    if got.status != reqwest::StatusCode::OK {
+        return Err(tr!(lang, "HTTP {} (200 expected)", "HTTP {} (200 attendu)", got.status.as_u16()));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| describe_http(&e))? {
-        if body.len() + chunk.len() > POLICY_MAX {
-            return Err(tr!(lang, "policy larger than {POLICY_MAX} bytes", "politique de plus de {POLICY_MAX} octets"));
-        }
-        body.extend_from_slice(&chunk);
+    if got.truncated {
+        return Err(tr!(lang, "policy larger than {POLICY_MAX} bytes", "politique de plus de {POLICY_MAX} octets"));
     }
-    Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-fn describe_http(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s = format!("{s}: {inner}");
-        src = inner.source();
-    }
-    s.chars().take(300).collect()
+    Ok(String::from_utf8_lossy(&got.body).into_owned())
 }
 
 fn policy_url(host: &str, port: u16) -> String {
