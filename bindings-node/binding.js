@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.auditDns = nativeBinding.auditDns
 module.exports.catalogue = nativeBinding.catalogue
 module.exports.decodeJwt = nativeBinding.decodeJwt
 module.exports.explain = nativeBinding.explain
@@ -843,4 +844,5 @@ module.exports.Lang = nativeBinding.Lang
 module.exports.render = nativeBinding.render
 module.exports.reportSchema = nativeBinding.reportSchema
 module.exports.run = nativeBinding.run
+module.exports.summarizeLogs = nativeBinding.summarizeLogs
 module.exports.version = nativeBinding.version

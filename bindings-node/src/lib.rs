@@ -219,10 +219,10 @@ pub fn render(#[napi(ts_arg_type = "Report")] report: Value, format: Format, opt
     Ok(output::render(&report, format.into(), style))
 }
 
-/// Where [`decode_jwt`] takes its configuration from. Every field is optional.
+/// Where [`decode_jwt`] and [`audit_dns`] take their configuration from. Every field is optional.
 #[napi(object)]
 #[derive(Default)]
-pub struct JwtOptions {
+pub struct ProjectOptions {
     /// The platform's project folder (its `.env` holds `JWT_SECRET`). Default: the current working directory.
     pub project_dir: Option<String>,
     /// Configuration file to read instead of the project's `mssante-diag.toml`.
@@ -237,8 +237,8 @@ pub struct JwtOptions {
 /// token, its signature and the secret never enter it. Rejects with code `CONFIG` or `ENV_FILE`
 /// as [`run`] does.
 #[napi(ts_return_type = "Promise<Report>")]
-pub fn decode_jwt<'env>(env: &'env Env, token: String, options: Option<JwtOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-    let JwtOptions { project_dir, config_path, config } = options.unwrap_or_default();
+pub fn decode_jwt<'env>(env: &'env Env, token: String, options: Option<ProjectOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    let ProjectOptions { project_dir, config_path, config } = options.unwrap_or_default();
     let job = async move {
         let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
         mssante_diag_core::checks::auth::decode_jwt(Arc::new(config), &token).await
@@ -255,8 +255,8 @@ pub fn decode_jwt<'env>(env: &'env Env, token: String, options: Option<JwtOption
 /// address checks (`dns.ptr`, `dns.blocklist`) once, then one `{ domain, status, checks }` per
 /// domain, in order. Rejects with code `CONFIG` or `ENV_FILE` as [`run`] does.
 #[napi(ts_return_type = "Promise<{ status: Status; addresses: CheckResult[]; domains: Array<{ domain: string; status: Status; checks: CheckResult[] }> }>")]
-pub fn audit_dns<'env>(env: &'env Env, domains: Vec<String>, options: Option<JwtOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-    let JwtOptions { project_dir, config_path, config } = options.unwrap_or_default();
+pub fn audit_dns<'env>(env: &'env Env, domains: Vec<String>, options: Option<ProjectOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    let ProjectOptions { project_dir, config_path, config } = options.unwrap_or_default();
     let job = async move {
         let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
         mssante_diag_core::checks::dns::audit(&config, &domains).await
