@@ -212,12 +212,21 @@ fn prepare(w: &Path) {
     std::fs::write(w.join(".complete"), stamp).expect("stamp");
 }
 
-/// Kills the servers this bench started when it ends, however it ends.
+/// Stops the servers this bench started when it ends, however it ends: SIGTERM first, so
+/// nginx's master takes its workers down with it (SIGKILL would leave them running), then
+/// SIGKILL for whatever is still there after 5 s.
 struct Servers(Vec<Child>);
 
 impl Drop for Servers {
     fn drop(&mut self) {
         for c in &mut self.0 {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for c in &mut self.0 {
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
