@@ -105,17 +105,17 @@ pub async fn read_log(ctx: &Ctx) -> Result<LogFacts, LogError> {
         return Ok(LogFacts { source: LogSource::Files(names), older_files, window_minutes: c.log_window_minutes, summary });
     }
     let no_source = |docker: String| LogError::NoSource { patterns: c.log_paths.clone(), docker };
-    let engine = ctx.step_named("connect to Docker", ctx.engine()).await.map_err(|t| no_source(format!("Docker did not answer within {} s", t.0)))?;
+    let engine = ctx.step_named("connect to Docker", ctx.engine()).await.map_err(|t| no_source(tr!(ctx.lang(), "Docker did not answer within {} s", "Docker n'a pas répondu en {} s", t.0)))?;
     let engine = engine.map_err(|e| no_source(e.describe(ctx.lang())))?;
     let mut s = Summarizer::new(&opts);
     let project = &ctx.config.docker.project;
     let containers = ctx
         .step_named("read the Docker log", maillog::source::feed_docker(&engine.docker, project, &c.log_service, &opts, &mut s))
         .await
-        .map_err(|t| no_source(format!("the Docker log was not read within {} s", t.0)))?
+        .map_err(|t| no_source(tr!(ctx.lang(), "the Docker log was not read within {} s", "le journal Docker n'a pas été lu en {} s", t.0)))?
         .map_err(|e| no_source(engine.explain(&e).describe(ctx.lang())))?;
     if containers.is_empty() {
-        return Err(no_source(format!("no container for service `{}` of compose project `{project}`", c.log_service)));
+        return Err(no_source(tr!(ctx.lang(), "no container for service `{}` of compose project `{project}`", "aucun conteneur pour le service `{}` du projet compose `{project}`", c.log_service)));
     }
     Ok(LogFacts { source: LogSource::Docker { service: c.log_service.clone(), containers }, older_files: 0, window_minutes: c.log_window_minutes, summary: s.finish() })
 }
