@@ -6,7 +6,8 @@ set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/on-error.sh"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 scratch="$(mktemp -d /tmp/mssante-selftest.XXXXXX)"
-cleanup() { rm -rf "$scratch"; }
+# The state dir is a tmpfs of its own (stack.sh mounts it): unmount it first.
+cleanup() { if mountpoint -q "$scratch/state"; then umount "$scratch/state"; fi; rm -rf "$scratch"; }
 trap cleanup EXIT
 mkdir -p "$scratch/bin"
 printf '#!/bin/sh\nexit 1\n' >"$scratch/bin/openssl"

@@ -18,8 +18,13 @@
 #   env              write (if needed) and print the path of the env file
 # SERVICE is one of: postgres redis postfix dovecot nginx nsd dockerd
 #
-# Commands that change state take a lock (flock on $STATE/.lock), so parallel
+# Commands that change state take a lock (flock on $STATE.lock), so parallel
 # test processes may all call "up" safely.
+#
+# The state dir is a filesystem of its own (a tmpfs of $MSSANTE_STACK_SIZE,
+# 4g by default, mounted by "up"/"start"): the disk and inode usage that the
+# healthy checks measure (the project's folders, Docker's data-root) is then
+# the stack's own, whatever else fills the host's disk.
 set -Eeuo pipefail
 # Every failed step names itself: line, command and exit status.
 source "$(dirname "${BASH_SOURCE[0]}")/on-error.sh"
@@ -31,6 +36,7 @@ TEMPLATES="$SCRIPT_DIR/templates"
 # Fixed parameters of the stack
 # --------------------------------------------------------------------------
 STATE="${MSSANTE_STACK_DIR:-/tmp/mssante-diag-stack}"
+STATE_SIZE="${MSSANTE_STACK_SIZE:-4g}"
 HOST=127.0.77.1
 API_PORT=13000
 HTTPS_PORT=13443
@@ -268,7 +274,17 @@ apt_install() {
 # --------------------------------------------------------------------------
 # State dir and PKI
 # --------------------------------------------------------------------------
+# mount_state: give the state dir its own filesystem (once; kept across runs
+# so the PKI and the databases are made once).
+mount_state() {
+  mkdir -p "$STATE"
+  mountpoint -q "$STATE" && return 0
+  mount -t tmpfs -o "size=$STATE_SIZE,mode=755" mssante-diag-stack "$STATE" ||
+    die "cannot mount a tmpfs on $STATE (the stack needs root)"
+}
+
 prepare_state() {
+  mount_state
   mkdir -p "$STATE" "$LOGS"
   # Daemons dropping privileges (postgres, dovecot's mail user, nginx
   # workers) must be able to traverse it.
@@ -1194,8 +1210,8 @@ usage() {
 # flock(1) itself; -o keeps its descriptor away from the daemons we start.
 with_lock() {
   if [[ -z "${MSSANTE_STACK_LOCKED:-}" ]]; then
-    mkdir -p "$STATE"
-    MSSANTE_STACK_LOCKED=1 exec flock -o -w 900 "$STATE/.lock" bash "${BASH_SOURCE[0]}" "$@"
+    mkdir -p "$(dirname "$STATE")"
+    MSSANTE_STACK_LOCKED=1 exec flock -o -w 900 "$STATE.lock" bash "${BASH_SOURCE[0]}" "$@"
   fi
 }
 
