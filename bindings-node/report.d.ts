@@ -77,4 +77,4 @@ export interface Remedy {
 export type Status = 'skipped' | 'ok' | 'warning' | 'critical' | 'unknown'
 
 /** A subsystem of the catalogue: a name `only` accepts and a function of `checks`. */
-export type Subsystem = 'docker' | 'system' | 'config' | 'auth' | 'api' | 'postgres' | 'redis' | 'smtp' | 'imap' | 'postfix' | 'dns' | 'tls' | 'backup' | 'storage'
+export type Subsystem = 'docker' | 'system' | 'network' | 'annuaire' | 'config' | 'auth' | 'api' | 'postgres' | 'redis' | 'smtp' | 'imap' | 'postfix' | 'dns' | 'tls' | 'mssante' | 'backup' | 'storage'

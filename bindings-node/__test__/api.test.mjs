@@ -184,6 +184,45 @@ test('decodeJwt judges a token with the project secret and never returns it', as
   assert.match(garbage.checks[0].summary, /jwt malformed/)
 })
 
+test('buildBundle writes every member its manifest lists, without the secrets of .env', async () => {
+  const { readFileSync, mkdtempSync, rmSync } = await import('node:fs')
+  const { createHash } = await import('node:crypto')
+  const { execFileSync } = await import('node:child_process')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'mssante-diag-bundle-'))
+  try {
+    const out = join(dir, 'b.tar.gz')
+    const manifest = await diag.buildBundle(out, { projectDir })
+    const names = manifest.members.map((m) => m.name)
+    for (const want of ['report.json', 'config/env', 'system.txt']) assert.ok(names.includes(want), want)
+    execFileSync('tar', ['-xzf', out, '-C', dir])
+    const secrets = readFileSync(join(projectDir, '.env'), 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z_]*(PASSWORD|SECRET)[A-Z_]*=/.test(l))
+      .map((l) => l.split('=').slice(1).join('=').replace(/^['"]|['"]$/g, ''))
+    assert.ok(secrets.length > 0)
+    for (const m of manifest.members) {
+      const data = readFileSync(join(dir, manifest.root, m.name))
+      assert.equal(data.length, m.size, m.name)
+      assert.equal(createHash('sha256').update(data).digest('hex'), m.sha256, m.name)
+      for (const s of secrets) assert.ok(!data.includes(s), `${m.name} holds a secret of .env`)
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('reconcileAnnuaire agrees on the stack and names the planted differences, masked', async () => {
+  const ok = await diag.reconcileAnnuaire({ projectDir })
+  assert.deepEqual(ok.checks.map((c) => c.id), ['annuaire.mailboxes'])
+  assert.equal(ok.status, 'ok', ok.checks[0].summary)
+  const planted = await diag.reconcileAnnuaire({ projectDir, config: { annuaire: { url: 'https://127.0.77.1:13470/fhir/planted', mask: true } } })
+  assert.equal(planted.status, 'warning')
+  assert.deepEqual(planted.checks[0].details.missing, ['a***@mssante.test', 'd***@mssante.test', 's***@mssante.test'])
+  assert.deepEqual(planted.checks[0].details.unlisted, { published: 12, extra: 2, mismatched: 1 })
+  assert.ok(!JSON.stringify(planted).includes('hidden'), 'unlisted BALs are never named')
+})
+
 test('auditDns audits the stack\'s healthy zone and a defect zone', async () => {
   const audit = await diag.auditDns(['ok.dns.test', 'dmarc-none.dns.test'], { projectDir })
   assert.deepEqual(audit.addresses.map((c) => c.id), ['dns.ptr', 'dns.blocklist'])

@@ -249,6 +249,24 @@ pub fn decode_jwt<'env>(env: &'env Env, token: String, options: Option<ProjectOp
     })
 }
 
+/// Reconciles the platform's mailboxes with the BALs the Annuaire Santé publishes, as
+/// `mssante-diag annuaire reconcile --format json` does (`annuaire.mailboxes` alone). Resolves
+/// with the report, the full lists in the check's details, unlisted BALs counted only; mask the
+/// addresses with the override `{ annuaire: { mask: true } }`. Rejects with code `CONFIG` or
+/// `ENV_FILE` as [`run`] does.
+#[napi(ts_return_type = "Promise<Report>")]
+pub fn reconcile_annuaire<'env>(env: &'env Env, options: Option<ProjectOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    let ProjectOptions { project_dir, config_path, config } = options.unwrap_or_default();
+    let job = async move {
+        let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
+        mssante_diag_core::checks::annuaire::reconcile_annuaire(Arc::new(config), false).await
+    };
+    env.spawn_future_with_callback(async move { Ok(job.await) }, |env, result| match result {
+        Ok(report) => report::to_js(env, &report),
+        Err(e) => Err(errors::to_js(env, &e)),
+    })
+}
+
 /// Audits the DNS of mail domains as `mssante-diag dns DOMAIN... --format json` does (the
 /// `dns.*` checks but `dns.resolver`, at most `dns.concurrency` domains at once, with the
 /// project's `[dns]` settings). Resolves with `{ status, addresses, domains }`: the platform's
@@ -263,6 +281,24 @@ pub fn audit_dns<'env>(env: &'env Env, domains: Vec<String>, options: Option<Pro
     };
     env.spawn_future_with_callback(async move { Ok(job.await) }, |env, result| match result {
         Ok(audits) => report::parse(env, serde_json::to_string(&audits).unwrap_or_default()),
+        Err(e) => Err(errors::to_js(env, &e)),
+    })
+}
+
+/// Builds the diagnostic bundle (`.tar.gz`, secrets redacted, e-mail addresses masked) at
+/// `output`, as `mssante-diag bundle -o OUTPUT` does. Resolves with its manifest: `members`
+/// (`name`, `size`, `sha256`) and `missing` (`name`, `reason`). Rejects with code `IO` when the
+/// output cannot be written, `CONFIG` or `ENV_FILE` as [`run`] does.
+#[napi(ts_return_type = "Promise<{ version: string; created_at: string; host: string; root: string; emails_masked: boolean; members: Array<{ name: string; size: number; sha256: string }>; missing: Array<{ name: string; reason: string }> }>")]
+pub fn build_bundle<'env>(env: &'env Env, output: String, options: Option<ProjectOptions>) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    let ProjectOptions { project_dir, config_path, config } = options.unwrap_or_default();
+    let job = async move {
+        let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
+        let opts = mssante_diag_core::bundle::Options::default();
+        mssante_diag_core::bundle::build(Arc::new(config), opts, std::path::Path::new(&output)).await
+    };
+    env.spawn_future_with_callback(async move { Ok(job.await) }, |env, result| match result {
+        Ok(manifest) => report::parse(env, serde_json::to_string(&manifest).unwrap_or_default()),
         Err(e) => Err(errors::to_js(env, &e)),
     })
 }

@@ -114,6 +114,33 @@ fn decode_jwt<'py>(py: Python<'py>, token: &str, config: Option<&Bound<'py, PyCo
     convert::serde_to_py(py, &report)
 }
 
+/// Reconciles the platform's mailboxes with the BALs the Annuaire Santé publishes, as
+/// `mssante-diag annuaire reconcile [--mask] --format json` does (`annuaire.mailboxes` alone);
+/// returns the report as a dict, the full lists in the check's details, unlisted BALs counted
+/// only. Blocks without holding the interpreter lock.
+#[pyfunction]
+#[pyo3(signature = (config = None, mask = false))]
+fn reconcile_annuaire<'py>(py: Python<'py>, config: Option<&Bound<'py, PyConfig>>, mask: bool) -> PyResult<Bound<'py, PyAny>> {
+    let config = PyConfig::or_default(config)?;
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    let report = py.detach(|| runtime.block_on(mssante_diag_core::checks::annuaire::reconcile_annuaire(config, mask))).or_raise()?;
+    convert::serde_to_py(py, &report)
+}
+
+/// Builds the diagnostic bundle (`.tar.gz`, secrets redacted) at `output`, as
+/// `mssante-diag bundle -o OUTPUT` does; returns its manifest as a dict (`members` with size
+/// and SHA-256, `missing` with the reasons). Blocks without holding the interpreter lock.
+#[pyfunction]
+#[pyo3(signature = (output, config = None, mask_emails = true))]
+fn build_bundle<'py>(py: Python<'py>, output: std::path::PathBuf, config: Option<&Bound<'py, PyConfig>>, mask_emails: bool) -> PyResult<Bound<'py, PyAny>> {
+    use mssante_diag_core::bundle;
+    let config = PyConfig::or_default(config)?;
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    let opts = bundle::Options { mask_emails, ..bundle::Options::default() };
+    let manifest = py.detach(|| runtime.block_on(bundle::build(config, opts, &output))).or_raise()?;
+    convert::serde_to_py(py, &manifest)
+}
+
 /// Audits the DNS of mail domains as `mssante-diag dns DOMAIN... --format json` does; returns
 /// `{status, addresses, domains}`: the platform's address checks once, one dict
 /// `{domain, status, checks}` per domain, in order. Blocks without holding the
@@ -140,6 +167,20 @@ fn summarize_logs<'py>(py: Python<'py>, paths: Vec<std::path::PathBuf>, since: O
     convert::serde_to_py(py, &summary)
 }
 
+/// The Prometheus exporter of `mssante-diag serve --listen ADDR`: an asyncio future that binds
+/// `listen` (`"127.0.0.1:9917"`) and serves `/metrics` (the checks run per scrape, a report
+/// cached `cache_secs` and shared by concurrent scrapes) until it is cancelled. A bad address,
+/// a bound port or an unknown check raises at the call or when awaited.
+#[pyfunction]
+#[pyo3(signature = (listen, config = None, only = None, cache_secs = mssante_diag_core::serve::DEFAULT_CACHE_SECS, max_connections = mssante_diag_core::serve::DEFAULT_MAX_CONNECTIONS))]
+fn serve<'py>(py: Python<'py>, listen: &str, config: Option<&Bound<'py, PyConfig>>, only: Option<Vec<String>>, cache_secs: u64, max_connections: usize) -> PyResult<Bound<'py, PyAny>> {
+    use mssante_diag_core::serve::{Options, Server};
+    let listen = listen.parse().map_err(|e| PyValueError::new_err(format!("listen `{listen}`: {e}")))?;
+    let (config, selection) = prepare(config, only, false)?;
+    let options = Options { cache: Duration::from_secs(cache_secs), selection, max_connections, ..Options::new(listen) };
+    pyo3_async_runtimes::tokio::future_into_py(py, async move { Server::bind(config, options).await.or_raise()?.run().await.or_raise() })
+}
+
 /// The JSON Schema of the report document.
 #[pyfunction]
 fn report_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -157,13 +198,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(run_sync, m)?)?;
+    m.add_function(wrap_pyfunction!(serve, m)?)?;
     m.add_function(wrap_pyfunction!(catalogue, m)?)?;
     m.add_function(wrap_pyfunction!(subsystems, m)?)?;
     m.add_function(wrap_pyfunction!(explain, m)?)?;
     m.add_function(wrap_pyfunction!(render, m)?)?;
     m.add_function(wrap_pyfunction!(report_schema, m)?)?;
     m.add_function(wrap_pyfunction!(decode_jwt, m)?)?;
+    m.add_function(wrap_pyfunction!(build_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(audit_dns, m)?)?;
+    m.add_function(wrap_pyfunction!(reconcile_annuaire, m)?)?;
     m.add_function(wrap_pyfunction!(summarize_logs, m)?)?;
     m.add("__version__", mssante_diag_core::VERSION)?;
     m.add("DEFAULT_TIMEOUT_SECS", mssante_diag_core::config::DEFAULT_TIMEOUT_SECS)?;

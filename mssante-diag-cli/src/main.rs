@@ -38,6 +38,16 @@ struct Cli {
     /// Status of a target that does not answer in time: critical (default) or unknown.
     #[arg(long, global = true, value_parser = ["critical", "unknown"])]
     timeout_state: Option<String>,
+    /// Colours of the human format: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, default_value = "auto")]
+    color: mssante_diag_core::output::ColorChoice,
+    /// Show only what changed since the previous run (new problems, resolved ones, status
+    /// changes); the report is kept in a state file.
+    #[arg(long, global = true)]
+    changes: bool,
+    /// State file of --changes (default: $XDG_STATE_HOME or ~/.local/state, mssante-diag/<project-hash>.json).
+    #[arg(long, global = true)]
+    state_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -65,6 +75,37 @@ enum Command {
         #[arg(required = true)]
         domains: Vec<String>,
     },
+    /// Prometheus exporter: `/metrics` runs the checks (or the given ones) per scrape, with a
+    /// cache shared by concurrent scrapes.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:9917 (port 0: a free one, printed at start).
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Seconds a report is served again before a scrape runs the checks anew.
+        #[arg(long, default_value_t = mssante_diag_core::serve::DEFAULT_CACHE_SECS)]
+        cache_secs: u64,
+        /// Connections served at once.
+        #[arg(long, default_value_t = mssante_diag_core::serve::DEFAULT_MAX_CONNECTIONS)]
+        max_connections: usize,
+        /// Subsystems or check ids each scrape runs (default: every check).
+        names: Vec<String>,
+    },
+    /// The full diagnostic archive (.tar.gz) for support: system, Docker, network, disk,
+    /// database, recent logs, configuration, certificates (public parts), the JSON report and
+    /// MANIFEST.json; secrets redacted before anything is written.
+    Bundle {
+        /// Output file (default: mssante-diagnostic-<date>_<time>.tar.gz here); `-` for stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        /// Keep e-mail addresses (masked by default).
+        #[arg(long)]
+        no_mask_emails: bool,
+    },
+    /// Annuaire Santé: `annuaire reconcile [--mask]`.
+    Annuaire {
+        #[command(subcommand)]
+        action: AnnuaireCommand,
+    },
     /// Mail logs: `logs summarize [FILE...|--docker SERVICE]`.
     Logs {
         #[command(subcommand)]
@@ -75,6 +116,18 @@ enum Command {
     Jwt {
         /// The token, or `-` for stdin.
         token: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AnnuaireCommand {
+    /// The platform's mailboxes (the `mailboxes` table) against the BALs the Annuaire Santé
+    /// publishes for the [annuaire] domains: missing, extra, type mismatches; unlisted BALs
+    /// counted only. Counts and first addresses in the summary, full lists with `--format json`.
+    Reconcile {
+        /// Show addresses masked (`d***@domain`).
+        #[arg(long)]
+        mask: bool,
     },
 }
 
@@ -152,6 +205,9 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
             return logs_summarize(&cli, files, docker.as_deref(), since.as_deref(), until.as_deref(), *mask_addresses);
         }
         Command::Jwt { token } => return jwt(&cli, token),
+        Command::Annuaire { action: AnnuaireCommand::Reconcile { mask } } => return annuaire_reconcile(&cli, *mask),
+        Command::Bundle { output, no_mask_emails } => return bundle(&cli, output.as_deref(), !*no_mask_emails),
+        Command::Serve { listen, cache_secs, max_connections, names } => return serve(&cli, *listen, *cache_secs, *max_connections, names),
         Command::Dns { domains } => return dns(&cli, domains),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&Report::json_schema()).unwrap_or_default());
@@ -160,11 +216,48 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
     };
     let config = load_config(&cli)?;
     let lang = config.lang;
+    let state_file = cli.changes.then(|| {
+        cli.state_file.clone().unwrap_or_else(|| mssante_diag_core::changes::default_state_file(&config.project_dir, config.source.as_deref()))
+    });
     let report = run_report(Arc::new(config), &selection, cli.format)?;
-    let style = Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), lang };
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(render(&report, cli.format, style).as_bytes());
+    let style = Style { color: cli.color.enabled(std::io::stdout().is_terminal()), lang };
+    let text = match state_file {
+        Some(path) => {
+            let changes = mssante_diag_core::changes::track(&path, &report)?;
+            mssante_diag_core::output::render_changes(&changes, &report, cli.format, style)
+        }
+        None => render(&report, cli.format, style),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    // The exit code is the whole run's, with or without --changes.
     Ok(ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_USAGE)))
+}
+
+/// `bundle [-o FILE]`: the core's diagnostic archive, to a file (or stdout with `-`); the
+/// manifest's summary on stderr.
+fn bundle(cli: &Cli, output: Option<&std::path::Path>, mask_emails: bool) -> Result<ExitCode, Error> {
+    use mssante_diag_core::bundle;
+    let config = Arc::new(load_config(cli)?);
+    let lang = config.lang;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let opts = bundle::Options { mask_emails, ..bundle::Options::default() };
+    let (manifest, shown) = match output {
+        Some(p) if p.as_os_str() == "-" => {
+            let b = runtime.block_on(bundle::collect(config, opts));
+            b.write(std::io::stdout().lock()).map_err(|source| Error::Io { path: "<stdout>".into(), source })?;
+            (b.manifest, "<stdout>".to_owned())
+        }
+        _ => {
+            let path = output.map_or_else(|| PathBuf::from(bundle::default_file_name()), std::path::Path::to_path_buf);
+            (runtime.block_on(bundle::build(config, opts, &path))?, path.display().to_string())
+        }
+    };
+    runtime.shutdown_background();
+    eprintln!("{}", mssante_diag_core::tr!(lang, "mssante-diag: bundle written to {shown}: {} members, {} not collected", "mssante-diag : archive écrite dans {shown} : {} éléments, {} non collectés", manifest.members.len(), manifest.missing.len()));
+    for m in &manifest.missing {
+        eprintln!("  - {}: {}", m.name, m.reason);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `jwt TOKEN`: the token from the argument or stdin (`-`, read up to a bound), judged by
@@ -184,9 +277,40 @@ fn jwt(cli: &Cli, token: &str) -> Result<ExitCode, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
     let report = runtime.block_on(mssante_diag_core::checks::auth::decode_jwt(Arc::new(config), &token))?;
     runtime.shutdown_background();
-    let style = Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), lang };
+    let style = Style { color: cli.color.enabled(std::io::stdout().is_terminal()), lang };
     let _ = std::io::stdout().lock().write_all(render(&report, cli.format, style).as_bytes());
     Ok(ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_USAGE)))
+}
+
+/// `annuaire reconcile`: the core's `annuaire.mailboxes` alone, printed in the chosen format;
+/// the exit code is its status'.
+fn annuaire_reconcile(cli: &Cli, mask: bool) -> Result<ExitCode, Error> {
+    let config = load_config(cli)?;
+    let lang = config.lang;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let report = runtime.block_on(mssante_diag_core::checks::annuaire::reconcile_annuaire(Arc::new(config), mask))?;
+    runtime.shutdown_background();
+    let style = Style { color: cli.color.enabled(std::io::stdout().is_terminal()), lang };
+    let _ = std::io::stdout().lock().write_all(render(&report, cli.format, style).as_bytes());
+    Ok(ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_USAGE)))
+}
+
+/// `serve --listen ADDR`: the core's Prometheus exporter, until the process is stopped.
+fn serve(cli: &Cli, listen: std::net::SocketAddr, cache_secs: u64, max_connections: usize, names: &[String]) -> Result<ExitCode, Error> {
+    use mssante_diag_core::serve::{Options, Server};
+    let config = Arc::new(load_config(cli)?);
+    let options = Options { cache: std::time::Duration::from_secs(cache_secs), selection: Selection::from_names(names.to_vec()), max_connections, ..Options::new(listen) };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    runtime.block_on(async {
+        let server = Server::bind(config, options).await?;
+        let addr = server.local_addr()?;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "mssante-diag: listening on http://{addr}/metrics");
+        let _ = stdout.flush();
+        drop(stdout);
+        server.run().await
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `logs summarize`: the core's mail log summary, printed as text or JSON.
@@ -281,7 +405,7 @@ fn dns(cli: &Cli, domains: &[String]) -> Result<ExitCode, Error> {
     let text = if cli.format == Format::Json {
         format!("{}\n", serde_json::to_string_pretty(&audit).unwrap_or_default())
     } else {
-        let style = Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), lang: config.lang };
+        let style = Style { color: cli.color.enabled(std::io::stdout().is_terminal()), lang: config.lang };
         mssante_diag_core::checks::dns::render_audit(&audit, style)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());

@@ -125,6 +125,34 @@ fn to_table_with_secrets(config: &Config) -> std::result::Result<toml::Table, to
     toml::Table::try_from(config)
 }
 
+/// Every inline secret of a configuration ([`Secret`] values, passwords of [`CredentialUrl`]s):
+/// what the diagnostic bundle must never contain. Never print them.
+#[must_use]
+pub fn inline_secrets(config: &Config) -> Vec<String> {
+    fn walk(shown: &toml::Value, real: &toml::Value, out: &mut Vec<String>) {
+        match (shown, real) {
+            (toml::Value::String(s), toml::Value::String(r)) if s != r => match reqwest::Url::parse(r) {
+                Ok(u) if u.password().is_some() => out.extend(u.password().map(str::to_owned)),
+                _ => out.push(r.clone()),
+            },
+            (toml::Value::Table(s), toml::Value::Table(r)) => {
+                for (k, v) in s {
+                    if let Some(rv) = r.get(k) {
+                        walk(v, rv, out);
+                    }
+                }
+            }
+            (toml::Value::Array(s), toml::Value::Array(r)) => s.iter().zip(r).for_each(|(a, b)| walk(a, b, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let (Ok(shown), Ok(real)) = (toml::Table::try_from(config), to_table_with_secrets(config)) {
+        walk(&toml::Value::Table(shown), &toml::Value::Table(real), &mut out);
+    }
+    out
+}
+
 /// A URL with its password (and user) replaced: `postgres://user:[REDACTED]@host/db`.
 /// Text that is not a URL comes back unchanged.
 #[must_use]

@@ -37,9 +37,32 @@ pub enum Failure {
 }
 
 /// A client builder whose connection attempt gives up at 90 % of `timeout`, so that a
-/// connection not made in time is named as such (the rest of the time is the answer's).
-pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
-    reqwest::Client::builder().connect_timeout(timeout.mul_f64(0.9))
+/// connection not made in time is named as such (the rest of the time is the answer's), and
+/// which follows the run's proxy rules ([`crate::proxy::Proxies`]: `HTTPS_PROXY`, `NO_PROXY`...
+/// of the environment and `.env`, or `[network]`). Every HTTP client of the tool starts here.
+pub fn client_builder(timeout: Duration, proxies: &crate::proxy::Proxies) -> reqwest::ClientBuilder {
+    proxies.apply(reqwest::Client::builder().connect_timeout(timeout.mul_f64(0.9)))
+}
+
+/// Adds the CA certificates of a PEM file (at most `limit` bytes read) to a client's trusted
+/// roots, beside the built-in ones: a TLS-inspecting proxy's CA, a private or test CA. A
+/// blocking file read: call it off the async threads.
+///
+/// # Errors
+/// The file and why it cannot be used (unreadable, not PEM, no certificate), in a few words.
+pub fn add_ca_bundle(mut builder: reqwest::ClientBuilder, path: &std::path::Path, limit: u64) -> Result<reqwest::ClientBuilder, String> {
+    use std::io::Read;
+    let shown = path.display().to_string();
+    let mut pem = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut pem)).map_err(|e| format!("{shown}: {}", e.kind()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{shown}: {}", root_cause(&e)))?;
+    if certs.is_empty() {
+        return Err(format!("{shown}: no PEM certificate"));
+    }
+    for c in certs {
+        builder = builder.add_root_certificate(c);
+    }
+    Ok(builder)
 }
 
 /// GETs `url` within `timeout`, reading at most `limit` bytes of body.

@@ -17,6 +17,9 @@
 //! ```
 
 pub mod account;
+pub mod annuaire;
+pub mod bundle;
+pub mod changes;
 pub mod checks;
 pub mod config;
 pub mod docker;
@@ -26,12 +29,16 @@ pub mod fs;
 pub mod http;
 pub mod lang;
 pub mod logscan;
+pub mod mailqueue;
 pub mod maillog;
 pub mod model;
 pub mod output;
+pub mod pgread;
 pub mod probe;
+pub mod proxy;
 pub mod resolver;
 pub mod runner;
+pub mod serve;
 pub mod starttls;
 pub mod units;
 

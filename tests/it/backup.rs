@@ -347,7 +347,15 @@ fn smart_on_this_machine_is_read_or_skipped_with_the_reason() {
     let c = check(&r, "storage.smart");
     assert_eq!(c.status, Status::Skipped);
     assert!(c.summary.contains("[storage] smart = false"), "{}", c.summary);
-    let data = stack.project.join("data");
+    // The stack's state dir is a tmpfs: named as not on a disk, with the filesystem's type.
+    let on_tmpfs = stack.project.join("data");
+    let enabled = stack.config().with_overrides(&json!({ "storage": { "smart": true, "smart_paths": [on_tmpfs] } })).expect("valid");
+    let r = run_only(enabled, &["storage.smart"]);
+    let c = check(&r, "storage.smart");
+    let not_on_disk = c.details["not_on_a_disk"].as_array().expect("not_on_a_disk");
+    assert!(not_on_disk.iter().any(|n| n["reason"].as_str().is_some_and(|r| r.starts_with("tmpfs"))), "{:#}", c.details);
+    // This checkout is on the machine's disk.
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let enabled = stack.config().with_overrides(&json!({ "storage": { "smart": true, "smart_paths": [data] } })).expect("valid");
     let r = run_only(enabled.clone(), &["storage.smart"]);
     let c = check(&r, "storage.smart");

@@ -252,6 +252,32 @@ fn error_lines_are_counted_per_service() {
 }
 
 #[test]
+fn mail_lines_of_a_service_log_are_summarised() {
+    let _g = healthy();
+    let p = Project::new("maillines");
+    // One message from the platform: one recipient delivered, one deferred (joined by queue id).
+    let lines = "Nov 30 10:00:00 mail postfix/smtpd[10]: 4ABC123DEF: client=peer.example[192.0.2.7]
+Nov 30 10:00:01 mail postfix/qmgr[11]: 4ABC123DEF: from=<sender@mssante.test>, size=300, nrcpt=2 (queue active)
+Nov 30 10:00:02 mail postfix/smtp[12]: 4ABC123DEF: to=<dr.x@hopital.example>, relay=mx.hopital.example[192.0.2.8]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 30 10:00:03 mail postfix/smtp[12]: 4ABC123DEF: to=<dr.y@clinique.example>, relay=none, delay=2, delays=0/0/2/0, dsn=4.4.1, status=deferred (connect to mx.clinique.example[192.0.2.9]:25: Connection timed out)
+";
+    let name = p.run("postfix", &[], &["sh", "-c", &format!("printf '%s' '{lines}'; exec sleep 600")]);
+    p.wait_for(&name, "{{.State.Status}}", |s| s == "running");
+    std::thread::sleep(Duration::from_millis(300));
+    let report = run_only(p.config(&["postfix"]), &["docker.logs"]);
+    let l = check(&report, "docker.logs");
+    let svc = l.details["services"].as_array().expect("services").iter().find(|s| s["service"] == "postfix").expect("scanned").clone();
+    let mail = &svc["mail"];
+    assert_eq!((mail["received"].as_u64(), mail["delivered"].as_u64(), mail["deferred"].as_u64()), (Some(1), Some(1), Some(1)), "{svc:#}");
+    assert!(mail["top_deferral_reasons"].to_string().contains("Connection timed out"), "{mail:#}");
+    let deferred = l.metrics.iter().find(|m| m.name == "mail_deferred").expect("mail_deferred metric");
+    assert_eq!(deferred.value, 1.0);
+    // Addresses are masked in the report.
+    let text = serde_json::to_string(&l.details).expect("json");
+    assert!(!text.contains("dr.y@clinique.example") && !text.contains("sender@mssante.test"), "{text}");
+}
+
+#[test]
 fn cpu_over_the_limit_is_named() {
     let _g = healthy();
     let p = Project::new("cpu");
@@ -343,8 +369,8 @@ fn disk_reports_reclaimable_volumes_and_thresholds() {
 
     // The Docker root is judged with [system]'s thresholds: lowered below its real use, critical.
     let mut cfg = p.config(&[]);
-    cfg.system.disk_warn_pct = 0.5;
-    cfg.system.disk_crit_pct = 1.0;
+    cfg.system.disk_warn_pct = 0.01;
+    cfg.system.disk_crit_pct = 0.02;
     let report = run_only(cfg, &["docker.disk"]);
     let d = check(&report, "docker.disk");
     assert_eq!(d.status, Status::Critical, "{}", show(d));

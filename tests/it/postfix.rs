@@ -2,18 +2,10 @@
 //! an empty queue, a message deferred to an unreachable domain (count, age, reason, domain;
 //! `-j` and `-p` read alike), Postfix stopped, and postqueue out of reach.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use mssante_diag_core::checks::postfix::{parse_json, parse_text};
 use mssante_diag_core::exec::Place;
 use mssante_diag_core::Status;
-use mssante_diag_tests::{fault, healthy, run_only, Stack};
-
-fn postqueue(stack: &Stack, flag: &str) -> String {
-    let out = Command::new("postqueue").args(["-c", stack.var("POSTFIX_CONFIG_DIR"), flag]).output().expect("postqueue runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use mssante_diag_tests::{fault, healthy, postqueue, run_only, Deferred, Stack};
 
 #[test]
 fn empty_queue_is_ok() {
@@ -29,43 +21,11 @@ fn empty_queue_is_ok() {
     }
 }
 
-/// A message to a domain nobody serves, sitting in the deferred queue until dropped.
-struct Deferred(&'static Stack, String);
-
-impl Deferred {
-    fn send(stack: &'static Stack) -> Self {
-        let mut child = Command::new("sendmail")
-            .args(["-C", stack.var("POSTFIX_CONFIG_DIR"), "-f", "probe@mssante.test", "someone@unreachable.test"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("sendmail runs");
-        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), b"Subject: deferred\n\nqueued by the postfix.queue test\n").expect("message");
-        drop(child.stdin.take());
-        assert!(child.wait().expect("sendmail ends").success());
-        // Pickup, cleanup, then one refused delivery attempt: deferred with its reason.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let (messages, _) = parse_json(&postqueue(stack, "-j"));
-            if let Some(m) = messages.iter().find(|m| m.queue == "deferred" && m.recipients.iter().any(|r| r.0 == "someone@unreachable.test" && r.1.is_some())) {
-                return Self(stack, m.id.clone());
-            }
-            assert!(Instant::now() < deadline, "the message never reached the deferred queue: {}", postqueue(stack, "-p"));
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Deferred {
-    fn drop(&mut self) {
-        let _ = Command::new("postsuper").args(["-c", self.0.var("POSTFIX_CONFIG_DIR"), "-d", &self.1]).output();
-    }
-}
-
 #[test]
 fn deferred_mail_is_counted_with_its_age_reason_and_domain() {
     let stack = Stack::get();
     let _g = fault();
-    let deferred = Deferred::send(stack);
+    let deferred = Deferred::send(stack, "someone@unreachable.test");
     let mut config = stack.config();
     config.postfix.queue_warn = 1;
     let r = run_only(config, &["postfix.queue"]);

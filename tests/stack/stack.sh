@@ -46,6 +46,8 @@ SMTP_PORT=10025
 SUBMISSION_PORT=10587
 IMAP_PORT=10143
 DNS_PORT=10053
+# network.proxy: the forward proxy (tinyproxy, see tinyproxy_start).
+PROXY_PORT=13128
 
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_USER=mssante
@@ -77,7 +79,7 @@ DOCKER_HOST_URL="unix://$DOCKER_SOCK"
 DOCKER_PIDFILE="$STATE/docker.pid"
 DOCKER_EXEC_ROOT="$STATE/docker-exec"
 
-SERVICES=(postgres redis dovecot postfix nginx nsd dockerd ntp)
+SERVICES=(postgres redis dovecot postfix nginx nsd dockerd ntp tinyproxy)
 
 # Debian packages: the services, their peer tools used by benchmarks, and the
 # clients this script uses for readiness checks (dig, curl, flock/runuser).
@@ -89,6 +91,11 @@ PACKAGES=(postgresql-15 redis-server postfix dovecot-core dovecot-imapd
 PACKAGES+=(ldnsutils)
 # system.clock: an NTP client (chronyd) synchronised to a local NTP server (see ntp_start).
 PACKAGES+=(chrony)
+# Monitoring outputs: promtool (check metrics/rules, test rules) and a real Prometheus server
+# that scrapes `mssante-diag serve` in tests/it/outputs.rs.
+PACKAGES+=(prometheus)
+# network.proxy: a forward proxy on loopback that refuses one host (tinyproxy_start).
+PACKAGES+=(tinyproxy)
 
 # --------------------------------------------------------------------------
 # Small helpers
@@ -696,6 +703,11 @@ DOVECOT_CONFIG=$DOVECOT_CONF
 DOVECOT_USERS_FILE=$STATE/dovecot/users
 DOVECOT_LOG=$LOGS/dovecot.log
 DNS_PORT=$DNS_PORT
+PROXY_URL=http://$HOST:$PROXY_PORT
+PROXY_LOG=$LOGS/tinyproxy.log
+PROXY_REFUSED_HOST=refused.proxy.test
+WHITELIST_URL=https://$HOST:$HTTPS_PORT/espace-de-confiance/listeblanchemssante.xml
+WHITELIST_DIR=$STATE/whitelist/www/espace-de-confiance
 DNS_ZONE_DIR=$STATE/nsd/zones
 NSD_CONFIG=$NSD_CONF
 NSD_PIDFILE=$STATE/nsd/nsd.pid
@@ -1127,6 +1139,67 @@ valid_service() {
   die "unknown service '$1' (expected one of: ${SERVICES[*]})"
 }
 
+# ---- tinyproxy: forward proxy of network.proxy on $PROXY_PORT ----
+# CONNECT only to 443 and the stack's HTTPS port; its Filter refuses $PROXY_REFUSED_HOST.
+tinyproxy_pidfile() { echo "$STATE/tinyproxy/tinyproxy.pid"; }
+tinyproxy_pid() { pid_of "$(tinyproxy_pidfile)" tinyproxy; }
+tinyproxy_log() { echo "$LOGS/tinyproxy.log"; }
+tinyproxy_ready() {
+  curl -fsS --max-time 2 -o /dev/null -x "http://$HOST:$PROXY_PORT" "http://$HOST:$API_PORT/health"
+}
+tinyproxy_start() {
+  local d="$STATE/tinyproxy"
+  mkdir -p "$d"
+  printf '^refused\\.proxy\\.test$\n' >"$d/filter"
+  cat >"$d/tinyproxy.conf" <<CONF
+# mssante-diag test stack (stack.sh tinyproxy_start)
+Port $PROXY_PORT
+Listen $HOST
+Timeout 30
+LogFile "$LOGS/tinyproxy.log"
+LogLevel Info
+PidFile "$d/tinyproxy.pid"
+MaxClients 50
+Allow 127.0.0.0/8
+Filter "$d/filter"
+FilterDefaultDeny No
+ConnectPort 443
+ConnectPort $HTTPS_PORT
+DisableViaHeader Yes
+CONF
+  touch "$LOGS/tinyproxy.log"
+  chmod 666 "$LOGS/tinyproxy.log"
+  tinyproxy -c "$d/tinyproxy.conf" >>"$LOGS/tinyproxy-start.log" 2>&1 ||
+    fail_service tinyproxy "$LOGS/tinyproxy.log" "tinyproxy failed to start"
+}
+tinyproxy_stop() {
+  local pid
+  pid="$(tinyproxy_pid)" || return 0
+  stop_tree "$pid" 15
+}
+
+# whitelist_generate: the espace de confiance list served by nginx (/espace-de-confiance/,
+# mssante.whitelist): the stack's domain and two peers, generated now; and a truncated copy.
+whitelist_generate() {
+  local dir="$STATE/whitelist/www/espace-de-confiance" now
+  mkdir -p "$dir"
+  now="$(date --iso-8601=seconds)"
+  cat >"$dir/listeblanchemssante.xml.tmp" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<ListeBlancheMSSante xmlns="https://listeblanche.mssante.fr/schema">
+  <DateDeGeneration>$now</DateDeGeneration>
+  <ListeDomaines>
+    <Domaine><Nom>$MAIL_DOMAIN</Nom><Description>Plateforme de test</Description><DNCertificatOperateur>CN=mail.$MAIL_DOMAIN,O=Test</DNCertificatOperateur><ResponsableContact>admin@$MAIL_DOMAIN</ResponsableContact><SupportContact>support@$MAIL_DOMAIN</SupportContact><DateMAJ>$now</DateMAJ></Domaine>
+    <Domaine><Nom>peer.mssante.test</Nom><Description>Pair</Description><DNCertificatOperateur>CN=mx.peer.mssante.test</DNCertificatOperateur><DateMAJ>$now</DateMAJ></Domaine>
+    <Domaine><Nom>ch-exemple.mssante.fr</Nom><Description>CH</Description><DNCertificatOperateur>CN=mx.ch-exemple.mssante.fr</DNCertificatOperateur><DateMAJ>$now</DateMAJ></Domaine>
+  </ListeDomaines>
+</ListeBlancheMSSante>
+XML
+  mv -f "$dir/listeblanchemssante.xml.tmp" "$dir/listeblanchemssante.xml"
+  head -c 200 "$dir/listeblanchemssante.xml" >"$dir/truncated.xml"
+  chmod -R a+rX "$STATE/whitelist"
+}
+
 # ensure_service NAME: start NAME unless running, then wait until it answers.
 ensure_service() {
   local name="$1" timeout=30
@@ -1164,6 +1237,8 @@ cmd_up() {
   postfix_prepare
   for s in dovecot postfix nginx nsd dockerd; do ensure_service "$s"; done
   ensure_service ntp
+  ensure_service tinyproxy
+  whitelist_generate
   oidc_nginx_refresh
   log "all services up; env file: $ENV_FILE"
 }

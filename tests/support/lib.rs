@@ -207,3 +207,55 @@ pub fn run_measuring_memory(mut cmd: Command) -> (std::process::Output, u64) {
     let out = waiter.join().expect("waiter").expect("command ran");
     (out, peak)
 }
+
+/// `postqueue -c DIR FLAG` of the stack's Postfix: what it prints.
+///
+/// # Panics
+/// When postqueue cannot run.
+#[must_use]
+pub fn postqueue(stack: &Stack, flag: &str) -> String {
+    let out = Command::new("postqueue").args(["-c", stack.var("POSTFIX_CONFIG_DIR"), flag]).output().expect("postqueue runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A message to a recipient nobody serves (the stack's Postfix relays to a closed port),
+/// sitting in the deferred queue with its reason until dropped (then deleted). Its queue id: `.1`.
+#[derive(Debug)]
+pub struct Deferred(pub &'static Stack, pub String);
+
+impl Deferred {
+    /// Sends one message to `recipient` and waits until it is deferred (at most 10 s).
+    ///
+    /// # Panics
+    /// When sendmail fails or the message is not deferred in time.
+    #[must_use]
+    pub fn send(stack: &'static Stack, recipient: &str) -> Self {
+        use mssante_diag_core::checks::postfix::parse_json;
+        use std::process::Stdio;
+        use std::time::{Duration, Instant};
+        let mut child = Command::new("sendmail")
+            .args(["-C", stack.var("POSTFIX_CONFIG_DIR"), "-f", "probe@mssante.test", recipient])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("sendmail runs");
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), b"Subject: deferred\n\nqueued by a test\n").expect("message");
+        drop(child.stdin.take());
+        assert!(child.wait().expect("sendmail ends").success());
+        // Pickup, cleanup, then one refused delivery attempt: deferred with its reason.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (messages, _) = parse_json(&postqueue(stack, "-j"));
+            if let Some(m) = messages.iter().find(|m| m.queue == "deferred" && m.recipients.iter().any(|r| r.0 == recipient && r.1.is_some())) {
+                return Self(stack, m.id.clone());
+            }
+            assert!(Instant::now() < deadline, "the message never reached the deferred queue: {}", postqueue(stack, "-p"));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        let _ = Command::new("postsuper").args(["-c", self.0.var("POSTFIX_CONFIG_DIR"), "-d", &self.1]).output();
+    }
+}

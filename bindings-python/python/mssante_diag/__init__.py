@@ -32,8 +32,10 @@ from ._native import (
     __version__,
     audit_dns,
     catalogue,
+    build_bundle,
     decode_jwt,
     explain,
+    reconcile_annuaire,
     render,
     report_schema,
     run_sync,
@@ -50,6 +52,22 @@ async def run(config: Optional[Config] = None, only: Optional[Sequence[str]] = N
     guide's quick-check set. Cancelling the awaiting task cancels the run.
     """
     return await _native.run(config, only, quick)
+
+
+async def serve(
+    listen: str,
+    config: Optional[Config] = None,
+    only: Optional[Sequence[str]] = None,
+    *,
+    cache_secs: int = 30,
+    max_connections: int = 32,
+) -> None:
+    """Serve the Prometheus exporter of ``mssante-diag serve --listen ADDR`` until cancelled.
+
+    ``/metrics`` runs the checks (``only``, or all) per scrape; a report is served again for
+    ``cache_secs`` and concurrent scrapes share one run. Cancelling the task stops the server.
+    """
+    await _native.serve(listen, config, only, cache_secs, max_connections)
 
 
 from . import checks  # noqa: E402  (uses `run`)
@@ -70,12 +88,15 @@ __all__ = [
     "audit_dns",
     "catalogue",
     "checks",
+    "build_bundle",
     "decode_jwt",
     "explain",
+    "reconcile_annuaire",
     "render",
     "report_schema",
     "run",
     "run_sync",
+    "serve",
     "subsystems",
     "summarize_logs",
 ]

@@ -170,6 +170,8 @@ class Report:
 
 def run(config: Optional[Config] = None, only: Optional[Sequence[str]] = None, quick: bool = False) -> Awaitable[Report]: ...
 def run_sync(config: Optional[Config] = None, only: Optional[Sequence[str]] = None, quick: bool = False) -> Report: ...
+def serve(listen: str, config: Optional[Config] = None, only: Optional[Sequence[str]] = None, cache_secs: int = 30, max_connections: int = 32) -> Awaitable[None]:
+    """The Prometheus exporter of `mssante-diag serve --listen ADDR`: serves `/metrics` (checks run per scrape, cached `cache_secs`, shared by concurrent scrapes) until cancelled."""
 def catalogue(lang: Optional[LangName] = None) -> list[Explanation]: ...
 def subsystems() -> list[str]: ...
 def explain(id: str, lang: Optional[LangName] = None) -> Explanation: ...
@@ -179,5 +181,9 @@ def audit_dns(domains: list[str], config: Optional[Config] = None) -> dict[str, 
     """Audit the DNS of mail domains (as `mssante-diag dns DOMAIN... --format json`): `{status, addresses, domains}`, the platform's address checks (`dns.ptr`, `dns.blocklist`) once in `addresses`, one dict `{domain, status, checks}` per domain in `domains`."""
 def summarize_logs(paths: Sequence[StrPath], since: Optional[str] = None, until: Optional[str] = None, mask_addresses: bool = False) -> dict[str, JSONValue]:
     """Summarise Postfix and Dovecot logs (as `mssante-diag logs summarize --format json`; plain or .gz files, `-` is stdin); `since`/`until`: RFC 3339, a date or an age ("1h")."""
+def reconcile_annuaire(config: Optional[Config] = None, mask: bool = False) -> dict[str, JSONValue]:
+    """Reconcile the platform's mailboxes with the BALs the Annuaire Santé publishes (`annuaire.mailboxes` alone, as `mssante-diag annuaire reconcile --format json`); the report as a dict, full lists in the details, unlisted BALs counted only, addresses masked with `mask`."""
+def build_bundle(output: Union[str, os.PathLike[str]], config: Optional[Config] = None, mask_emails: bool = True) -> dict[str, JSONValue]:
+    """Build the diagnostic bundle (`.tar.gz`, secrets redacted) at `output`, as `mssante-diag bundle -o OUTPUT`; its manifest as a dict (`members` with `size` and `sha256`, `missing` with the reasons)."""
 def decode_jwt(token: str, config: Optional[Config] = None) -> dict[str, JSONValue]:
     """Decode and judge a JWT (`auth.jwt` alone, as `mssante-diag jwt`); the report as a dict, without the token."""

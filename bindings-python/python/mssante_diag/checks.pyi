@@ -8,6 +8,10 @@ async def docker(config: Optional[Config] = None) -> Report:
     """Run the `docker.*` checks and return the report."""
 async def system(config: Optional[Config] = None) -> Report:
     """Run the `system.*` checks and return the report."""
+async def network(config: Optional[Config] = None) -> Report:
+    """Run the `network.*` checks and return the report."""
+async def annuaire(config: Optional[Config] = None) -> Report:
+    """Run the `annuaire.*` checks and return the report."""
 async def config(config: Optional[Config] = None) -> Report:
     """Run the `config.*` checks and return the report."""
 async def auth(config: Optional[Config] = None) -> Report:
@@ -28,6 +32,8 @@ async def dns(config: Optional[Config] = None) -> Report:
     """Run the `dns.*` checks and return the report."""
 async def tls(config: Optional[Config] = None) -> Report:
     """Run the `tls.*` checks and return the report."""
+async def mssante(config: Optional[Config] = None) -> Report:
+    """Run the `mssante.*` checks and return the report."""
 async def backup(config: Optional[Config] = None) -> Report:
     """Run the `backup.*` checks and return the report."""
 async def storage(config: Optional[Config] = None) -> Report:

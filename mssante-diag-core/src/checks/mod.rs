@@ -74,6 +74,8 @@ macro_rules! subsystems {
 subsystems! {
     docker,
     system,
+    network,
+    annuaire,
     config,
     auth,
     api,
@@ -84,6 +86,7 @@ subsystems! {
     postfix,
     dns,
     tls,
+    mssante,
     backup,
     storage,
 }

@@ -306,6 +306,37 @@ Nov 30 12:2
     }
 
     #[test]
+    fn a_file_read_by_position_counts_as_one_pass() {
+        // Over three chunks: the log repeated, lines too long (one over a whole chunk, one over
+        // MAX_LINE across a chunk border) and a long-but-kept line across another border, the
+        // last line without its `\n`.
+        let mut log = Vec::new();
+        let mut border = 1;
+        while log.len() < 3 * source::CHUNK + source::CHUNK / 2 {
+            log.extend_from_slice(LOG.as_bytes());
+            if log.len() > border * source::CHUNK - 40_000 && border <= 3 {
+                let (len, byte) = match border {
+                    1 => (MAX_LINE + 30_000, b'y'),
+                    2 => (MAX_LINE - 100, b'z'),
+                    _ => (source::CHUNK + 10, b'w'),
+                };
+                log.extend(std::iter::repeat_n(byte, len));
+                log.push(b'\n');
+                border += 1;
+            }
+        }
+        log.extend_from_slice(b"Nov 30 12:00:01 mail postfix/qmgr[12]: 4F2A81C0123: removed");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &log).unwrap();
+        let one = summarize_reader(&log[..], &Options { now: Some(NOW), threads: Some(1), ..Options::default() }).unwrap();
+        assert_eq!(one.lines.skipped.too_long, 2, "{:?}", one.lines);
+        for threads in [2, 3, 5] {
+            let opts = Options { now: Some(NOW), threads: Some(threads), ..Options::default() };
+            assert_eq!(summarize_paths(&[file.path()], &opts).unwrap(), one, "threads {threads}");
+        }
+    }
+
+    #[test]
     fn times() {
         assert_eq!(parse_time("1h", NOW), Ok(NOW - 3600));
         assert_eq!(parse_time("30m", NOW), Ok(NOW - 1800));

@@ -47,6 +47,8 @@ pub struct Clock {
     ref_year: i64,
     /// Local time minus UTC, seconds.
     offset: i64,
+    /// Local seconds at the start of each month of the reference year and of the year before.
+    month_starts: [[i64; 12]; 2],
 }
 
 impl Clock {
@@ -55,7 +57,14 @@ impl Clock {
     pub fn new(now: i64, offset: i64) -> Self {
         let ref_local = now + offset;
         let (y, _, _) = civil_from_days(ref_local.div_euclid(86_400));
-        Self { ref_local, ref_year: y, offset }
+        let starts = |year: i64| {
+            let mut starts = [0i64; 12];
+            for (m, start) in (1..=12u32).zip(starts.iter_mut()) {
+                *start = days_from_civil(year, m, 1) * 86_400;
+            }
+            starts
+        };
+        Self { ref_local, ref_year: y, offset, month_starts: [starts(y), starts(y - 1)] }
     }
 
     /// A clock for `now` in this machine's time zone.
@@ -64,12 +73,17 @@ impl Clock {
         Self::new(now, local_offset(now))
     }
 
-    /// Unix seconds of a year-less local date and time.
+    /// Unix seconds of a year-less local date and time (the reference year, or the year before
+    /// when that would be more than a day ahead of the reference instant).
     #[must_use]
     pub fn resolve(&self, month: u32, day: u32, secs_of_day: i64) -> i64 {
-        let mut local = days_from_civil(self.ref_year, month, day) * 86_400 + secs_of_day;
+        let within = |starts: &[i64; 12], year: i64| match usize::try_from(month).ok().and_then(|m| starts.get(m.wrapping_sub(1))) {
+            Some(start) => start + (i64::from(day) - 1) * 86_400 + secs_of_day,
+            None => days_from_civil(year, month, day) * 86_400 + secs_of_day,
+        };
+        let mut local = within(&self.month_starts[0], self.ref_year);
         if local > self.ref_local + 86_400 {
-            local = days_from_civil(self.ref_year - 1, month, day) * 86_400 + secs_of_day;
+            local = within(&self.month_starts[1], self.ref_year - 1);
         }
         local - self.offset
     }
@@ -149,18 +163,38 @@ fn hms(b: &[u8]) -> Option<i64> {
     (h < 24 && m < 60 && s < 61).then_some(h * 3600 + m * 60 + s)
 }
 
+/// The last `Mmm dd hh:mm:ss` stamp parsed and its time: consecutive lines of a log mostly
+/// share their second.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StampCache {
+    stamp: [u8; 15],
+    ts: i64,
+}
+
 /// `Mmm dd hh:mm:ss ` at the start of `s`: Unix seconds and the rest.
-fn rfc3164<'a>(s: &'a [u8], clock: &Clock) -> Option<(i64, &'a [u8])> {
+fn rfc3164<'a>(s: &'a [u8], clock: &Clock, cache: &mut StampCache) -> Option<(i64, &'a [u8])> {
     if s.len() < 16 || s[3] != b' ' || s[6] != b' ' || s[15] != b' ' {
         return None;
     }
+    // The zeroed initial stamp never matches (a stamp starts with a month's letters).
+    if s[..15] == cache.stamp {
+        return Some((cache.ts, &s[16..]));
+    }
+    let ts = rfc3164_time(s, clock)?;
+    cache.stamp.copy_from_slice(&s[..15]);
+    cache.ts = ts;
+    Some((ts, &s[16..]))
+}
+
+/// The time of the `Mmm dd hh:mm:ss` stamp at the start of `s` (checked 16 bytes or more).
+fn rfc3164_time(s: &[u8], clock: &Clock) -> Option<i64> {
     let m = month(&s[0..3])?;
     let day = if s[4] == b' ' { digits(&s[5..6])? } else { digits(&s[4..6])? };
     if !(1..=31).contains(&day) {
         return None;
     }
     let t = hms(&s[7..15])?;
-    Some((clock.resolve(m, u32::try_from(day).ok()?, t), &s[16..]))
+    Some(clock.resolve(m, u32::try_from(day).ok()?, t))
 }
 
 /// An RFC 3339 timestamp at the start of `s` (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`), then a
@@ -282,6 +316,14 @@ fn strip_compose_prefix(s: &[u8]) -> &[u8] {
 /// # Errors
 /// [`Skip`]: why the line is not a syslog line.
 pub fn parse_line<'a>(line: &'a [u8], clock: &Clock) -> Result<Line<'a>, Skip> {
+    parse_line_cached(line, clock, &mut StampCache::default())
+}
+
+/// [`parse_line`] for the lines of one log in order, remembering the last stamp in `cache`.
+///
+/// # Errors
+/// [`Skip`]: why the line is not a syslog line.
+pub fn parse_line_cached<'a>(line: &'a [u8], clock: &Clock, cache: &mut StampCache) -> Result<Line<'a>, Skip> {
     if !line.is_ascii() && std::str::from_utf8(line).is_err() {
         return Err(Skip::NonUtf8);
     }
@@ -298,9 +340,9 @@ pub fn parse_line<'a>(line: &'a [u8], clock: &Clock) -> Result<Line<'a>, Skip> {
     let (ts, rest) = if s.first().is_some_and(u8::is_ascii_digit) {
         let (ts, rest) = rfc3339(s).ok_or(Skip::Malformed)?;
         // `docker logs --timestamps` in front of a syslog line: keep the engine's (dated) time.
-        (ts, rfc3164(rest, clock).map_or(rest, |(_, r)| r))
+        (ts, rfc3164(rest, clock, cache).map_or(rest, |(_, r)| r))
     } else {
-        rfc3164(s, clock).ok_or(Skip::Malformed)?
+        rfc3164(s, clock, cache).ok_or(Skip::Malformed)?
     };
     let (first, after) = token(rest);
     let (host, tag, message) = if let Some(tag) = first.strip_suffix(b":") {
@@ -336,6 +378,41 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), z);
         }
         assert_eq!(days_from_civil(2024, 11, 30), 20_057);
+    }
+
+    #[test]
+    fn clock_resolves_every_day_of_the_calendar() {
+        // Reference instants around new year and a leap day, in several offsets.
+        for (now, offset) in [(NOW, 0), (NOW + 32 * 86_400, 3600), (1_709_208_000, -18_000), (1_704_067_200, 7200)] {
+            let c = Clock::new(now, offset);
+            let (year, _, _) = civil_from_days((now + offset).div_euclid(86_400));
+            for month in 1..=12 {
+                for day in 1..=31 {
+                    let secs = 3723;
+                    let this = days_from_civil(year, month, day) * 86_400 + secs;
+                    let expected = if this > now + offset + 86_400 { days_from_civil(year - 1, month, day) * 86_400 + secs } else { this };
+                    assert_eq!(c.resolve(month, day, secs), expected - offset, "{year}-{month}-{day}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_stamp_cache_never_changes_a_result() {
+        let c = Clock::new(NOW, 3600);
+        let lines: [&[u8]; 7] = [
+            b"Nov 30 12:59:43 mail postfix/smtpd[1]: a",
+            b"Nov 30 12:59:43 mail postfix/smtpd[1]: b",
+            b"Nov 30 12:59:44 mail postfix/qmgr[2]: c",
+            b"Nov 30 12:59:4x mail postfix/qmgr[2]: bad stamp",
+            b"2024-11-30T12:00:00Z Nov 30 12:59:44 mail postfix/qmgr[2]: docker",
+            b"Dec 31 23:59:59 mail postfix/qmgr[2]: last year",
+            b"Nov 30 12:59:44 mail postfix/qmgr[2]: c again",
+        ];
+        let mut cache = StampCache::default();
+        for line in lines {
+            assert_eq!(parse_line_cached(line, &c, &mut cache), parse_line(line, &c), "{}", String::from_utf8_lossy(line));
+        }
     }
 
     #[test]

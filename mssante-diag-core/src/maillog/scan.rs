@@ -8,7 +8,7 @@ use memchr::memmem::Finder;
 use memchr::{memchr, memrchr};
 
 use super::join::{Domain, Entry, Fragment, Local, Qid};
-use super::parse::{parse_line, Clock, Line, Skip};
+use super::parse::{parse_line_cached, Clock, Line, Skip, StampCache};
 use super::summary::{Acc, HourRow};
 use super::MAX_LINE;
 
@@ -42,6 +42,7 @@ struct Chunk<'s> {
     acc: Acc,
     join: Local,
     scratch: Vec<u8>,
+    stamps: StampCache,
     hour: i64,
     row: HourRow,
 }
@@ -68,7 +69,7 @@ impl Scanner {
 
     /// Counts the lines of `data` (whole lines; the last one may lack its `\n`).
     pub(crate) fn chunk(&self, data: &[u8]) -> ChunkOut {
-        let mut c = Chunk { s: self, acc: Acc::default(), join: Local::default(), scratch: Vec::with_capacity(256), hour: i64::MIN, row: HourRow::default() };
+        let mut c = Chunk { s: self, acc: Acc::default(), join: Local::default(), scratch: Vec::with_capacity(256), stamps: StampCache::default(), hour: i64::MIN, row: HourRow::default() };
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', data) {
             c.line(&data[start..end]);
@@ -91,7 +92,7 @@ fn qid(msg: &[u8]) -> Option<(Qid, &[u8])> {
     if end < 5 || msg.get(end..end + 2) != Some(b": ") || msg[..end] == *b"NOQUEUE" || msg[..end].iter().all(u8::is_ascii_lowercase) {
         return None;
     }
-    Some((Qid::new(&msg[..end], false), &msg[end + 2..]))
+    Some((Qid::new(&msg[..end]), &msg[end + 2..]))
 }
 
 /// The decimal number at the start of `s` (0 when none).
@@ -179,7 +180,7 @@ impl Chunk<'_> {
             self.acc.skipped_too_long += 1;
             return;
         }
-        let l = match parse_line(raw, &self.s.clock) {
+        let l = match parse_line_cached(raw, &self.s.clock, &mut self.stamps) {
             Ok(l) => l,
             Err(Skip::Malformed) => {
                 // An empty line is not worth a mention either way.
@@ -307,7 +308,7 @@ impl Chunk<'_> {
                         let new = &rest[i + 14..];
                         let end = new.iter().take(21).position(|c| !c.is_ascii_alphanumeric()).unwrap_or(new.len().min(21));
                         if (5..=20).contains(&end) {
-                            self.join.start(Qid::new(&new[..end], false));
+                            self.join.start(Qid::new(&new[..end]));
                         }
                     }
                 }

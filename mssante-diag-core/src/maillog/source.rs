@@ -12,6 +12,7 @@ use super::join::Carried;
 use super::parse::Clock;
 use super::scan::{ChunkOut, Scanner};
 use super::summary::{rfc3339, Acc, Summary, Window};
+use super::MAX_LINE;
 use crate::Error;
 
 /// Bytes per chunk of work.
@@ -105,8 +106,9 @@ impl Summarizer {
         }
     }
 
-    /// Counts what `feed` kept of an unfinished last line (the end of a stream).
-    fn flush(&mut self) {
+    /// Ends one stream fed by [`Self::feed`]: its unfinished last line is counted, the next
+    /// `feed` starts a new stream (e.g. the next container of a service).
+    pub fn end_stream(&mut self) {
         if !self.pending.is_empty() {
             let out = self.scanner.chunk(&self.pending);
             self.merge(out);
@@ -120,16 +122,79 @@ impl Summarizer {
     /// # Errors
     /// The reader's error (what was read before it is counted).
     pub fn read(&mut self, mut r: impl Read) -> std::io::Result<()> {
-        self.flush();
+        self.end_stream();
         // A log smaller than a chunk is counted at once, on this thread.
         let mut first = Vec::new();
         (&mut r).take(CHUNK as u64).read_to_end(&mut first)?;
         if first.len() < CHUNK {
             self.feed(&first);
-            self.flush();
+            self.end_stream();
             return Ok(());
         }
         self.read_chunks(std::io::Cursor::new(first).chain(r))
+    }
+
+    /// [`Self::read`] of a plain file: every worker thread reads its own chunks of it with
+    /// positioned reads (no copy through one reader thread), merged in log order. The file is
+    /// read up to the length it had when this started.
+    ///
+    /// # Errors
+    /// The file's error (what was read before it is counted).
+    pub fn read_file(&mut self, f: &std::fs::File) -> std::io::Result<()> {
+        self.end_stream();
+        let len = f.metadata()?.len();
+        let span = CHUNK as u64;
+        if self.threads <= 1 || len < 2 * span {
+            return self.read(f);
+        }
+        let (count, threads) = (len.div_ceil(span), self.threads);
+        let in_flight = 4 * threads as u64;
+        let scanner = Arc::clone(&self.scanner);
+        std::thread::scope(|scope| {
+            let (job_tx, job_rx) = mpsc::sync_channel::<u64>(4 * threads);
+            let job_rx = Arc::new(Mutex::new(job_rx));
+            let (res_tx, res_rx) = mpsc::channel::<(u64, std::io::Result<ChunkOut>)>();
+            for _ in 0..threads {
+                let (job_rx, res_tx, scanner) = (Arc::clone(&job_rx), res_tx.clone(), Arc::clone(&scanner));
+                scope.spawn(move || {
+                    let mut buf = vec![0u8; CHUNK + 1 + MAX_LINE + 1];
+                    loop {
+                        let job = job_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                        let Ok(i) = job else { break };
+                        let out = read_span(f, i * span, span, len, &mut buf).map(|lines| lines.map_or_else(ChunkOut::default, |l| scanner.chunk(l)));
+                        if res_tx.send((i, out)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(res_tx);
+            let mut pending: BTreeMap<u64, ChunkOut> = BTreeMap::new();
+            let (mut sent, mut merged) = (0u64, 0u64);
+            let mut result = Ok(());
+            loop {
+                while result.is_ok() && sent < count && sent - merged < in_flight && job_tx.send(sent).is_ok() {
+                    sent += 1;
+                }
+                if merged == sent {
+                    break;
+                }
+                let Ok((i, out)) = res_rx.recv() else { break };
+                let out = out.unwrap_or_else(|e| {
+                    if result.is_ok() {
+                        result = Err(e);
+                    }
+                    ChunkOut::default()
+                });
+                pending.insert(i, out);
+                while let Some(out) = pending.remove(&merged) {
+                    self.merge(out);
+                    merged += 1;
+                }
+            }
+            drop(job_tx);
+            result
+        })
     }
 
     /// [`Self::read`] of a log of a chunk or more.
@@ -289,11 +354,64 @@ impl Summarizer {
     /// The summary of everything fed.
     #[must_use]
     pub fn finish(mut self) -> Summary {
-        self.flush();
+        self.end_stream();
         let mut acc = std::mem::take(&mut self.acc);
         self.carried.finish(&mut acc);
         acc.summary(self.window, self.mask)
     }
+}
+
+/// The lines of file `f` (`len` bytes long) that start in `[off, off + span)`, read into
+/// `buf` (of `span + MAX_LINE + 2` bytes): from the first line start at or after `off` to the
+/// end of the last line, which may run past `off + span` (read to its end, or cut after
+/// [`MAX_LINE`] + 1 bytes: counted too long either way). `None` when no line starts there.
+fn read_span<'b>(f: &std::fs::File, off: u64, span: u64, len: u64, buf: &'b mut [u8]) -> std::io::Result<Option<&'b [u8]>> {
+    // From the byte before `off`: a `\n` there makes `off` a line start.
+    let from = off.saturating_sub(1);
+    let to = off.saturating_add(span).min(len);
+    let want = usize::try_from(to - from).unwrap_or(usize::MAX).min(buf.len());
+    let mut filled = read_at_most(f, from, &mut buf[..want])?;
+    let start = if off == 0 {
+        0
+    } else {
+        match memchr::memchr(b'\n', &buf[..filled]) {
+            Some(i) => i + 1,
+            None => return Ok(None),
+        }
+    };
+    if filled == want && to < len && buf[filled - 1] != b'\n' {
+        // The last line runs on past `to`.
+        let last = memchr::memrchr(b'\n', &buf[start..filled]).map_or(start, |i| start + i + 1);
+        let limit = (last + MAX_LINE + 1).min(buf.len());
+        while filled < limit {
+            let step = (limit - filled).min(1 << 16);
+            let n = read_at_most(f, from + filled as u64, &mut buf[filled..filled + step])?;
+            if let Some(i) = memchr::memchr(b'\n', &buf[filled..filled + n]) {
+                filled += i + 1;
+                break;
+            }
+            filled += n;
+            if n < step {
+                break;
+            }
+        }
+    }
+    Ok(Some(&buf[start..filled]))
+}
+
+/// Reads `buf.len()` bytes of `f` at `at`, fewer at its end: the bytes read.
+fn read_at_most(f: &std::fs::File, at: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match f.read_at(&mut buf[filled..], at + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Fills `buf` after its first `carry` bytes until full or the end of `r`: (bytes in
@@ -316,9 +434,9 @@ fn fill(r: &mut impl Read, buf: &mut [u8], carry: usize) -> std::io::Result<(usi
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, Error> {
+pub fn open(path: &Path) -> Result<Opened, Error> {
     if path == Path::new("-") {
-        return Ok(Box::new(std::io::stdin()));
+        return Ok(Opened::Stream(Box::new(std::io::stdin())));
     }
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let mut f = std::fs::File::open(path).map_err(io)?;
@@ -326,9 +444,31 @@ pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, Error> {
     let n = f.read(&mut magic).map_err(io)?;
     std::io::Seek::rewind(&mut f).map_err(io)?;
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, f))))
+        Ok(Opened::Stream(Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, f)))))
+    } else if f.metadata().map_err(io)?.is_file() {
+        Ok(Opened::File(f))
     } else {
-        Ok(Box::new(f))
+        Ok(Opened::Stream(Box::new(f)))
+    }
+}
+
+/// An opened log: a plain file (read in parallel by position) or a stream (standard input, a
+/// pipe, a decompressed `.gz` file).
+pub enum Opened {
+    /// A regular file, not compressed.
+    File(std::fs::File),
+    /// Anything read from start to end.
+    Stream(Box<dyn Read + Send>),
+}
+
+impl Opened {
+    /// As one reader.
+    #[must_use]
+    pub fn into_reader(self) -> Box<dyn Read + Send> {
+        match self {
+            Self::File(f) => Box::new(f),
+            Self::Stream(r) => r,
+        }
     }
 }
 
@@ -342,8 +482,11 @@ pub fn summarize_paths<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Result<Su
     let stdin = [PathBuf::from("-")];
     let list: Vec<&Path> = if paths.is_empty() { stdin.iter().map(PathBuf::as_path).collect() } else { paths.iter().map(AsRef::as_ref).collect() };
     for p in list {
-        let r = open(p)?;
-        s.read(r).map_err(|source| Error::Io { path: p.to_path_buf(), source })?;
+        let io = |source| Error::Io { path: p.to_path_buf(), source };
+        match open(p)? {
+            Opened::File(f) => s.read_file(&f).map_err(io)?,
+            Opened::Stream(r) => s.read(r).map_err(io)?,
+        }
     }
     Ok(s.finish())
 }
@@ -372,7 +515,7 @@ pub async fn feed_docker(docker: &bollard::Docker, project: &str, service: &str,
     let window = crate::docker::LogWindow { tail: None, since: opts.since, timestamps: true, max_bytes: DOCKER_MAX_BYTES };
     for id in ids.iter().rev() {
         crate::docker::stream_log(docker, id, &window, |b| s.feed(b)).await?;
-        s.flush();
+        s.end_stream();
     }
     Ok(ids.into_iter().map(|i| i.chars().take(12).collect()).collect())
 }

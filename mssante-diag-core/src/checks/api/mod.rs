@@ -91,11 +91,12 @@ fn shown_location(from: &reqwest::Url, location: &str) -> String {
 
 /// Fetches the health endpoint within `timeout`: connection, response headers and body are
 /// named steps under one deadline, and at most [`BODY_READ_LIMIT`] bytes of body are read.
+/// The request follows `proxies` (list the API's host in `NO_PROXY` when a proxy is set).
 ///
 /// # Errors
 /// The transport error (refused, TLS, not HTTP...) or the step that got no answer in time.
-pub async fn probe_health(url: &str, timeout: Duration) -> Result<HealthProbe, HealthFailure> {
-    let client = crate::http::client_builder(timeout).redirect(same_path_redirects()).no_proxy().build().map_err(HealthFailure::Transport)?;
+pub async fn probe_health(url: &str, proxies: &crate::proxy::Proxies, timeout: Duration) -> Result<HealthProbe, HealthFailure> {
+    let client = crate::http::client_builder(timeout, proxies).redirect(same_path_redirects()).build().map_err(HealthFailure::Transport)?;
     let got = crate::http::get_bounded(&client, url, timeout, BODY_READ_LIMIT).await?;
     let http_status = got.status.as_u16();
     let location = got
@@ -144,7 +145,7 @@ pub fn evaluate_health(p: &HealthProbe, warn_ms: u64, crit_ms: u64, lang: crate:
 async fn health(ctx: Arc<Ctx>) -> Outcome {
     let (cfg, lang) = (&ctx.config.api, ctx.lang());
     let url = cfg.url.to_string();
-    match probe_health(cfg.url.expose(), ctx.config.timeout()).await {
+    match probe_health(cfg.url.expose(), &crate::proxy::Proxies::resolve(&ctx.config), ctx.config.timeout()).await {
         Ok(p) => evaluate_health(&p, cfg.latency_warn_ms, cfg.latency_crit_ms, lang),
         Err(HealthFailure::NoAnswer(h)) => h.outcome(&ctx, &tr!(lang, "API {url}", "API {url}")),
         Err(HealthFailure::Transport(e)) => {

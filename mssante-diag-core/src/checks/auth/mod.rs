@@ -34,7 +34,12 @@ impl AuthState {
     /// PSC's discovery and key set, fetched on first use.
     pub async fn psc(&self, ctx: &Ctx) -> &PscFacts {
         let cfg = &ctx.config;
-        self.psc.get_or_init(|| psc::gather(&cfg.auth, &cfg.project_dir, cfg.timeout(), ctx.lang())).await
+        self.psc
+            .get_or_init(|| async {
+                let proxies = crate::proxy::Proxies::resolve(cfg);
+                psc::gather(&cfg.auth, &cfg.project_dir, &proxies, cfg.timeout(), ctx.lang()).await
+            })
+            .await
     }
 }
 

@@ -16,6 +16,7 @@ use crate::config::redact_url;
 use crate::http::{get_bounded, transport_cause, Failure};
 use crate::model::{Metric, Status};
 use crate::probe::Hung;
+use crate::proxy::Proxies;
 use crate::{tr, Lang};
 
 /// Most bytes read of a discovery document or a key set (PSC's are a few KiB).
@@ -137,25 +138,12 @@ pub fn discovery_urls(s: &Settings) -> Vec<String> {
     }
 }
 
-/// The HTTP client: the built-in roots plus the CA bundle, the environment's proxy settings.
-fn client(s: &Settings, project_dir: &Path, timeout: Duration) -> Result<reqwest::Client, String> {
-    let mut b = crate::http::client_builder(timeout).redirect(reqwest::redirect::Policy::limited(5));
+/// The HTTP client: the built-in roots plus the CA bundle, the run's proxy rules.
+fn client(s: &Settings, project_dir: &Path, proxies: &Proxies, timeout: Duration) -> Result<reqwest::Client, String> {
+    let mut b = crate::http::client_builder(timeout, proxies).redirect(reqwest::redirect::Policy::limited(5));
     if let Some(p) = &s.ca_bundle {
         let path = if p.is_absolute() { p.clone() } else { project_dir.join(p) };
-        let shown = path.display().to_string();
-        let mut pem = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::fs::File::open(&path).map_err(|e| format!("{shown}: {}", e.kind()))?, CA_READ_LIMIT),
-            &mut pem,
-        )
-        .map_err(|e| format!("{shown}: {}", e.kind()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{shown}: {}", crate::http::root_cause(&e)))?;
-        if certs.is_empty() {
-            return Err(format!("{shown}: no PEM certificate"));
-        }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
+        b = crate::http::add_ca_bundle(b, &path, CA_READ_LIMIT)?;
     }
     b.build().map_err(|e| crate::http::root_cause(&e))
 }
@@ -202,8 +190,9 @@ fn read_discovery(url: &str, doc: &serde_json::Map<String, serde_json::Value>) -
     Discovery { url: redact_url(url), issuer: doc.get("issuer").and_then(|v| v.as_str()).map(str::to_owned), endpoints, missing, not_https }
 }
 
-/// Fetches the discovery document, then its key set, each fetch within `timeout`.
-pub async fn gather(s: &Settings, project_dir: &Path, timeout: Duration, lang: Lang) -> PscFacts {
+/// Fetches the discovery document, then its key set, each fetch within `timeout`, through
+/// the proxy `proxies` name for them.
+pub async fn gather(s: &Settings, project_dir: &Path, proxies: &Proxies, timeout: Duration, lang: Lang) -> PscFacts {
     let mut facts = PscFacts {
         issuer: s.issuer.clone(),
         ca_problem: None,
@@ -216,8 +205,8 @@ pub async fn gather(s: &Settings, project_dir: &Path, timeout: Duration, lang: L
         jwks: Jwks::default(),
     };
     // Reading the CA bundle is a file read: off the async threads, under the timeout.
-    let (settings, dir) = (s.clone(), project_dir.to_path_buf());
-    let built = tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || client(&settings, &dir, timeout))).await;
+    let (settings, dir, proxies) = (s.clone(), project_dir.to_path_buf(), proxies.clone());
+    let built = tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || client(&settings, &dir, &proxies, timeout))).await;
     let client = match built {
         Ok(Ok(Ok(c))) => c,
         Ok(Ok(Err(e))) => {

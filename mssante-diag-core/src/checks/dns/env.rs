@@ -34,6 +34,8 @@ pub struct Env {
     pub project_dir: PathBuf,
     /// The MTA-STS policy client, built on first use, shared with [`Env::sharing`] copies.
     http: Arc<OnceCell<Result<reqwest::Client, String>>>,
+    /// The run's proxy rules, followed by the MTA-STS policy client.
+    proxies: crate::proxy::Proxies,
 }
 
 impl std::fmt::Debug for Env {
@@ -53,7 +55,8 @@ impl Env {
         let plain = resolver::build(&s.nameservers, timeout)?;
         let anchors = s.trust_anchors.as_ref().map(|p| config.project_dir.join(p));
         let secure = resolver::build_validating(&s.nameservers, timeout, anchors.as_deref());
-        Ok(Self { settings: s, plain, secure, timeout, lang: config.lang, project_dir: config.project_dir.clone(), http: Arc::default() })
+        let proxies = crate::proxy::Proxies::resolve(config);
+        Ok(Self { settings: s, plain, secure, timeout, lang: config.lang, project_dir: config.project_dir.clone(), http: Arc::default(), proxies })
     }
 
     /// The environment of `config` with this one's resolvers (and their cache) and HTTPS
@@ -69,12 +72,13 @@ impl Env {
             lang: config.lang,
             project_dir: config.project_dir.clone(),
             http: self.http.clone(),
+            proxies: self.proxies.clone(),
         }
     }
 
-    /// The HTTPS client of MTA-STS policy fetches: names resolved by [`Env::plain`], the
-    /// configured CA bundle (else the public roots), no redirect, no proxy, no idle connection
-    /// kept; built once.
+    /// The HTTPS client of MTA-STS policy fetches: names resolved by [`Env::plain`] (by the
+    /// proxy when the run's proxy rules send the request through one), the configured CA bundle
+    /// (else the public roots), no redirect, no idle connection kept; built once.
     ///
     /// # Errors
     /// The CA bundle could not be read or the TLS stack set up, in a few words.
@@ -83,10 +87,9 @@ impl Env {
     }
 
     fn build_http(&self) -> Result<reqwest::Client, String> {
-        let mut b = reqwest::Client::builder()
+        let mut b = crate::http::client_builder(self.timeout, &self.proxies)
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
             .pool_max_idle_per_host(0)
             .dns_resolver(Arc::new(resolver::ForHttp(self.plain.clone())));
         if let Some(bundle) = &self.settings.ca_bundle {

@@ -1,4 +1,6 @@
-//! Error and warning lines in the recent logs of each service (`docker compose logs | grep -i error`).
+//! Error and warning lines in the recent logs of each service (`docker compose logs | grep -i error`),
+//! and what the mail lines among them say (the [`crate::maillog`] summary: Postfix and Dovecot
+//! outcomes, `docker compose logs postfix | grep status=deferred` of the guide).
 
 use bollard::Docker;
 use serde::Serialize;
@@ -8,6 +10,7 @@ use super::compose_remedy;
 use crate::checks::{grade, Outcome};
 use super::Settings as DockerConfig;
 use crate::logscan::{Matcher, Tally, DEFAULT_SAMPLES};
+use crate::maillog::{self, Summarizer, Summary};
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};
 
@@ -21,6 +24,10 @@ pub struct ServiceLog {
     /// Counts and the last matching lines.
     #[serde(flatten)]
     pub tally: Tally,
+    /// The mail log summary of its Postfix and Dovecot lines (addresses masked); absent when
+    /// its log has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail: Option<Summary>,
 }
 
 /// Scans the recent log of every container of the project, grouped by service.
@@ -28,29 +35,49 @@ pub struct ServiceLog {
 /// # Errors
 /// The engine's error.
 pub async fn scan(docker: &Docker, p: &Project, cfg: &DockerConfig, matcher: &Matcher) -> Result<Vec<ServiceLog>, bollard::errors::Error> {
-    let tallies = futures::future::join_all(p.containers.iter().map(|c| async move {
-        let mut s = matcher.stream();
-        read_log(docker, &c.id, cfg.log_lines, Some(cfg.log_since_secs), |b| s.feed(b)).await?;
-        Ok::<_, bollard::errors::Error>((c, s.finish()))
-    }))
-    .await;
-    let mut out: Vec<ServiceLog> = Vec::new();
-    for t in tallies {
-        let (c, tally) = match t {
-            Ok(t) => t,
+    let mut services: Vec<(&str, Vec<&super::project::ContainerFacts>)> = Vec::new();
+    for c in &p.containers {
+        match services.iter_mut().find(|(s, _)| *s == c.service) {
+            Some((_, cs)) => cs.push(c),
+            None => services.push((&c.service, vec![c])),
+        }
+    }
+    let logs = futures::future::join_all(services.into_iter().map(|(service, containers)| scan_service(docker, cfg, matcher, service, containers))).await;
+    let mut out = Vec::new();
+    for log in logs {
+        out.extend(log?);
+    }
+    Ok(out)
+}
+
+/// Scans the containers of one service, one after the other (their mail lines are joined by
+/// queue id across restarts); `None` when every one was removed since it was listed.
+async fn scan_service(docker: &Docker, cfg: &DockerConfig, matcher: &Matcher, service: &str, containers: Vec<&super::project::ContainerFacts>) -> Result<Option<ServiceLog>, bollard::errors::Error> {
+    let mut mail = Summarizer::new(&maillog::Options { mask_addresses: true, ..maillog::Options::default() });
+    let mut log = ServiceLog { service: service.to_owned(), containers: Vec::new(), tally: Tally::default(), mail: None };
+    for c in containers {
+        let mut lines = matcher.stream();
+        match read_log(docker, &c.id, cfg.log_lines, Some(cfg.log_since_secs), |b| {
+            lines.feed(b);
+            mail.feed(b);
+        })
+        .await
+        {
+            Ok(()) => {}
             // Removed since it was listed.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => continue,
             Err(e) => return Err(e),
-        };
-        match out.iter_mut().find(|s| s.service == c.service) {
-            Some(s) => {
-                s.containers.push(c.name.clone());
-                s.tally.merge(tally, DEFAULT_SAMPLES);
-            }
-            None => out.push(ServiceLog { service: c.service.clone(), containers: vec![c.name.clone()], tally }),
         }
+        mail.end_stream();
+        log.containers.push(c.name.clone());
+        log.tally.merge(lines.finish(), DEFAULT_SAMPLES);
     }
-    Ok(out)
+    if log.containers.is_empty() {
+        return Ok(None);
+    }
+    let mail = mail.finish();
+    log.mail = (mail.lines.postfix + mail.lines.dovecot > 0).then_some(mail);
+    Ok(Some(log))
 }
 
 /// Judges error lines per service against `log_errors_warn` / `log_errors_crit`.
@@ -71,6 +98,12 @@ pub fn evaluate_logs(logs: &[ServiceLog], project: &str, cfg: &DockerConfig, lan
         status = status.worst(st);
         metrics.push(Metric::new("errors", t.errors as f64, "").thresholds(warn, crit).label("service", &s.service));
         metrics.push(Metric::new("warnings", t.warnings as f64, "").label("service", &s.service));
+        if let Some(m) = &s.mail {
+            metrics.push(Metric::new("mail_delivered", m.delivered as f64, "").label("service", &s.service));
+            metrics.push(Metric::new("mail_deferred", m.deferred as f64, "").label("service", &s.service));
+            metrics.push(Metric::new("mail_bounced", m.bounced as f64, "").label("service", &s.service));
+            metrics.push(Metric::new("mail_rejected", m.rejected as f64, "").label("service", &s.service));
+        }
         if st != Status::Ok {
             let last = t.error_samples.back().map_or("", String::as_str);
             problems.push(tr!(
@@ -114,8 +147,8 @@ mod tests {
         let mut t = Tally::default();
         m.scan(b"ok\nERROR db gone\nwarn slow\n", &mut t);
         let logs = vec![
-            ServiceLog { service: "api".into(), containers: vec!["p-api-1".into()], tally: t },
-            ServiceLog { service: "redis".into(), containers: vec!["p-redis-1".into()], tally: Tally::default() },
+            ServiceLog { service: "api".into(), containers: vec!["p-api-1".into()], tally: t, mail: None },
+            ServiceLog { service: "redis".into(), containers: vec!["p-redis-1".into()], tally: Tally::default(), mail: None },
         ];
         let o = evaluate_logs(&logs, "p", &DockerConfig::default(), Lang::En);
         let vars = crate::config::Config::from_toml_str("", std::path::Path::new("/srv/mssante")).unwrap().vars();

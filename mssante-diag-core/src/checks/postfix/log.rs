@@ -89,7 +89,7 @@ pub async fn read_log(ctx: &Ctx) -> Result<LogFacts, LogError> {
     let now = chrono::Utc::now().timestamp();
     #[allow(clippy::cast_possible_truncation)]
     let since = now - (c.log_window_minutes * 60.0) as i64;
-    let opts = Options { since: Some(since), ..Options::default() };
+    let opts = Options { since: Some(since), mask_addresses: c.mask_addresses, ..Options::default() };
     let dir = &ctx.config.project_dir;
     let (files, older_files) = log_files(&c.log_paths, dir, since);
     let shown = |p: &PathBuf| p.strip_prefix(dir).unwrap_or(p).display().to_string();

@@ -49,6 +49,9 @@ pub struct Settings {
     pub auth_failures_warn: u64,
     /// Failed logins in the window that are critical. Default: 1000.
     pub auth_failures_crit: u64,
+    /// Hide client addresses and e-mail addresses in the mail log summary of `postfix.log`.
+    /// Default: false (the diagnostic bundle turns it on).
+    pub mask_addresses: bool,
 }
 
 /// Mail logs looked for under the project folder when `log_paths` is not set (the guide's
@@ -82,6 +85,7 @@ impl Section for Settings {
             bounce_rate_crit: 20.0,
             auth_failures_warn: 100,
             auth_failures_crit: 1000,
+            mask_addresses: false,
         }
     }
 

@@ -41,6 +41,7 @@ pub use integrity::{evaluate_integrity, integrity, ChecksumFailure, IntegrityFac
 pub use migrations::{evaluate_migrations, migration_files, migration_ledger, version_key, Ledger, MigrationFile, MigrationLedger};
 pub use retention::{evaluate_retention, retention, RetentionFacts};
 pub use session::{Attempt, PgShared, Session};
+pub(crate) use session::on_db;
 pub use statements::{evaluate_statements, statements, Statement, StatementsFacts};
 pub use tables::{
     evaluate_indexes, evaluate_size, evaluate_vacuum, index_facts, size_facts, vacuum_facts, IndexFacts, IndexInfo, ScanStats, SizeFacts,

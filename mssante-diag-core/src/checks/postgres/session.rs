@@ -172,7 +172,7 @@ fn read_only_pool(opts: PgConnectOptions, config: &Config) -> PgPool {
 /// # Errors
 /// The finished outcome when it could not: PostgreSQL unavailable (brief `unknown`),
 /// timed out, or the query failed (`unknown` with the reason).
-pub(super) async fn on_db<T, F, Fut>(ctx: &Ctx, gather: F) -> Result<T, Outcome>
+pub(crate) async fn on_db<T, F, Fut>(ctx: &Ctx, gather: F) -> Result<T, Outcome>
 where
     F: FnOnce(PoolConnection<Postgres>) -> Fut,
     Fut: Future<Output = Result<T, sqlx::Error>>,
