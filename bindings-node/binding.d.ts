@@ -11,6 +11,17 @@ import type { CheckResult, Remedy, Report, Status } from './report'
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * A running exporter of [`serve`]: its address, and `close()` to stop it. Keep a reference
+ * while it should serve: once collected, it stops.
+ */
+export declare class Exporter {
+  /** `host:port` it listens on (the port chosen when 0 was asked for). */
+  get address(): string
+  /** Stops serving (again: no effect). */
+  close(): void
+}
+
+/**
  * Audits the DNS of mail domains as `mssante-diag dns DOMAIN... --format json` does (the
  * `dns.*` checks but `dns.resolver`, at most `dns.concurrency` domains at once, with the
  * project's `[dns]` settings). Resolves with `{ status, addresses, domains }`: the platform's
@@ -18,6 +29,14 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * domain, in order. Rejects with code `CONFIG` or `ENV_FILE` as [`run`] does.
  */
 export declare function auditDns(domains: Array<string>, options?: ProjectOptions | undefined | null): Promise<{ status: Status; addresses: CheckResult[]; domains: Array<{ domain: string; status: Status; checks: CheckResult[] }> }>
+
+/**
+ * Builds the diagnostic bundle (`.tar.gz`, secrets redacted, e-mail addresses masked) at
+ * `output`, as `mssante-diag bundle -o OUTPUT` does. Resolves with its manifest: `members`
+ * (`name`, `size`, `sha256`) and `missing` (`name`, `reason`). Rejects with code `IO` when the
+ * output cannot be written, `CONFIG` or `ENV_FILE` as [`run`] does.
+ */
+export declare function buildBundle(output: string, options?: ProjectOptions | undefined | null): Promise<{ version: string; created_at: string; host: string; root: string; emails_masked: boolean; members: Array<{ name: string; size: number; sha256: string }>; missing: Array<{ name: string; reason: string }> }>
 
 /** Every check, in report order (as `mssante-diag list`); remedies cite the built-in defaults' values. */
 export declare function catalogue(lang?: Lang | undefined | null): Array<CheckInfo>
@@ -79,6 +98,15 @@ export interface ProjectOptions {
 }
 
 /**
+ * Reconciles the platform's mailboxes with the BALs the Annuaire Santé publishes, as
+ * `mssante-diag annuaire reconcile --format json` does (`annuaire.mailboxes` alone). Resolves
+ * with the report, the full lists in the check's details, unlisted BALs counted only; mask the
+ * addresses with the override `{ annuaire: { mask: true } }`. Rejects with code `CONFIG` or
+ * `ENV_FILE` as [`run`] does.
+ */
+export declare function reconcileAnnuaire(options?: ProjectOptions | undefined | null): Promise<Report>
+
+/**
  * Prints a report as the CLI would in a format.
  * Throws with code `InvalidArg` when `report` is not a report document.
  */
@@ -134,6 +162,31 @@ export interface RunOptions {
    * in catalogue order. What it throws is an uncaught exception, as in an event listener.
    */
   onCheck?: (check: CheckResult) => void
+}
+
+/**
+ * The Prometheus exporter of `mssante-diag serve --listen ADDR`: binds `listen`
+ * (`"127.0.0.1:9917"`, port 0 for a free one) and serves `/metrics` (the checks run per
+ * scrape, a report cached `cacheSecs` and shared by concurrent scrapes) until `close()`.
+ * Resolves once listening; rejects with code `CONFIG`, `ENV_FILE`, `UNKNOWN_CHECK` or `IO`
+ * (an address that cannot be bound) as [`run`] does.
+ */
+export declare function serve(listen: string, options?: ServeOptions | undefined | null): Promise<Exporter>
+
+/** What [`serve`] takes besides the address. */
+export interface ServeOptions {
+  /** The platform's project folder. Default: the current working directory. */
+  projectDir?: string
+  /** Configuration file to read instead of the project's `mssante-diag.toml`. */
+  configPath?: string
+  /** Overrides applied last, shaped like `mssante-diag.toml`. */
+  config?: Record<string, unknown>
+  /** Subsystems or check ids each scrape runs. Default: every check. */
+  only?: Array<string>
+  /** Seconds a report is served again before a scrape runs the checks anew. Default: 30. */
+  cacheSecs?: number
+  /** Connections served at once. Default: 32. */
+  maxConnections?: number
 }
 
 /**

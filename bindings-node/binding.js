@@ -835,14 +835,18 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Exporter = nativeBinding.Exporter
 module.exports.auditDns = nativeBinding.auditDns
+module.exports.buildBundle = nativeBinding.buildBundle
 module.exports.catalogue = nativeBinding.catalogue
 module.exports.decodeJwt = nativeBinding.decodeJwt
 module.exports.explain = nativeBinding.explain
 module.exports.Format = nativeBinding.Format
 module.exports.Lang = nativeBinding.Lang
+module.exports.reconcileAnnuaire = nativeBinding.reconcileAnnuaire
 module.exports.render = nativeBinding.render
 module.exports.reportSchema = nativeBinding.reportSchema
 module.exports.run = nativeBinding.run
+module.exports.serve = nativeBinding.serve
 module.exports.summarizeLogs = nativeBinding.summarizeLogs
 module.exports.version = nativeBinding.version

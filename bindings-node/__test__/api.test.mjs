@@ -254,3 +254,28 @@ test('summarizeLogs counts a small fixture file and rejects bad input with its c
   await assert.rejects(diag.summarizeLogs([join(dir, 'mail.log')], { since: 'yesterday' }), (e) => e.code === 'CONFIG')
   await assert.rejects(diag.summarizeLogs([join(dir, 'missing.log')]), (e) => e.code === 'IO')
 })
+
+test('serve exposes the check series until closed', async () => {
+  const exporter = await diag.serve('127.0.0.1:0', { projectDir, only: ['api', 'redis'], cacheSecs: 0 })
+  const url = `http://${exporter.address}/metrics`
+  try {
+    const res = await fetch(url)
+    assert.equal(res.status, 200)
+    const text = await res.text()
+    assert.match(text, /^mssante_diag_check_status\{check="api\.health",subsystem="api"\} 0$/m)
+    assert.match(text, /^mssante_diag_check_status\{check="redis\.reachable",subsystem="redis"\} 0$/m)
+    assert.doesNotMatch(text, /check="postgres\./)
+  } finally {
+    exporter.close()
+  }
+  // Closed: the port stops answering (the server task ends at once, the socket with it).
+  let refused = false
+  for (let i = 0; i < 40 && !refused; i++) {
+    refused = await fetch(url).then(() => false, () => true)
+    if (!refused) await new Promise((r) => setTimeout(r, 50))
+  }
+  assert.ok(refused, 'the exporter still answers after close()')
+  exporter.close()
+  await assert.rejects(diag.serve('127.0.0.1:0', { projectDir, only: ['nope.nope'] }), { code: 'UNKNOWN_CHECK' })
+  assert.throws(() => diag.serve('not-an-address'), /listen `not-an-address`/)
+})

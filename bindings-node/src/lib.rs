@@ -335,6 +335,85 @@ pub fn summarize_logs<'env>(env: &'env Env, paths: Vec<String>, options: Option<
     })
 }
 
+/// What [`serve`] takes besides the address.
+#[napi(object)]
+#[derive(Default)]
+pub struct ServeOptions {
+    /// The platform's project folder. Default: the current working directory.
+    pub project_dir: Option<String>,
+    /// Configuration file to read instead of the project's `mssante-diag.toml`.
+    pub config_path: Option<String>,
+    /// Overrides applied last, shaped like `mssante-diag.toml`.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub config: Option<Value>,
+    /// Subsystems or check ids each scrape runs. Default: every check.
+    pub only: Option<Vec<String>>,
+    /// Seconds a report is served again before a scrape runs the checks anew. Default: 30.
+    pub cache_secs: Option<u32>,
+    /// Connections served at once. Default: 32.
+    pub max_connections: Option<u32>,
+}
+
+/// A running exporter of [`serve`]: its address, and `close()` to stop it. Keep a reference
+/// while it should serve: once collected, it stops.
+#[napi]
+pub struct Exporter {
+    address: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+#[napi]
+impl Exporter {
+    /// `host:port` it listens on (the port chosen when 0 was asked for).
+    #[napi(getter)]
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    /// Stops serving (again: no effect).
+    #[napi]
+    pub fn close(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The Prometheus exporter of `mssante-diag serve --listen ADDR`: binds `listen`
+/// (`"127.0.0.1:9917"`, port 0 for a free one) and serves `/metrics` (the checks run per
+/// scrape, a report cached `cacheSecs` and shared by concurrent scrapes) until `close()`.
+/// Resolves once listening; rejects with code `CONFIG`, `ENV_FILE`, `UNKNOWN_CHECK` or `IO`
+/// (an address that cannot be bound) as [`run`] does.
+#[napi(ts_return_type = "Promise<Exporter>")]
+pub fn serve<'env>(env: &'env Env, listen: String, options: Option<ServeOptions>) -> Result<PromiseRaw<'env, Exporter>> {
+    use mssante_diag_core::serve::{Options, Server, DEFAULT_CACHE_SECS, DEFAULT_MAX_CONNECTIONS};
+    let ServeOptions { project_dir, config_path, config, only, cache_secs, max_connections } = options.unwrap_or_default();
+    let listen: std::net::SocketAddr = listen.parse().map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("listen `{listen}`: {e}")))?;
+    let job = async move {
+        let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref())?;
+        let options = Options {
+            cache: std::time::Duration::from_secs(cache_secs.map_or(DEFAULT_CACHE_SECS, u64::from)),
+            selection: Selection::from_names(only.unwrap_or_default()),
+            max_connections: max_connections.map_or(DEFAULT_MAX_CONNECTIONS, |m| usize::try_from(m).unwrap_or(usize::MAX)),
+            ..Options::new(listen)
+        };
+        let server = Server::bind(Arc::new(config), options).await?;
+        let address = server.local_addr()?.to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = server.run() => {}
+                _ = stopped => {}
+            }
+        });
+        Ok::<_, mssante_diag_core::Error>((address, stop))
+    };
+    env.spawn_future_with_callback(async move { Ok(job.await) }, |env, result| match result {
+        Ok((address, stop)) => Ok(Exporter { address, stop: Some(stop) }),
+        Err(e) => Err(errors::to_js(env, &e)),
+    })
+}
+
 /// JSON Schema of the report document (as `mssante-diag schema`).
 #[napi(ts_return_type = "Record<string, unknown>")]
 pub fn report_schema() -> Value {

@@ -123,20 +123,64 @@ impl NoProxy {
     }
 }
 
+/// Why a proxy value cannot be used (never the value: it may hold a password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum BadProxy {
+    /// Not a URL: the parser's reason.
+    NotUrl {
+        /// The parser's reason.
+        reason: String,
+    },
+    /// A scheme other than `http`/`https` (`socks5`...).
+    Scheme {
+        /// The scheme.
+        scheme: String,
+    },
+    /// No host.
+    NoHost,
+}
+
+impl BadProxy {
+    /// In a few words.
+    #[must_use]
+    pub fn describe(&self, lang: crate::Lang) -> String {
+        match self {
+            Self::NotUrl { reason } => crate::tr!(lang, "not a URL: {reason}", "pas une URL : {reason}"),
+            Self::Scheme { scheme } => crate::tr!(
+                lang,
+                "unsupported proxy scheme {scheme}: only http:// and https:// proxies are supported",
+                "schéma de proxy {scheme} non pris en charge : seuls les proxys http:// et https:// le sont"
+            ),
+            Self::NoHost => crate::tr!(lang, "a proxy URL needs a host", "une URL de proxy doit nommer un hôte"),
+        }
+    }
+}
+
+/// A value that could not be used: the variable (or `[network] proxy`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invalid {
+    /// The variable.
+    pub name: String,
+    /// Why.
+    #[serde(flatten)]
+    pub problem: BadProxy,
+}
+
 /// A proxy URL as the variables write it: `host:3128` means `http://host:3128`; only `http`
 /// and `https` proxies are supported.
 ///
 /// # Errors
-/// Why it is not a usable proxy URL, in a few words (never the URL: it may hold a password).
-pub fn parse_proxy_url(value: &str) -> Result<reqwest::Url, String> {
+/// [`BadProxy`]: why it is not a usable proxy URL.
+pub fn parse_proxy_url(value: &str) -> Result<reqwest::Url, BadProxy> {
     let value = value.trim();
     let with_scheme = if value.contains("://") { value.to_owned() } else { format!("http://{value}") };
-    let url = reqwest::Url::parse(&with_scheme).map_err(|e| format!("not a URL: {e}"))?;
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| BadProxy::NotUrl { reason: e.to_string() })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("unsupported proxy scheme {}: only http:// and https:// proxies are supported", url.scheme()));
+        return Err(BadProxy::Scheme { scheme: url.scheme().chars().take(32).collect() });
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err("a proxy URL needs a host".into());
+        return Err(BadProxy::NoHost);
     }
     Ok(url)
 }
@@ -150,8 +194,8 @@ pub struct Proxies {
     no_proxy: NoProxy,
     /// The variables found, values redacted, in the order they were looked up.
     pub variables: Vec<Variable>,
-    /// Values that could not be used, in a few words (`HTTPS_PROXY: unsupported proxy scheme socks5`).
-    pub invalid: Vec<String>,
+    /// Values that could not be used, and why.
+    pub invalid: Vec<Invalid>,
 }
 
 impl std::fmt::Debug for Proxies {
@@ -216,7 +260,7 @@ impl Proxies {
             match parse_proxy_url(&value) {
                 Ok(u) => Some(u),
                 Err(e) => {
-                    me.invalid.push(format!("{name}: {e}"));
+                    me.invalid.push(Invalid { name, problem: e });
                     None
                 }
             }
@@ -317,6 +361,7 @@ mod tests {
         let none = Proxies::explicit(Some(""), None);
         assert!(!none.any());
         let bad = Proxies::explicit(Some("socks5://p:1080"), None);
-        assert!(!bad.any() && bad.invalid[0].contains("socks5"), "{:?}", bad.invalid);
+        assert!(!bad.any() && bad.invalid[0].problem == BadProxy::Scheme { scheme: "socks5".into() }, "{:?}", bad.invalid);
+        assert!(bad.invalid[0].problem.describe(crate::Lang::Fr).starts_with("schéma de proxy socks5 non pris en charge"));
     }
 }

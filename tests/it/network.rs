@@ -191,3 +191,20 @@ fn a_proxy_that_floods_its_answer_is_critical_never_held() {
     assert_eq!(p.status, Status::Critical, "{}", p.summary);
     assert!(p.summary.contains("Pro Santé Connect (line longer than 4096 bytes)"), "{}", p.summary);
 }
+
+#[test]
+fn an_unusable_proxy_variable_is_critical_and_a_bad_setting_rejected() {
+    let stack = Stack::get();
+    let _g = healthy();
+    let mut c = stack.config();
+    c.network.no_proxy = None;
+    c.env = EnvFile::from_pairs([("HTTPS_PROXY".to_owned(), "socks5://ops:pw@127.0.0.1:1080".to_owned())]);
+    let r = run_only(c, &["network.proxy"]);
+    let p = check(&r, "network.proxy");
+    assert_eq!(p.status, Status::Critical, "{}", p.summary);
+    assert_eq!(p.summary, "Unusable proxy setting HTTPS_PROXY: unsupported proxy scheme socks5: only http:// and https:// proxies are supported");
+    assert!(!r.to_json().contains(":pw@"), "the password leaked");
+    let err = Config::from_toml_str("[network]\nproxy = \"socks5://u:secret@p:1080\"\n", &stack.project).expect_err("rejected");
+    let text = err.to_string();
+    assert!(text.contains("network.proxy") && text.contains("socks5") && !text.contains("secret"), "{text}");
+}

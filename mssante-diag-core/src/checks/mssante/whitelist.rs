@@ -454,9 +454,7 @@ mod tests {
 </ListeBlancheMSSante>"#;
 
     fn settings(domains: &[&str]) -> Settings {
-        let mut s = Settings::default();
-        s.domains = domains.iter().map(|d| (*d).to_owned()).collect();
-        s
+        Settings { domains: domains.iter().map(|d| (*d).to_owned()).collect(), ..Settings::default() }
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub struct ProxyFacts {
     /// The proxy variables found (values redacted).
     pub variables: Vec<Variable>,
     /// Values that could not be used.
-    pub invalid: Vec<String>,
+    pub invalid: Vec<crate::proxy::Invalid>,
     /// Each proxy in use.
     pub proxies: Vec<ProxyReach>,
     /// Each external endpoint.
@@ -327,7 +327,8 @@ pub fn evaluate_proxy(f: &ProxyFacts, lang: Lang) -> Outcome {
     let down: Vec<&ProxyReach> = f.proxies.iter().filter(|p| p.reach != Reach::Reached).collect();
     let proxied = f.endpoints.iter().filter(|e| e.route == "proxy").count();
     let outcome = if let Some(bad) = f.invalid.first() {
-        Outcome::critical(tr!(lang, "Unusable proxy setting: {bad}", "Réglage de proxy inutilisable : {bad}"))
+        let (name, why) = (&bad.name, bad.problem.describe(lang));
+        Outcome::critical(tr!(lang, "Unusable proxy setting {name}: {why}", "Réglage de proxy {name} inutilisable : {why}"))
     } else if let Some(p) = down.first() {
         let (url, why) = (&p.proxy, describe(lang, &p.reach));
         Outcome::critical(tr!(lang, "Proxy {url} unreachable: {why}", "Proxy {url} injoignable : {why}"))

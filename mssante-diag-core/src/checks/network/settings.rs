@@ -30,7 +30,7 @@ impl Section for Settings {
     fn validate(&self) -> Result<(), (&'static str, String)> {
         if let Some(p) = self.proxy.as_ref().filter(|p| !p.expose().is_empty()) {
             // The parser's message, never the URL (it may carry a password).
-            crate::proxy::parse_proxy_url(p.expose()).map_err(|e| ("proxy", e))?;
+            crate::proxy::parse_proxy_url(p.expose()).map_err(|e| ("proxy", e.describe(crate::Lang::En)))?;
         }
         for e in &self.endpoints {
             let u = reqwest::Url::parse(e).map_err(|err| ("endpoints", format!("not a URL: {err}")))?;
