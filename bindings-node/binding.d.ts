@@ -66,6 +66,14 @@ export interface CheckInfo {
 export declare function decodeJwt(token: string, options?: ProjectOptions | undefined | null): Promise<Report>
 
 /**
+ * The effective configuration, as `mssante-diag config --format json` shows it: every value
+ * with its source (built-in default, `.env` variable, configuration file key, override);
+ * secrets as `[REDACTED]` with the variable they are read from. Throws with code `CONFIG` or
+ * `ENV_FILE` as [`run`] rejects.
+ */
+export declare function effectiveConfig(options?: ProjectOptions | undefined | null): { project_dir: string; env_file: string | null; config_file: string | null; entries: Array<{ key: string; value: unknown; source: { kind: 'default' | 'env' | 'file' | 'override'; variables?: Array<{ name: string; origin: 'env_file' | 'environment' | 'unset' }>; file?: string; key?: string }; secret: boolean }>; notices: Array<{ id: string; message: string }> }
+
+/**
  * One check and its remedy (as `mssante-diag explain ID`), citing the built-in defaults' values.
  * Throws an `Error` with code `UNKNOWN_CHECK` for an id that is not in the catalogue.
  */

@@ -840,6 +840,7 @@ module.exports.auditDns = nativeBinding.auditDns
 module.exports.buildBundle = nativeBinding.buildBundle
 module.exports.catalogue = nativeBinding.catalogue
 module.exports.decodeJwt = nativeBinding.decodeJwt
+module.exports.effectiveConfig = nativeBinding.effectiveConfig
 module.exports.explain = nativeBinding.explain
 module.exports.Format = nativeBinding.Format
 module.exports.Lang = nativeBinding.Lang

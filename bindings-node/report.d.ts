@@ -8,6 +8,11 @@ export interface Report {
   duration_ms: number
   /** Host name of the machine that ran the checks. */
   host: string
+  /**
+   * What the user should know before reading the results (e.g. the project folder looks
+   * empty), in the report's language. Human output prints them first.
+   */
+  notices: Notice[]
   /** Version of the report format (bumped on breaking changes). */
   schema_version: number
   /** Start of the run, RFC 3339. */
@@ -59,6 +64,14 @@ export interface Metric {
   value: number
   /** Warning threshold, if any. */
   warn?: number | null
+}
+
+/** A remark about the whole run rather than one check. */
+export interface Notice {
+  /** Stable identifier, e.g. `project.empty`. */
+  id: string
+  /** What it means and what to do, in the report's language. */
+  message: string
 }
 
 /** One step of a remedy, taken from the troubleshooting guide. */

@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import diag from '../index.js'
 import { cli, projectDir } from './support.mjs'
 
-const { run, checks, catalogue, explain, render, reportSchema, version } = diag
+const { run, checks, catalogue, explain, render, reportSchema, version, effectiveConfig } = diag
 
 function scratch(files) {
   const dir = mkdtempSync(join(tmpdir(), 'mssante-diag-node-'))
@@ -278,4 +278,31 @@ test('serve exposes the check series until closed', async () => {
   exporter.close()
   await assert.rejects(diag.serve('127.0.0.1:0', { projectDir, only: ['nope.nope'] }), { code: 'UNKNOWN_CHECK' })
   assert.throws(() => diag.serve('not-an-address'), /listen `not-an-address`/)
+})
+
+test('effectiveConfig lists every value with its source and no secret', () => {
+  const effective = effectiveConfig({ projectDir, config: { timeout_secs: 2 } })
+  const entry = (key) => effective.entries.find((e) => e.key === key)
+  assert.deepEqual(entry('timeout_secs').source, { kind: 'override' })
+  assert.equal(entry('postgres.port').source.kind, 'file')
+  assert.deepEqual(entry('postgres.user').source, { kind: 'env', variables: [{ name: 'POSTGRES_USER', origin: 'env_file' }] })
+  assert.equal(entry('postgres.password').value, '[REDACTED]')
+  assert.equal(entry('postgres.password').secret, true)
+  assert.ok(effective.entries.every((e) => ['default', 'env', 'file', 'override'].includes(e.source.kind)))
+  assert.deepEqual(effective.notices, [])
+  const text = JSON.stringify(effective)
+  const env = execFileSync('cat', [join(projectDir, '.env')], { encoding: 'utf8' })
+  for (const line of env.split('\n')) {
+    const [key, value = ''] = line.split(/=(.*)/s)
+    if (/PASSWORD|SECRET|KEY/.test(key) && value.length >= 6) assert.ok(!text.includes(value.replaceAll('"', '')), key)
+  }
+  assert.throws(() => effectiveConfig({ projectDir, config: { postgres: { prot: 1 } } }), { code: 'CONFIG' })
+})
+
+test('a report outside a platform folder carries a notice', async () => {
+  const dir = scratch({})
+  const report = await run({ projectDir: dir, only: ['system.clock'], config: { timeout_secs: 1, lang: 'en' } })
+  assert.equal(report.notices.length, 1)
+  assert.equal(report.notices[0].id, 'project.empty')
+  assert.match(report.notices[0].message, /--project/)
 })

@@ -414,6 +414,17 @@ pub fn serve<'env>(env: &'env Env, listen: String, options: Option<ServeOptions>
     })
 }
 
+/// The effective configuration, as `mssante-diag config --format json` shows it: every value
+/// with its source (built-in default, `.env` variable, configuration file key, override);
+/// secrets as `[REDACTED]` with the variable they are read from. Throws with code `CONFIG` or
+/// `ENV_FILE` as [`run`] rejects.
+#[napi(ts_return_type = "{ project_dir: string; env_file: string | null; config_file: string | null; entries: Array<{ key: string; value: unknown; source: { kind: 'default' | 'env' | 'file' | 'override'; variables?: Array<{ name: string; origin: 'env_file' | 'environment' | 'unset' }>; file?: string; key?: string }; secret: boolean }>; notices: Array<{ id: string; message: string }> }")]
+pub fn effective_config(env: &Env, options: Option<ProjectOptions>) -> Result<Value> {
+    let ProjectOptions { project_dir, config_path, config } = options.unwrap_or_default();
+    let config = load_config(project_dir.map(PathBuf::from), config_path.map(PathBuf::from), config.as_ref()).map_err(|e| errors::to_js(env, &e))?;
+    serde_json::to_value(mssante_diag_core::provenance::effective_config(&config)).map_err(|e| napi::Error::from_reason(e.to_string()))
+}
+
 /// JSON Schema of the report document (as `mssante-diag schema`).
 #[napi(ts_return_type = "Record<string, unknown>")]
 pub fn report_schema() -> Value {

@@ -118,6 +118,16 @@ fn decode_jwt<'py>(py: Python<'py>, token: &str, config: Option<&Bound<'py, PyCo
 /// `mssante-diag annuaire reconcile [--mask] --format json` does (`annuaire.mailboxes` alone);
 /// returns the report as a dict, the full lists in the check's details, unlisted BALs counted
 /// only. Blocks without holding the interpreter lock.
+/// The effective configuration, as `mssante-diag config --format json` shows it: every value
+/// with its source (built-in default, `.env` variable, configuration file key, override);
+/// secrets as `[REDACTED]` with the variable they are read from.
+#[pyfunction]
+#[pyo3(signature = (config = None))]
+fn effective_config<'py>(py: Python<'py>, config: Option<&Bound<'py, PyConfig>>) -> PyResult<Bound<'py, PyAny>> {
+    let config = PyConfig::or_default(config)?;
+    convert::serde_to_py(py, &mssante_diag_core::provenance::effective_config(&config))
+}
+
 #[pyfunction]
 #[pyo3(signature = (config = None, mask = false))]
 fn reconcile_annuaire<'py>(py: Python<'py>, config: Option<&Bound<'py, PyConfig>>, mask: bool) -> PyResult<Bound<'py, PyAny>> {
@@ -209,6 +219,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(audit_dns, m)?)?;
     m.add_function(wrap_pyfunction!(reconcile_annuaire, m)?)?;
     m.add_function(wrap_pyfunction!(summarize_logs, m)?)?;
+    m.add_function(wrap_pyfunction!(effective_config, m)?)?;
     m.add("__version__", mssante_diag_core::VERSION)?;
     m.add("DEFAULT_TIMEOUT_SECS", mssante_diag_core::config::DEFAULT_TIMEOUT_SECS)?;
     Ok(())

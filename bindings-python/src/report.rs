@@ -71,6 +71,11 @@ impl PyReport {
     fn exit_code(&self) -> i32 {
         self.inner.status.exit_code()
     }
+    /// Notices about the whole run (e.g. the project folder looks empty), `{"id", "message"}` dicts.
+    #[getter]
+    fn notices<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::serde_to_py(py, &self.inner.notices)
+    }
     /// The results, in catalogue order.
     #[getter]
     fn checks(&self) -> Vec<PyCheckResult> {

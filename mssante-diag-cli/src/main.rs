@@ -15,6 +15,13 @@ use mssante_diag_core::{catalogue, run_with_progress, Config, Error, Lang, Repor
 /// Exit code of a usage or configuration error.
 const EXIT_USAGE: u8 = 3;
 
+/// `println!` that ignores a closed stdout (`mssante-diag list | head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "mssante-diag", version, about = "Diagnostics for an MSSanté platform / Diagnostic d'une plateforme MSSanté")]
 struct Cli {
@@ -68,6 +75,23 @@ enum Command {
     },
     /// Print the JSON Schema of the report.
     Schema,
+    /// The effective configuration: every value with where it comes from (built-in default,
+    /// .env variable, configuration file and key, override); secrets as [REDACTED] with the
+    /// variable they are read from. Format: human or json.
+    Config,
+    /// Write a commented mssante-diag.toml in the project folder holding the values discovered
+    /// there (never a secret: secrets stay `*_env` variable names); an existing file is never
+    /// overwritten (exit code 3).
+    Init,
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
     /// Audit the DNS of mail domains (MX, SPF, DKIM, DMARC, PTR, blocklists, MTA-STS, TLS-RPT,
     /// DANE, DNSSEC), many at once, with the [dns] settings.
     Dns {
@@ -209,8 +233,12 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
         Command::Bundle { output, no_mask_emails } => return bundle(&cli, output.as_deref(), !*no_mask_emails),
         Command::Serve { listen, cache_secs, max_connections, names } => return serve(&cli, *listen, *cache_secs, *max_connections, names),
         Command::Dns { domains } => return dns(&cli, domains),
+        Command::Config => return show_config(&cli),
+        Command::Init => return init(&cli),
+        Command::Completions { shell } => return completions(*shell),
+        Command::Man => return man(),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&Report::json_schema()).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&Report::json_schema()).unwrap_or_default());
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -220,7 +248,7 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
         cli.state_file.clone().unwrap_or_else(|| mssante_diag_core::changes::default_state_file(&config.project_dir, config.source.as_deref()))
     });
     let report = run_report(Arc::new(config), &selection, cli.format)?;
-    let style = Style { color: cli.color.enabled(std::io::stdout().is_terminal()), lang };
+    let style = style(&cli, lang);
     let text = match state_file {
         Some(path) => {
             let changes = mssante_diag_core::changes::track(&path, &report)?;
@@ -228,6 +256,7 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
         }
         None => render(&report, cli.format, style),
     };
+    notices_to_stderr(cli.format, &report);
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     // The exit code is the whole run's, with or without --changes.
     Ok(ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_USAGE)))
@@ -239,7 +268,7 @@ fn bundle(cli: &Cli, output: Option<&std::path::Path>, mask_emails: bool) -> Res
     use mssante_diag_core::bundle;
     let config = Arc::new(load_config(cli)?);
     let lang = config.lang;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let runtime = runtime()?;
     let opts = bundle::Options { mask_emails, ..bundle::Options::default() };
     let (manifest, shown) = match output {
         Some(p) if p.as_os_str() == "-" => {
@@ -274,12 +303,10 @@ fn jwt(cli: &Cli, token: &str) -> Result<ExitCode, Error> {
     };
     let config = load_config(cli)?;
     let lang = config.lang;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let runtime = runtime()?;
     let report = runtime.block_on(mssante_diag_core::checks::auth::decode_jwt(Arc::new(config), &token))?;
     runtime.shutdown_background();
-    let style = Style { color: cli.color.enabled(std::io::stdout().is_terminal()), lang };
-    let _ = std::io::stdout().lock().write_all(render(&report, cli.format, style).as_bytes());
-    Ok(ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_USAGE)))
+    Ok(print_report(cli, &report, lang))
 }
 
 /// `annuaire reconcile`: the core's `annuaire.mailboxes` alone, printed in the chosen format;
@@ -287,12 +314,10 @@ fn jwt(cli: &Cli, token: &str) -> Result<ExitCode, Error> {
 fn annuaire_reconcile(cli: &Cli, mask: bool) -> Result<ExitCode, Error> {
     let config = load_config(cli)?;
     let lang = config.lang;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let runtime = runtime()?;
     let report = runtime.block_on(mssante_diag_core::checks::annuaire::reconcile_annuaire(Arc::new(config), mask))?;
     runtime.shutdown_background();
-    let style = Style { color: cli.color.enabled(std::io::stdout().is_terminal()), lang };
-    let _ = std::io::stdout().lock().write_all(render(&report, cli.format, style).as_bytes());
-    Ok(ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_USAGE)))
+    Ok(print_report(cli, &report, lang))
 }
 
 /// `serve --listen ADDR`: the core's Prometheus exporter, until the process is stopped.
@@ -300,7 +325,7 @@ fn serve(cli: &Cli, listen: std::net::SocketAddr, cache_secs: u64, max_connectio
     use mssante_diag_core::serve::{Options, Server};
     let config = Arc::new(load_config(cli)?);
     let options = Options { cache: std::time::Duration::from_secs(cache_secs), selection: Selection::from_names(names.to_vec()), max_connections, ..Options::new(listen) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let server = Server::bind(config, options).await?;
         let addr = server.local_addr()?;
@@ -334,8 +359,71 @@ fn logs_summarize(cli: &Cli, files: &[PathBuf], docker: Option<&str>, since: Opt
     Ok(ExitCode::SUCCESS)
 }
 
+/// The report's notices on stderr for the formats whose stdout a monitoring system parses
+/// (the human and JSON formats carry them).
+fn notices_to_stderr(format: Format, report: &Report) {
+    if matches!(format, Format::Nagios | Format::Prometheus) {
+        for n in &report.notices {
+            eprintln!("mssante-diag: {}", n.message);
+        }
+    }
+}
+
+/// `config`: the core's effective configuration with each value's source, as text or JSON.
+fn show_config(cli: &Cli) -> Result<ExitCode, Error> {
+    let config = load_config(cli)?;
+    let effective = mssante_diag_core::provenance::effective_config(&config);
+    let text = match cli.format {
+        Format::Json => serde_json::to_string_pretty(&effective).unwrap_or_default() + "\n",
+        Format::Human => mssante_diag_core::provenance::render_human(&effective, config.lang),
+        _ => return Err(Error::Config { file: "--format".into(), key: "format".into(), reason: "config prints human or json".into() }),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `init`: the core writes mssante-diag.toml of the project folder (never over an existing one).
+fn init(cli: &Cli) -> Result<ExitCode, Error> {
+    let config = load_config(cli)?;
+    let path = mssante_diag_core::init::write(&config)?;
+    let shown = path.display();
+    outln!("{}", mssante_diag_core::tr!(config.lang, "mssante-diag: wrote {shown}; check it with `mssante-diag config`", "mssante-diag : {shown} écrit ; le vérifier avec `mssante-diag config`"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `completions SHELL`: the completion script generated from the clap definitions.
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode, Error> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "mssante-diag", &mut std::io::stdout().lock());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `man`: the man page generated from the clap definitions.
+fn man() -> Result<ExitCode, Error> {
+    let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+    man.render(&mut std::io::stdout().lock()).map_err(|source| Error::Io { path: "<stdout>".into(), source })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A runtime for the core's async functions.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })
+}
+
+/// How the human format looks: colours as `--color` says for stdout, in `lang`.
+fn style(cli: &Cli, lang: Lang) -> Style {
+    Style { color: cli.color.enabled(std::io::stdout().is_terminal()), lang }
+}
+
+/// Prints a report in the chosen format; its status is the exit code.
+fn print_report(cli: &Cli, report: &Report, lang: Lang) -> ExitCode {
+    notices_to_stderr(cli.format, report);
+    let _ = std::io::stdout().lock().write_all(render(report, cli.format, style(cli, lang)).as_bytes());
+    ExitCode::from(u8::try_from(report.status.exit_code()).unwrap_or(EXIT_USAGE))
+}
+
 fn run_report(config: Arc<Config>, selection: &Selection, format: Format) -> Result<Report, Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let runtime = runtime()?;
     let total = selection.resolve(&config)?.len();
     let show_progress = format == Format::Human && std::io::stderr().is_terminal();
     let mut done = 0;
@@ -367,13 +455,13 @@ fn list(cli: &Cli) -> ExitCode {
     let (lang, vars) = (config.lang, config.vars());
     if cli.format == Format::Json {
         let items: Vec<_> = catalogue().iter().map(|d| d.info(lang, &vars)).collect();
-        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
     } else {
         for d in catalogue() {
             let quick = if d.quick { "*" } else { " " };
-            println!("{quick} {:<22} {:<28} {}", d.id, d.guide, d.title(lang, &vars));
+            outln!("{quick} {:<22} {:<28} {}", d.id, d.guide, d.title(lang, &vars));
         }
-        println!("\n* {}", lang.pick("part of `mssante-diag quick`", "fait partie de `mssante-diag quick`"));
+        outln!("\n* {}", lang.pick("part of `mssante-diag quick`", "fait partie de `mssante-diag quick`"));
     }
     ExitCode::SUCCESS
 }
@@ -382,13 +470,13 @@ fn explain(cli: &Cli, id: &str) -> Result<ExitCode, Error> {
     let def = mssante_diag_core::find(id)?;
     let config = catalogue_config(cli);
     let (lang, vars) = (config.lang, config.vars());
-    println!("{} — {}", def.id, def.title(lang, &vars));
-    println!("{}: {}\n", lang.pick("Guide", "Guide"), def.guide);
+    outln!("{} — {}", def.id, def.title(lang, &vars));
+    outln!("{}: {}\n", lang.pick("Guide", "Guide"), def.guide);
     for (i, r) in def.remediation(lang, &vars).iter().enumerate() {
         let warn = if r.destructive { lang.pick(" [DESTRUCTIVE]", " [DESTRUCTIF]") } else { "" };
-        println!("{}. {}{warn} ({})", i + 1, r.text, r.guide);
+        outln!("{}. {}{warn} ({})", i + 1, r.text, r.guide);
         if let Some(cmd) = &r.command {
-            println!("   $ {cmd}");
+            outln!("   $ {cmd}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -398,14 +486,14 @@ fn explain(cli: &Cli, id: &str) -> Result<ExitCode, Error> {
 /// (JSON, else human).
 fn dns(cli: &Cli, domains: &[String]) -> Result<ExitCode, Error> {
     let config = load_config(cli)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    let runtime = runtime()?;
     let audit = runtime.block_on(mssante_diag_core::checks::dns::audit(&config, domains))?;
     runtime.shutdown_background();
     let worst = audit.status;
     let text = if cli.format == Format::Json {
         format!("{}\n", serde_json::to_string_pretty(&audit).unwrap_or_default())
     } else {
-        let style = Style { color: cli.color.enabled(std::io::stdout().is_terminal()), lang: config.lang };
+        let style = style(cli, config.lang);
         mssante_diag_core::checks::dns::render_audit(&audit, style)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());

@@ -86,6 +86,18 @@ impl Api {
     }
 }
 
+/// The API of the configuration, its proxy rules and its client ([`client`]): what both
+/// Annuaire checks start from. `Err` is the check's `unknown` outcome naming why no client
+/// could be built.
+pub async fn connect(config: &crate::Config, lang: Lang) -> Result<(Api, crate::proxy::Proxies, reqwest::Client), crate::checks::Outcome> {
+    let api = Api::from_config(config);
+    let proxies = crate::proxy::Proxies::resolve(config);
+    match client(&api, &proxies, config.timeout(), lang).await {
+        Ok(c) => Ok((api, proxies, c)),
+        Err(cause) => Err(crate::checks::Outcome::unknown(tr!(lang, "Annuaire client: {cause}", "client de l'Annuaire : {cause}"))),
+    }
+}
+
 /// Builds the API's client (through [`crate::http::client_builder`]): the key as a sensitive
 /// default header, the CA bundle, redirects only within the same origin. The CA file is read off
 /// the async threads, within `timeout`.

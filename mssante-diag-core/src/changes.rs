@@ -182,6 +182,7 @@ mod tests {
             duration_ms: 1,
             status: Report::overall(&checks),
             checks,
+            notices: Vec::new(),
         }
     }
 

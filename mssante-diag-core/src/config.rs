@@ -215,27 +215,41 @@ pub struct EnvFile {
     /// Where it was read from, if it exists.
     pub path: Option<PathBuf>,
     vars: BTreeMap<String, String>,
+    /// Set when the file exists but could not be read (permission denied...): the run goes on
+    /// without its values, and the checks that need them say so (see [`crate::access`]).
+    pub unreadable: Option<crate::access::Unreadable>,
 }
 
 impl std::fmt::Debug for EnvFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnvFile").field("path", &self.path).field("keys", &self.vars.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("EnvFile")
+            .field("path", &self.path)
+            .field("keys", &self.vars.keys().collect::<Vec<_>>())
+            .field("unreadable", &self.unreadable)
+            .finish()
     }
 }
 
 impl EnvFile {
-    /// Reads `dir/.env`; a missing file gives an empty set, an unreadable one an error.
+    /// Reads `dir/.env`; a missing file gives an empty set; one this user may not read gives an
+    /// empty set that records why ([`EnvFile::unreadable`]): a finding, not the end of the run.
     ///
     /// # Errors
-    /// [`Error::EnvFile`] when the file exists but cannot be read or parsed. The error names
+    /// [`Error::EnvFile`] when the file cannot be parsed (or is not text). The error names
     /// the file, the line number and the key; never the line itself (it may hold a password).
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(".env");
-        if !path.exists() {
-            return Ok(Self::default());
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Ok(Self::unreadable(path, &e)),
+            Ok(_) => {}
         }
         let unreadable = |e: &std::io::Error| Error::EnvFile { path: path.clone(), line: None, key: None, reason: e.kind().to_string() };
-        let text = std::fs::read_to_string(&path).map_err(|e| unreadable(&e))?;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(unreadable(&e)),
+            Err(e) => return Ok(Self::unreadable(path, &e)),
+        };
         let mut vars = BTreeMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             match item {
@@ -250,25 +264,32 @@ impl EnvFile {
                 Err(_) => return Err(Error::EnvFile { path, line: None, key: None, reason: "cannot parse".into() }),
             }
         }
-        Ok(Self { path: Some(path), vars })
+        Ok(Self { path: Some(path), vars, unreadable: None })
+    }
+
+    /// An empty set recording that `path` could not be read.
+    fn unreadable(path: PathBuf, e: &std::io::Error) -> Self {
+        let record = crate::access::Unreadable::new(&path, e);
+        Self { path: Some(path), vars: BTreeMap::new(), unreadable: Some(record) }
     }
 
     /// Builds one from pairs (tests, bindings).
     #[must_use]
     pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
-        Self { path: None, vars: pairs.into_iter().collect() }
+        Self { path: None, vars: pairs.into_iter().collect(), unreadable: None }
     }
 
     /// A variable of the file (not of the process environment).
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.vars.get(key).map(String::as_str).filter(|v| !v.is_empty()).filter(|_| crate::provenance::seen(key, crate::provenance::VarOrigin::EnvFile))
     }
 
     /// A variable: the process environment first (as Docker Compose does), then the file.
     #[must_use]
     pub fn lookup(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok().filter(|v| !v.is_empty()).or_else(|| self.get(key).map(str::to_owned))
+        let environment = std::env::var(key).ok().filter(|v| !v.is_empty());
+        environment.filter(|_| crate::provenance::seen(key, crate::provenance::VarOrigin::Environment)).or_else(|| self.get(key).map(str::to_owned))
     }
 
     /// Variable names of the file, in order.
@@ -548,8 +569,9 @@ impl Config {
     /// if given, else `mssante-diag.toml` of the folder if it exists.
     ///
     /// # Errors
-    /// [`Error::EnvFile`] for an unreadable `.env`, [`Error::Config`] for an
-    /// unreadable or invalid configuration file (naming the key at fault).
+    /// [`Error::EnvFile`] for a `.env` that does not parse (one this user may not read is
+    /// recorded in [`EnvFile::unreadable`] instead), [`Error::Config`] for an unreadable or
+    /// invalid configuration file (naming the key at fault, or the grant that would let it be read).
     pub fn load(project_dir: &Path, config_file: Option<&Path>) -> Result<Self> {
         let env = EnvFile::read(project_dir)?;
         let dir = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
@@ -562,7 +584,10 @@ impl Config {
         let text = std::fs::read_to_string(&file).map_err(|e| Error::Config {
             file: file.clone(),
             key: "-".into(),
-            reason: format!("cannot read: {}", e.kind()),
+            reason: match crate::access::Unreadable::new(&file, &e).grant {
+                Some(grant) => format!("cannot read: {} (grant read access: {grant})", e.kind()),
+                None => format!("cannot read: {}", e.kind()),
+            },
         })?;
         let mut cfg = defaults.overlay(&text, &file)?;
         cfg.source = Some(file);
@@ -593,7 +618,7 @@ impl Config {
     }
 
     /// Applies a TOML document over this configuration.
-    fn overlay(self, text: &str, file: &Path) -> Result<Self> {
+    pub(crate) fn overlay(self, text: &str, file: &Path) -> Result<Self> {
         let overrides: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let reason = e.message().split_whitespace().collect::<Vec<_>>().join(" ");

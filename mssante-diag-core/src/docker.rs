@@ -21,7 +21,7 @@ pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 /// Compose files whose presence in the project folder means Docker is expected.
-const COMPOSE_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
+pub const COMPOSE_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
 
 /// Where the engine listens, parsed from a `DOCKER_HOST`-style address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,11 +124,14 @@ impl DaemonError {
             Self::NotRunning { host, detail } => {
                 tr!(lang, "Docker is not running at {host}: {detail}", "Docker n'est pas démarré ({host}) : {detail}")
             }
-            Self::PermissionDenied { host, detail } => tr!(
-                lang,
-                "permission denied on the Docker socket {host} ({detail}): this user is not in the docker group",
-                "permission refusée sur le socket Docker {host} ({detail}) : l'utilisateur n'est pas dans le groupe docker"
-            ),
+            Self::PermissionDenied { host, detail } => {
+                let user = crate::access::current_user();
+                tr!(
+                    lang,
+                    "cannot look: permission denied on the Docker socket {host} ({detail}): {user} is not in the docker group",
+                    "impossible de regarder : permission refusée sur le socket Docker {host} ({detail}) : {user} n'est pas dans le groupe docker"
+                )
+            }
             Self::WrongHost { host, detail } => {
                 tr!(lang, "wrong DOCKER_HOST `{host}`: {detail}", "DOCKER_HOST erroné `{host}` : {detail}")
             }
@@ -151,10 +154,16 @@ impl DaemonError {
         steps.iter().map(|s| s.to_remedy(lang)).collect()
     }
 
-    /// The outcome every docker check gives for this cause: skipped, or critical with the remedy.
+    /// The outcome every docker check gives for this cause: skipped; unknown for a permission
+    /// this user lacks (the tool could not look: the platform is not broken); else critical;
+    /// with the remedy.
     #[must_use]
     pub fn outcome(&self, lang: Lang) -> Outcome {
-        let mut o = if self.is_skip() { Outcome::skipped(self.describe(lang)) } else { Outcome::critical(self.describe(lang)) };
+        let mut o = match self {
+            _ if self.is_skip() => Outcome::skipped(self.describe(lang)),
+            Self::PermissionDenied { .. } => Outcome::unknown(self.describe(lang)),
+            _ => Outcome::critical(self.describe(lang)),
+        };
         o.remediation = self.remedy(lang);
         o.details(self)
     }
@@ -168,7 +177,13 @@ const NOT_RUNNING: &[Step] = &[
 ];
 
 const PERMISSION: &[Step] = &[
-    step!("Add the user to the docker group", "Ajouter l'utilisateur au groupe docker", guide = "Démarrage P2", cmd = "sudo usermod -aG docker $USER"),
+    step!("Add the user running the tool to the docker group (docs/least-privilege.md)", "Ajouter l'utilisateur qui lance l'outil au groupe docker (docs/least-privilege.md)", guide = "Démarrage P2", cmd = "sudo usermod -aG docker $USER"),
+    step!(
+        "Or give it a read-only Docker socket proxy (GET only: containers, images, info, version, system/df) and point [docker] host at it",
+        "Ou lui donner un proxy en lecture seule du socket Docker (GET seulement : containers, images, info, version, system/df) et y pointer [docker] host",
+        guide = "Démarrage P2",
+        cmd = "docker run -d --name docker-ro -v /var/run/docker.sock:/var/run/docker.sock:ro -e CONTAINERS=1 -e IMAGES=1 -e INFO=1 -e SYSTEM=1 -e POST=0 -p 127.0.0.1:2375:2375 tecnativa/docker-socket-proxy"
+    ),
     step!("Reload the groups (or log in again)", "Recharger les groupes (ou se reconnecter)", guide = "Démarrage P2", cmd = "newgrp docker"),
     step!("Test", "Tester", guide = "Démarrage P2", cmd = "docker ps"),
 ];
@@ -345,9 +360,10 @@ mod tests {
     fn causes_have_remedies() {
         let e = DaemonError::PermissionDenied { host: "unix:///x".into(), detail: "EACCES".into() };
         let o = e.outcome(Lang::Fr);
-        assert_eq!(o.status, crate::Status::Critical);
+        assert_eq!(o.status, crate::Status::Unknown, "a permission the tool lacks is not a broken platform");
         assert!(o.summary.contains("groupe docker"), "{}", o.summary);
         assert!(o.remediation.iter().any(|r| r.command.as_deref() == Some("sudo usermod -aG docker $USER")));
+        assert!(o.remediation.iter().any(|r| r.text.contains("lecture seule")), "{:?}", o.remediation);
         assert_eq!(DaemonError::NotConfigured.outcome(Lang::En).status, crate::Status::Skipped);
     }
 }

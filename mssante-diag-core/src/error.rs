@@ -57,19 +57,47 @@ impl Error {
         }
     }
 
-    /// The message with its whole source chain, on one line.
+    /// The message with its whole source chain, on one line, each cause once (a message
+    /// that already ends with its cause's text does not repeat it).
     #[must_use]
     pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut src = std::error::Error::source(self);
-        while let Some(s) = src {
-            out.push_str(": ");
-            out.push_str(&s.to_string());
-            src = s.source();
-        }
-        out
+        chain_of(self)
     }
+}
+
+/// Any error with its source chain on one line, each cause once.
+#[must_use]
+pub fn chain_of(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !text.is_empty() && !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
 }
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_prints_each_cause_once() {
+        let e = Error::Io { path: "/srv/p/report.json".into(), source: std::io::Error::from_raw_os_error(13) };
+        let chain = e.chain();
+        assert_eq!(chain.matches("os error 13").count(), 1, "{chain}");
+        assert!(chain.starts_with("/srv/p/report.json: Permission denied"), "{chain}");
+        // A cause that adds something is kept.
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        assert_eq!(chain_of(&Outer(std::io::Error::other("inner"))), "outer: inner");
+    }
+}

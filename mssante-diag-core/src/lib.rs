@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access;
 pub mod account;
 pub mod annuaire;
 pub mod bundle;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod exec;
 pub mod fs;
 pub mod http;
+pub mod init;
 pub mod lang;
 pub mod logscan;
 pub mod mailqueue;
@@ -35,6 +37,7 @@ pub mod model;
 pub mod output;
 pub mod pgread;
 pub mod probe;
+pub mod provenance;
 pub mod proxy;
 pub mod resolver;
 pub mod runner;
@@ -46,7 +49,7 @@ pub use checks::{catalogue, find, subsystems, CheckDef, CheckInfo, Ctx, Outcome}
 pub use config::{Config, Secret, TimeoutState};
 pub use error::{Error, Result};
 pub use lang::Lang;
-pub use model::{CheckResult, Metric, Remedy, Report, Status};
+pub use model::{CheckResult, Metric, Notice, Remedy, Report, Status};
 pub use runner::{run, run_with_progress, Selection};
 
 /// Version of this crate, written into every report.

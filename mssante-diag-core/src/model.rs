@@ -209,6 +209,19 @@ pub struct Report {
     pub status: Status,
     /// Results, in catalogue order.
     pub checks: Vec<CheckResult>,
+    /// What the user should know before reading the results (e.g. the project folder looks
+    /// empty), in the report's language. Human output prints them first.
+    #[serde(default)]
+    pub notices: Vec<Notice>,
+}
+
+/// A remark about the whole run rather than one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Notice {
+    /// Stable identifier, e.g. `project.empty`.
+    pub id: String,
+    /// What it means and what to do, in the report's language.
+    pub message: String,
 }
 
 /// Current value of [`Report::schema_version`].

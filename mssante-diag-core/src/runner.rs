@@ -112,6 +112,7 @@ pub async fn run_with_progress(
         duration_ms: millis(start.elapsed()),
         status: Report::overall(&checks),
         checks,
+        notices: crate::provenance::notices(&config),
     })
 }
 
@@ -139,6 +140,7 @@ pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
             ctx.timed_out(&what, TimedOut(secs))
         }
     };
+    let outcome = crate::access::without_env(def.subsystem(), outcome, &ctx.config, lang);
     finish(def, outcome, lang, ctx.vars(), start.elapsed())
 }
 

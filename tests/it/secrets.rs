@@ -164,6 +164,7 @@ fn run_with_ctx(config: Config) -> (Report, String) {
         duration_ms: 0,
         status: Report::overall(&checks),
         checks,
+        notices: Vec::new(),
     };
     (report, shown)
 }

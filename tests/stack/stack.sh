@@ -55,6 +55,9 @@ PG_PASSWORD=mssante-test-pw
 PG_DB=mssante
 PG_SUPERUSER=diagadmin
 PG_SUPERPASSWORD=diagadmin-pw
+# Least privilege: a role with only pg_monitor and CONNECT (postgres_monitor_role).
+PG_MONITOR_USER=diagmonitor
+PG_MONITOR_PASSWORD=diagmonitor-pw
 REDIS_PASSWORD=redis-test-pw
 MAIL_DOMAIN=mssante.test
 MAIL_USER=test@mssante.test
@@ -96,6 +99,8 @@ PACKAGES+=(chrony)
 PACKAGES+=(prometheus)
 # network.proxy: a forward proxy on loopback that refuses one host (tinyproxy_start).
 PACKAGES+=(tinyproxy)
+# Least privilege (tests/it/privilege.rs): setfacl grants read access to .env without widening it.
+PACKAGES+=(acl)
 
 # --------------------------------------------------------------------------
 # Small helpers
@@ -679,6 +684,8 @@ PG_PASSWORD=$PG_PASSWORD
 PG_DB=$PG_DB
 PG_SUPERUSER=$PG_SUPERUSER
 PG_SUPERPASSWORD=$PG_SUPERPASSWORD
+PG_MONITOR_USER=$PG_MONITOR_USER
+PG_MONITOR_PASSWORD=$PG_MONITOR_PASSWORD
 PG_SOCKET_DIR=$PG_SOCKET_DIR
 PG_DATA=$PG_DATA
 PG_BIN=$PG_BIN
@@ -773,6 +780,24 @@ postgres_start() {
   if [[ $fresh -eq 1 || ! -f "$PG_DIR/.bootstrapped" ]]; then
     postgres_bootstrap
   fi
+  postgres_monitor_role
+}
+# The monitoring role of docs/least-privilege.md: pg_monitor and CONNECT, nothing else
+# (idempotent: run at every start, so a stack bootstrapped before it gets the role too).
+postgres_monitor_role() {
+  pg_as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -d postgres \
+    >>"$LOGS/postgres.log" 2>&1 <<EOF ||
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_MONITOR_USER') THEN
+    CREATE ROLE $PG_MONITOR_USER LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$PG_MONITOR_PASSWORD';
+  END IF;
+END
+\$\$;
+GRANT pg_monitor TO $PG_MONITOR_USER;
+GRANT CONNECT ON DATABASE $PG_DB TO $PG_MONITOR_USER;
+EOF
+    fail_service postgres "$LOGS/postgres.log" "monitoring role $PG_MONITOR_USER failed"
 }
 # Roles, database and extension (once, right after initdb).
 postgres_bootstrap() {

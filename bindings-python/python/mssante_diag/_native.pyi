@@ -162,6 +162,8 @@ class Report:
     @property
     def exit_code(self) -> int: ...
     @property
+    def notices(self) -> list[dict[str, str]]: ...
+    @property
     def checks(self) -> list[CheckResult]: ...
     def check(self, id: str) -> Optional[CheckResult]: ...
     def to_dict(self) -> dict[str, JSONValue]: ...
@@ -185,5 +187,7 @@ def reconcile_annuaire(config: Optional[Config] = None, mask: bool = False) -> d
     """Reconcile the platform's mailboxes with the BALs the Annuaire Santé publishes (`annuaire.mailboxes` alone, as `mssante-diag annuaire reconcile --format json`); the report as a dict, full lists in the details, unlisted BALs counted only, addresses masked with `mask`."""
 def build_bundle(output: Union[str, os.PathLike[str]], config: Optional[Config] = None, mask_emails: bool = True) -> dict[str, JSONValue]:
     """Build the diagnostic bundle (`.tar.gz`, secrets redacted) at `output`, as `mssante-diag bundle -o OUTPUT`; its manifest as a dict (`members` with `size` and `sha256`, `missing` with the reasons)."""
+def effective_config(config: Optional[Config] = None) -> dict[str, JSONValue]:
+    """The effective configuration (as `mssante-diag config --format json`): `{project_dir, env_file, config_file, entries, notices}`, each entry `{key, value, source, secret}` with its source (`{"kind": "default"|"env"|"file"|"override", ...}`); secrets as `[REDACTED]` with the variable they are read from."""
 def decode_jwt(token: str, config: Optional[Config] = None) -> dict[str, JSONValue]:
     """Decode and judge a JWT (`auth.jwt` alone, as `mssante-diag jwt`); the report as a dict, without the token."""

@@ -121,7 +121,7 @@ fn counts(lang: Lang, checks: &[&CheckResult]) -> String {
 
 pub(super) fn render(report: &Report, style: Style) -> String {
     let lang = style.lang;
-    let mut out = String::new();
+    let mut out = notices(report, style);
     for (subsystem, list) in grouped(&report.checks) {
         let worst = list.first().map_or(Status::Ok, |c| c.status);
         let _ = writeln!(out, "\n{} ({})", bold(style, subsystem), paint(style, worst, &counts(lang, &list)));
@@ -138,6 +138,15 @@ pub(super) fn render(report: &Report, style: Style) -> String {
         counts(lang, &all),
         report.duration_ms
     );
+    out
+}
+
+/// The report's notices, before anything else (e.g. "this folder does not look like a platform").
+fn notices(report: &Report, style: Style) -> String {
+    let mut out = String::new();
+    for n in &report.notices {
+        let _ = writeln!(out, "{} {}", bold(style, style.lang.pick("NOTICE:", "REMARQUE :")), n.message);
+    }
     out
 }
 
@@ -220,7 +229,7 @@ mod tests {
             result("postgres.connections", Status::Critical, "97 of 100 connections"),
             result("redis.memory", Status::Warning, "80 %"),
         ];
-        Report { schema_version: 1, version: "t".into(), host: "h".into(), started_at: "s".into(), duration_ms: 5, status: Status::Critical, checks }
+        Report { schema_version: 1, version: "t".into(), host: "h".into(), started_at: "s".into(), duration_ms: 5, status: Status::Critical, checks, notices: Vec::new() }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Settings;
-use crate::annuaire::{in_domains, search_mailboxes, Api, Bal, Published, SearchBounds, Tally};
+use crate::annuaire::{in_domains, search_mailboxes, Bal, Published, SearchBounds, Tally};
 use crate::checks::{Ctx, Outcome};
 use crate::config::Config;
 use crate::model::{Metric, Report};
@@ -433,18 +433,10 @@ pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
             local.table
         ));
     }
-    let api = Api::from_config(&ctx.config);
-    let proxies = crate::proxy::Proxies::resolve(&ctx.config);
     let timeout = ctx.config.timeout();
-    let client = match crate::annuaire::client(&api, &proxies, timeout, lang).await {
+    let (api, _, client) = match crate::annuaire::connect(&ctx.config, lang).await {
         Ok(c) => c,
-        Err(cause) => {
-            return Outcome::unknown(tr!(
-                lang,
-                "Annuaire client: {cause}",
-                "client de l'Annuaire : {cause}"
-            ))
-        }
+        Err(unusable) => return unusable,
     };
     let bounds = SearchBounds {
         page_size: s.page_size,

@@ -3,7 +3,8 @@
 //! `config.env` reads the `.env` the configuration was loaded with and judges required keys,
 //! placeholders left from the template, the shape of PSC_REDIRECT_URI and the strength of
 //! JWT_SECRET. It names keys, never values. A `.env` that does not parse stops the run before
-//! any check (the error names the file, the line and the key: see [`crate::config::EnvFile`]).
+//! any check (the error names the file, the line and the key: see [`crate::config::EnvFile`]);
+//! one this user may not read does not: `config.access` names it, with the grant (see [`access`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +17,9 @@ use crate::config::EnvFile;
 use crate::model::{Metric, Status};
 use crate::{tr, Lang};
 
+mod access;
 mod settings;
+pub use access::{evaluate_access, AccessFacts};
 pub use settings::{Settings, PSC_CALLBACK_PATH};
 
 /// The `config.*` checks keep no per-run state.
@@ -40,6 +43,20 @@ pub const CHECKS: &[CheckDef] = &[CheckDef {
     ],
     steps: 1,
     run: |ctx| env(ctx).boxed(),
+}, CheckDef {
+    id: "config.access",
+    title_en: "files the configuration names (.env, config file, certificates, keys, logs, backups) readable by the user running the tool",
+    title_fr: "fichiers que nomme la configuration (.env, fichier de configuration, certificats, clés, journaux, sauvegardes) lisibles par l'utilisateur qui lance l'outil",
+    guide: "Démarrage P4",
+    quick: true,
+    remedy: &[step!(
+        "Let the user running the tool read each file named, with an ACL for that user alone (docs/least-privilege.md)",
+        "Permettre à l'utilisateur qui lance l'outil de lire chaque fichier nommé, par une ACL pour lui seul (docs/least-privilege.md)",
+        guide = "Démarrage P4",
+        cmd = "setfacl -m u:nagios:r .env && getfacl .env"
+    )],
+    steps: 1,
+    run: |ctx| access::run(ctx).boxed(),
 }];
 
 /// Restarting the API makes it read `.env` again (and ends every session signed with the old secret).
@@ -342,6 +359,12 @@ const ENV_READ_LIMIT: u64 = 1 << 20;
 
 async fn env(ctx: Arc<Ctx>) -> Outcome {
     let cfg = &ctx.config;
+    if let Some(u) = &cfg.env.unreadable {
+        let why = u.describe(ctx.lang());
+        let mut o = Outcome::unknown(tr!(ctx.lang(), "cannot judge .env: {why}", "impossible de juger le .env : {why}")).details(u);
+        o.remediation = crate::access::grant_remedy(u, "Démarrage P4", ctx.lang());
+        return o;
+    }
     let path = cfg.env.path.clone();
     let read = ctx
         .step_named(

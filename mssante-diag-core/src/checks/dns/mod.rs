@@ -333,6 +333,7 @@ pub fn render_audit(audit: &Audit, style: crate::output::Style) -> String {
             duration_ms: checks.iter().map(|c| c.duration_ms).max().unwrap_or(0),
             status,
             checks: checks.to_vec(),
+            notices: Vec::new(),
         };
         out.push_str(&crate::output::render(&report, crate::output::Format::Human, style));
         out.push('\n');

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::annuaire::{MetadataAnswer, MetadataProbe};
 use crate::checks::{grade, step, Ctx, Outcome, Step};
 use crate::model::{Metric, Status};
-use crate::proxy::{Proxies, Route};
+use crate::proxy::Route;
 use crate::{tr, Lang};
 
 /// The generic remedy of `network.annuaire`.
@@ -182,18 +182,10 @@ pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
             "l'Annuaire n'est pas utilisé ([annuaire] enabled = false)"
         ));
     }
-    let api = crate::annuaire::Api::from_config(&ctx.config);
-    let proxies = Proxies::resolve(&ctx.config);
     let timeout = ctx.config.timeout();
-    let client = match crate::annuaire::client(&api, &proxies, timeout, lang).await {
+    let (api, proxies, client) = match crate::annuaire::connect(&ctx.config, lang).await {
         Ok(c) => c,
-        Err(cause) => {
-            return Outcome::unknown(tr!(
-                lang,
-                "Annuaire client: {cause}",
-                "client de l'Annuaire : {cause}"
-            ))
-        }
+        Err(unusable) => return unusable,
     };
     let proxy = reqwest::Url::parse(&api.url("metadata"))
         .ok()

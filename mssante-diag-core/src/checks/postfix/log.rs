@@ -54,6 +54,8 @@ pub enum LogError {
     },
     /// A file could not be read.
     Read(String),
+    /// This user may not read a log file: the record names it and the grant.
+    Denied(crate::access::Unreadable),
 }
 
 /// The files `patterns` match (relative ones under `project_dir`), oldest first, and how
@@ -95,6 +97,9 @@ pub async fn read_log(ctx: &Ctx) -> Result<LogFacts, LogError> {
     let shown = |p: &PathBuf| p.strip_prefix(dir).unwrap_or(p).display().to_string();
     if !files.is_empty() || older_files > 0 {
         let names: Vec<String> = files.iter().map(shown).collect();
+        if let Some(denied) = files.iter().find_map(|p| crate::access::probe(p)) {
+            return Err(LogError::Denied(denied));
+        }
         let (f, o) = (files.clone(), opts.clone());
         let summary = ctx
             .step_named("read the mail log files", tokio::task::spawn_blocking(move || maillog::summarize_paths(&f, &o)))
@@ -245,6 +250,12 @@ pub fn explain_error(e: &LogError, lang: Lang) -> Outcome {
             ))
         }
         LogError::Read(why) => Outcome::unknown(tr!(lang, "cannot read the mail log: {why}", "impossible de lire le journal de messagerie : {why}")),
+        LogError::Denied(u) => {
+            let why = u.describe(lang);
+            let mut o = Outcome::unknown(tr!(lang, "cannot read the mail log: {why}", "impossible de lire le journal de messagerie : {why}")).details(u);
+            o.remediation = crate::access::grant_remedy(u, "Général", lang);
+            o
+        }
     }
 }
 

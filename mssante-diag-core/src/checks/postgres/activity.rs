@@ -359,10 +359,43 @@ pub fn evaluate_long_queries(qs: &[LongQuery], cfg: &PostgresConfig, lang: Lang)
         .details(serde_json::json!({ "threshold_secs": warn, "critical_secs": crit, "queries": qs }))
 }
 
+/// Client sessions whose state `pg_stat_activity` hides from the diagnosing role (other roles'
+/// sessions, without `pg_monitor` / `pg_read_all_stats`).
+///
+/// # Errors
+/// The query's error.
+pub async fn hidden_sessions(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND state IS NULL AND pid <> pg_backend_pid()")
+        .fetch_one(conn)
+        .await
+}
+
+/// A clean [`evaluate_long_queries`] means nothing when sessions were hidden: `unknown`, with the grant.
+#[must_use]
+pub fn with_hidden_sessions(o: Outcome, hidden: i64, lang: Lang) -> Outcome {
+    if hidden == 0 || o.status != Status::Ok {
+        return o;
+    }
+    Outcome::unknown(tr!(
+        lang,
+        "cannot look: {hidden} session(s) of other roles are hidden from the diagnosing role (no pg_monitor), their queries unseen",
+        "impossible de regarder : {hidden} session(s) d'autres rôles masquée(s) au rôle de diagnostic (sans pg_monitor), leurs requêtes invisibles"
+    ))
+    .remedy(&PG_MONITOR_STEP, lang)
+}
+
+/// Grants the diagnosing role the statistics of every session (docs/least-privilege.md).
+const PG_MONITOR_STEP: Step = step!(
+    "Give the diagnosing role pg_monitor (statistics of every session and statement, no data)",
+    "Donner pg_monitor au rôle de diagnostic (statistiques de toutes les sessions et requêtes, aucune donnée)",
+    guide = "BD P2",
+    cmd = "{docker.compose} exec postgres psql -U postgres -d {postgres.database} -c \"GRANT pg_monitor TO {postgres.user}\""
+);
+
 pub(super) async fn run_long_queries(ctx: Arc<Ctx>) -> Outcome {
     let min = ctx.config.postgres.long_query_secs;
-    match on_db(&ctx, |mut c| async move { long_queries(&mut c, min).await }).await {
-        Ok(qs) => evaluate_long_queries(&qs, &ctx.config.postgres, ctx.lang()),
+    match on_db(&ctx, |mut c| async move { Ok((long_queries(&mut c, min).await?, hidden_sessions(&mut c).await?)) }).await {
+        Ok((qs, hidden)) => with_hidden_sessions(evaluate_long_queries(&qs, &ctx.config.postgres, ctx.lang()), hidden, ctx.lang()),
         Err(o) => o,
     }
 }
@@ -370,6 +403,18 @@ pub(super) async fn run_long_queries(ctx: Arc<Ctx>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_sessions_make_a_clean_result_unknown_with_the_grant() {
+        let clean = || Outcome::ok("no active query");
+        assert_eq!(with_hidden_sessions(clean(), 0, Lang::En).status, Status::Ok);
+        let o = with_hidden_sessions(clean(), 3, Lang::Fr);
+        assert_eq!(o.status, Status::Unknown);
+        assert!(o.summary.contains("3 session(s)") && o.summary.contains("pg_monitor"), "{}", o.summary);
+        assert!(o.remediation.iter().any(|r| r.command.as_deref().is_some_and(|c| c.contains("GRANT pg_monitor TO {postgres.user}"))));
+        // A real finding stays.
+        assert_eq!(with_hidden_sessions(Outcome::new(Status::Critical, "long"), 3, Lang::En).status, Status::Critical);
+    }
 
     fn backend(pid: i32, state: Option<&str>, secs: f64) -> Backend {
         Backend {

@@ -182,9 +182,46 @@ where
     let Some(pool) = &session.pool else { return Err(session.unavailable(lang)) };
     match ctx.step(async { gather(pool.acquire().await?).await }).await {
         Ok(Ok(t)) => Ok(t),
-        Ok(Err(e)) => Err(Outcome::unknown(query_failure(&e, ctx.config.timeout_secs, lang))),
+        Ok(Err(e)) => {
+            let o = Outcome::unknown(query_failure(&e, ctx.config.timeout_secs, lang));
+            Err(match &e {
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => {
+                    let mut o = o;
+                    o.remediation = privilege_remedies(db.message(), lang);
+                    o
+                }
+                _ => o,
+            })
+        }
         Err(t) => Err(ctx.timed_out("PostgreSQL", t)),
     }
+}
+
+/// The grants that let the diagnosing role read what PostgreSQL refused (docs/least-privilege.md):
+/// `pg_monitor` for statistics views; for a platform table, SELECT on it (on `audit_logs`, the
+/// date column only: no content).
+fn privilege_remedies(message: &str, lang: Lang) -> Vec<crate::Remedy> {
+    let psql = |sql: String| format!("{{docker.compose}} exec postgres psql -U postgres -d {{postgres.database}} -c \"{sql}\"");
+    let remedy = |text: String, guide: &str, sql: String| crate::Remedy { text, command: Some(psql(sql)), guide: guide.to_owned(), destructive: false };
+    let pg_monitor = || {
+        remedy(
+            tr!(lang, "Give the diagnosing role pg_monitor (statistics of every session and statement, no data)", "Donner pg_monitor au rôle de diagnostic (statistiques de toutes les sessions et requêtes, aucune donnée)"),
+            "BD P2",
+            "GRANT pg_monitor TO {postgres.user}".to_owned(),
+        )
+    };
+    let mut out = Vec::new();
+    let table = message.split("for table ").nth(1).map(|t| t.trim().trim_matches('"')).filter(|t| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+    match table {
+        Some(t) if t == super::retention::AUDIT_TABLE => out.push(remedy(
+            tr!(lang, "Let it read the dates the retention check counts (that column only, no content)", "Lui permettre de lire les dates que compte la vérification de rétention (cette colonne seulement, aucun contenu)"),
+            "BD P3",
+            format!("GRANT SELECT ({}) ON {t} TO {{postgres.user}}", super::retention::AUDIT_COLUMN),
+        )),
+        Some(t) => out.push(remedy(tr!(lang, "Let it read {t}", "Lui permettre de lire {t}"), "BD P4", format!("GRANT SELECT ON {t} TO {{postgres.user}}"))),
+        None => out.push(pg_monitor()),
+    }
+    out
 }
 
 /// Why a query failed, in a few words.
@@ -192,7 +229,7 @@ fn query_failure(e: &sqlx::Error, timeout_secs: f64, lang: Lang) -> String {
     match e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => {
             let m = db.message();
-            tr!(lang, "permission denied: {m}", "permission refusée : {m}")
+            tr!(lang, "cannot look: the diagnosing role lacks a grant ({m})", "impossible de regarder : il manque un droit au rôle de diagnostic ({m})")
         }
         sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
             tr!(lang, "query cancelled by statement_timeout ({timeout_secs} s)", "requête annulée par statement_timeout ({timeout_secs} s)")

@@ -299,7 +299,7 @@ pub fn evaluate_permissions(f: &PermissionFacts, uid: u32, gid: u32, lang: Lang)
             "; not examined: {blind}",
             " ; non examinés : {blind}"
         ));
-        o.status = o.status.worst(Status::Warning);
+        o.status = crate::access::blind_status(o.status, f.unreadable.iter().map(|(_, why)| why.as_str()));
     }
     o
 }

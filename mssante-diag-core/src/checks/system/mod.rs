@@ -142,7 +142,7 @@ pub fn evaluate_disk(
         ),
     };
     if !unmeasured.is_empty() {
-        status = status.worst(Status::Warning);
+        status = crate::access::blind_status(status, unmeasured.iter().map(|u| u.reason.as_str()));
         summary.push_str(&tr!(
             lang,
             "; not measured: {blind}",
