@@ -23,7 +23,7 @@ pub fn current_user() -> String {
 }
 
 /// A file or folder the tool could not read, and how to let it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Unreadable {
     /// The file or folder.
     pub path: PathBuf,

@@ -461,6 +461,26 @@ fn read_metadata(http_status: u16, body: &[u8], truncated: bool) -> MetadataAnsw
     a
 }
 
+/// Reads `data` as a `/metadata` answer and as a search page (Bundle, its BALs, its `next`
+/// link), as the client does with a body it fetched (the `fhir` fuzz target). Never panics.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) {
+    let _ = read_metadata(200, data, false);
+    let Ok(bundle) = serde_json::from_slice::<Bundle>(data) else {
+        return;
+    };
+    let domains = ["mssante.test".to_owned(), "mssante.example.fr".to_owned()];
+    let (mut bals, mut tally) = (Vec::new(), Tally::default());
+    for r in bundle.entry.iter().filter_map(|e| e.resource.as_ref()) {
+        resource_bals(r, &domains, &mut bals, &mut tally);
+    }
+    let _ = bals.iter().map(|b| format!("{b:?}")).count();
+    if let Some(link) = bundle.link.iter().find(|l| l.relation == "next") {
+        let _ = reqwest::Url::parse("https://gateway.api.esante.gouv.fr/fhir/v2/Practitioner")
+            .and_then(|u| u.join(&link.url));
+    }
+}
+
 // ---- The paged search of BALs ----
 
 /// A FHIR Bundle page, as far as the search reads it.

@@ -250,6 +250,15 @@ impl EnvFile {
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(unreadable(&e)),
             Err(e) => return Ok(Self::unreadable(path, &e)),
         };
+        Self::parse(&text, path)
+    }
+
+    /// Parses the text of a `.env` read from `path` (named in errors only).
+    ///
+    /// # Errors
+    /// [`Error::EnvFile`] naming the line number and key of a line that cannot be parsed.
+    pub fn parse(text: &str, path: PathBuf) -> Result<Self> {
+        let unreadable = |e: &std::io::Error| Error::EnvFile { path: path.clone(), line: None, key: None, reason: e.kind().to_string() };
         let mut vars = BTreeMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             match item {
@@ -257,7 +266,7 @@ impl EnvFile {
                     vars.insert(k, v);
                 }
                 Err(dotenvy::Error::LineParse(bad, _)) => {
-                    let (line, key) = locate_bad_line(&text, &bad);
+                    let (line, key) = locate_bad_line(text, &bad);
                     return Err(Error::EnvFile { path, line, key, reason: "cannot parse this line (quote values holding spaces)".into() });
                 }
                 Err(dotenvy::Error::Io(e)) => return Err(unreadable(&e)),
@@ -265,6 +274,17 @@ impl EnvFile {
             }
         }
         Ok(Self { path: Some(path), vars, unreadable: None })
+    }
+
+    /// Parses `data` as a `.env` and derives every section's defaults from it (the `env` fuzz
+    /// target): whatever the bytes, it returns.
+    #[doc(hidden)]
+    pub fn exercise(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else { return };
+        if let Ok(env) = Self::parse(text, PathBuf::from(".env")) {
+            let config = Config::defaults(PathBuf::from("/nonexistent/mssante-diag-fuzz"), env);
+            let _ = serde_json::to_string(&config);
+        }
     }
 
     /// An empty set recording that `path` could not be read.

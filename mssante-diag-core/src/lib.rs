@@ -27,6 +27,8 @@ pub mod docker;
 pub mod error;
 pub mod exec;
 pub mod fs;
+#[cfg(test)]
+mod fuzz_corpus;
 pub mod http;
 pub mod init;
 pub mod lang;

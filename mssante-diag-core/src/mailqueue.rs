@@ -94,6 +94,18 @@ pub fn parse_text(text: &str, now: chrono::DateTime<chrono::Local>) -> (Vec<Queu
     (out, bad)
 }
 
+/// Parses `data` as `postqueue -j` and as `postqueue -p` output (the `mailqueue` fuzz target):
+/// whatever the bytes, it returns.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) {
+    use chrono::TimeZone;
+    let text = String::from_utf8_lossy(data);
+    let _ = parse_json(&text);
+    if let chrono::LocalResult::Single(now) = chrono::Local.timestamp_opt(1_732_971_600, 0) {
+        let _ = parse_text(&text, now);
+    }
+}
+
 fn parse_header(line: &str, now: chrono::DateTime<chrono::Local>) -> Option<QueuedMessage> {
     use chrono::TimeZone;
     let w: Vec<&str> = line.split_whitespace().collect();

@@ -89,6 +89,10 @@ pub struct EffectiveConfig {
     pub entries: Vec<Entry>,
     /// Notices about the project folder (as at the top of a report).
     pub notices: Vec<Notice>,
+    /// Sources that could not be read (an `.env` the user may not read): the run goes on
+    /// without their values.
+    #[serde(default)]
+    pub unreadable: Vec<crate::access::Unreadable>,
 }
 
 /// Tracing of `.env` lookups while defaults are computed (this thread only).
@@ -346,6 +350,7 @@ pub fn effective_config(config: &Config) -> EffectiveConfig {
         config_file: file_name,
         entries,
         notices: notices(config),
+        unreadable: config.env.unreadable.iter().cloned().collect(),
     }
 }
 
@@ -449,6 +454,17 @@ pub fn render_human(config: &EffectiveConfig, lang: Lang) -> String {
         "# .env: {}",
         config.env_file.as_deref().unwrap_or(none)
     );
+    for u in &config.unreadable {
+        let _ = writeln!(
+            out,
+            "# {} {}: {} ({}){}",
+            lang.pick("NOT READ", "NON LU"),
+            u.path.display(),
+            u.reason,
+            u.user,
+            u.grant.as_ref().map_or_else(String::new, |g| format!(" — {}: {g}", lang.pick("grant", "accorder")))
+        );
+    }
     let _ = writeln!(
         out,
         "# {}: {}",

@@ -323,3 +323,28 @@ fn redis_check_passes_with_an_acl_user_allowed_only_ping_and_info() {
         assert_eq!(c.status, Status::Ok, "{}", show(c));
     }
 }
+
+#[test]
+fn config_names_the_sources_it_could_not_read() {
+    let stack = Stack::get();
+    let (_tmp, project) = project_copy(stack);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(cli_bin())
+        .arg("--project")
+        .arg(&project)
+        .args(["config", "--format", "json", "--lang", "en"])
+        .output()
+        .expect("setpriv runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let unreadable = doc["unreadable"].as_array().expect("unreadable");
+    assert_eq!(unreadable.len(), 1, "{doc:#}");
+    assert_eq!(unreadable[0]["path"].as_str(), Some(project.join(".env").to_str().expect("utf-8")));
+    assert_eq!(unreadable[0]["user"].as_str(), Some("nobody"));
+    assert!(unreadable[0]["grant"].as_str().is_some_and(|g| g.starts_with("setfacl -m u:nobody:r")), "{doc:#}");
+    // As root the same folder reads every source.
+    let out = Command::new(cli_bin()).arg("--project").arg(&project).args(["config", "--format", "json"]).output().expect("runs");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["unreadable"].as_array().map(Vec::len), Some(0), "{doc:#}");
+}

@@ -116,6 +116,22 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, Malformed> {
     Ok(Parsed { header, claims, signing_input, signature: parts[2] })
 }
 
+/// Decodes `data` as a token and judges it with an HMAC secret and with an empty PSC key
+/// set (the `jwt` fuzz target). Never panics.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(p) = parse(&text) else { return };
+    let _ = needs(&p);
+    let secret = Secret::new("fuzz-secret");
+    for keys in [Keys { secret: Some(("JWT_SECRET", &secret)), psc: None }, Keys { secret: None, psc: Some(Ok(&[])) }, Keys { secret: None, psc: Some(Err("none")) }] {
+        let signature = check_signature(&p, keys, Lang::En);
+        if let Ok(t) = facts(&p, signature, 1_732_971_600) {
+            let _ = evaluate_jwt(&t, 60, Lang::Fr);
+        }
+    }
+}
+
 /// What the signature check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]

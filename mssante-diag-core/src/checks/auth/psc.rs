@@ -190,6 +190,18 @@ fn read_discovery(url: &str, doc: &serde_json::Map<String, serde_json::Value>) -
     Discovery { url: redact_url(url), issuer: doc.get("issuer").and_then(|v| v.as_str()).map(str::to_owned), endpoints, missing, not_https }
 }
 
+/// Reads `data` as an OpenID discovery document and as a key set (JWKS), as [`gather`]
+/// does with the bodies it fetched (the `oidc` fuzz target). Never panics.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) {
+    if let Ok(serde_json::Value::Object(doc)) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = read_discovery("https://auth.esante.gouv.fr/auth/realms/esante-wallet/.well-known/openid-configuration", &doc);
+    }
+    if let Ok(set) = jwks::parse(data) {
+        let _ = (set.keys.len(), set.info.len(), set.truncated);
+    }
+}
+
 /// Fetches the discovery document, then its key set, each fetch within `timeout`, through
 /// the proxy `proxies` name for them.
 pub async fn gather(s: &Settings, project_dir: &Path, proxies: &Proxies, timeout: Duration, lang: Lang) -> PscFacts {

@@ -128,13 +128,18 @@ pub fn local_key(path: &std::path::Path) -> Result<DkimKey, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut text = Vec::new();
     file.take(KEY_FILE_MAX).read_to_end(&mut text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let s = String::from_utf8_lossy(&text);
+    key_of_file(&text, path)
+}
+
+/// The public key of a local key file's content (`path` is named in errors only).
+fn key_of_file(text: &[u8], path: &std::path::Path) -> Result<DkimKey, String> {
+    let s = String::from_utf8_lossy(text);
     if !s.contains("-----BEGIN") {
         // OpenDKIM's <selector>.txt: the record in quoted pieces.
         let quoted: String = s.split('"').skip(1).step_by(2).collect();
         return parse_record(if quoted.is_empty() { s.trim() } else { quoted.as_str() });
     }
-    let mut reader = std::io::BufReader::new(text.as_slice());
+    let mut reader = std::io::BufReader::new(text);
     loop {
         match rustls_pemfile::read_one(&mut reader) {
             Ok(Some(rustls_pemfile::Item::Pkcs1Key(k))) => return pkcs1_private(k.secret_pkcs1_der()),
@@ -150,6 +155,14 @@ pub fn local_key(path: &std::path::Path) -> Result<DkimKey, String> {
             Err(e) => return Err(format!("{}: {e:?}", path.display())),
         }
     }
+}
+
+/// Parses `data` as a DKIM TXT record and as a local key file (PEM private or public key,
+/// OpenDKIM `.txt`): the `dkim` fuzz target. Never panics.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) {
+    let _ = parse_record(&String::from_utf8_lossy(data));
+    let _ = key_of_file(data, std::path::Path::new("fuzz.private"));
 }
 
 fn pkcs1_private(der: &[u8]) -> Result<DkimKey, String> {

@@ -46,6 +46,34 @@ fn within(child: &str, parent: &str) -> bool {
     child == parent || child.ends_with(&format!(".{parent}"))
 }
 
+/// Reads the policy and report destinations of `record` into `f`; the destinations outside
+/// `f.domain` (they must authorise it).
+fn read_record(f: &mut DmarcFacts, record: &str) -> Vec<String> {
+    let Some(t) = tags::parse(record) else {
+        f.problem = Some("malformed tag list".into());
+        return Vec::new();
+    };
+    match tags::get(&t, "p").map(str::to_ascii_lowercase) {
+        Some(p) if ["none", "quarantine", "reject"].contains(&p.as_str()) => f.policy = Some(p),
+        Some(p) => f.problem = Some(format!("unknown policy p={p}")),
+        None => f.problem = Some("no p= tag".into()),
+    }
+    f.rua = tags::get(&t, "rua").map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let own = f.domain.to_ascii_lowercase();
+    f.rua.iter().filter_map(|uri| domain_of(uri)).filter(|dest| !(within(dest, &own) || within(&own, dest))).collect()
+}
+
+/// Parses `data` as a `_dmarc` TXT record and judges it (the `dmarc` fuzz target). Never panics.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut f = DmarcFacts { domain: "example.fr".into(), records: vec![text.to_string()], too_long: false, error: None, policy: None, rua: Vec::new(), unauthorised: Vec::new(), problem: None };
+    if tags::has_version(&text, "DMARC1") {
+        f.unauthorised = read_record(&mut f, &text);
+    }
+    let _ = evaluate_dmarc(&f, Lang::En);
+}
+
 /// Looks up and parses the DMARC record of `domain`, checking external destinations.
 pub async fn dmarc_facts(env: &Env, domain: &str) -> DmarcFacts {
     let mut f = DmarcFacts { domain: domain.to_owned(), records: Vec::new(), too_long: false, error: None, policy: None, rua: Vec::new(), unauthorised: Vec::new(), problem: None };
@@ -61,22 +89,9 @@ pub async fn dmarc_facts(env: &Env, domain: &str) -> DmarcFacts {
         return f;
     }
     let [record] = f.records.as_slice() else { return f };
-    let Some(t) = tags::parse(record) else {
-        f.problem = Some("malformed tag list".into());
-        return f;
-    };
-    match tags::get(&t, "p").map(str::to_ascii_lowercase) {
-        Some(p) if ["none", "quarantine", "reject"].contains(&p.as_str()) => f.policy = Some(p),
-        Some(p) => f.problem = Some(format!("unknown policy p={p}")),
-        None => f.problem = Some("no p= tag".into()),
-    }
-    f.rua = tags::get(&t, "rua").map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let record = record.clone();
     let own = domain.to_ascii_lowercase();
-    for uri in &f.rua {
-        let Some(dest) = domain_of(uri) else { continue };
-        if within(&dest, &own) || within(&own, &dest) {
-            continue;
-        }
+    for dest in read_record(&mut f, &record) {
         let name = format!("{own}._report._dmarc.{dest}");
         let ok = resolver::txt(&env.plain, &name).await.is_ok_and(|t| t.iter().any(|t| tags::has_version(&t.text, "DMARC1")));
         if !ok {

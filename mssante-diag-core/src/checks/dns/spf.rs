@@ -145,7 +145,9 @@ pub struct SpfFacts {
 
 fn is_spf1(t: &str) -> bool {
     let t = t.trim_start();
-    t.len() >= 6 && t[..6].eq_ignore_ascii_case("v=spf1") && t[6..].chars().next().is_none_or(char::is_whitespace)
+    // By bytes: a multi-byte character across byte 6 must not split the string (a panic).
+    let b = t.as_bytes();
+    b.len() >= 6 && b[..6].eq_ignore_ascii_case(b"v=spf1") && b.get(6).is_none_or(u8::is_ascii_whitespace)
 }
 
 fn qualifier_char(q: &Qualifier) -> char {
@@ -238,19 +240,10 @@ impl Walk<'_> {
             for m in parsed.iter() {
                 let kind = *m.kind();
                 let data = m.rr_data().as_deref();
-                let q = qualifier_char(m.qualifier());
-                let mut term = Term { text: m.to_string(), qualifier: q, redirect: kind == Kind::Redirect, resolved: Resolved::NotEvaluated };
+                let mut term = local_term(m);
                 let macro_used = data.is_some_and(|d| d.contains('%'));
                 match kind {
-                    Kind::All => term.resolved = Resolved::All,
-                    Kind::IpV4 | Kind::IpV6 => {
-                        let raw = data.unwrap_or("");
-                        let (a, p) = raw.split_once('/').unwrap_or((raw, ""));
-                        if let Ok(addr) = a.parse::<IpAddr>() {
-                            let max = if addr.is_ipv4() { 32 } else { 128 };
-                            term.resolved = Resolved::Network { addr, prefix: p.parse().unwrap_or(max).min(max) };
-                        }
-                    }
+                    Kind::All | Kind::IpV4 | Kind::IpV6 => {}
                     Kind::A | Kind::MX => {
                         self.lookups += 1;
                         let (name, v4, v6) = split_cidr(data, &domain);
@@ -315,6 +308,48 @@ impl Walk<'_> {
                 Vec::new()
             }
         }
+    }
+}
+
+/// A mechanism as a term, resolved as far as it goes without DNS (`all`, `ip4`, `ip6`).
+fn local_term(m: &decon_spf::mechanism::Mechanism<String>) -> Term {
+    let kind = *m.kind();
+    let mut term = Term { text: m.to_string(), qualifier: qualifier_char(m.qualifier()), redirect: kind == Kind::Redirect, resolved: Resolved::NotEvaluated };
+    match kind {
+        Kind::All => term.resolved = Resolved::All,
+        Kind::IpV4 | Kind::IpV6 => {
+            let raw = m.rr_data().as_deref().unwrap_or("");
+            let (a, p) = raw.split_once('/').unwrap_or((raw, ""));
+            if let Ok(addr) = a.parse::<IpAddr>() {
+                let max = if addr.is_ipv4() { 32 } else { 128 };
+                term.resolved = Resolved::Network { addr, prefix: p.parse().unwrap_or(max).min(max) };
+            }
+        }
+        _ => {}
+    }
+    term
+}
+
+/// Parses `data` as an SPF TXT record the way the walk does, without DNS: the terms, their
+/// CIDR suffixes, and the verdict for a few addresses (the `spf` fuzz target). Never panics.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if !is_spf1(&text) {
+        return;
+    }
+    let Ok(parsed) = text.parse::<decon_spf::Spf<String>>() else { return };
+    let terms = parsed
+        .iter()
+        .map(|m| {
+            let _ = split_cidr(m.rr_data().as_deref(), "example.fr");
+            local_term(m)
+        })
+        .collect();
+    let record = SpfRecord { domain: "example.fr".into(), text: text.into_owned(), terms };
+    let _ = final_all(&record);
+    for ip in [IpAddr::from([192, 0, 2, 1]), IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]), IpAddr::from([0, 0, 0, 0])] {
+        let _ = evaluate_for(&record, ip);
     }
 }
 
@@ -536,6 +571,17 @@ pub async fn check_spf(env: &Env, domain: &str) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `spf` fuzz target: a multi-byte character at byte 6 split the string.
+    #[test]
+    fn a_multibyte_character_after_the_version_is_not_spf_and_no_panic() {
+        assert!(!is_spf1("v=spf\u{e9}1 -all"));
+        assert!(!is_spf1("v=spf1\u{e9} -all"));
+        assert!(is_spf1("  V=SPF1 ip4:192.0.2.1 -all"));
+        assert!(is_spf1("v=spf1"));
+        exercise("v=spf\u{e9}".as_bytes());
+        exercise(b"v=spf1 ip4:192.0.2.0/99 ip6:2001:db8::/200 a/33//129 -all");
+    }
 
     #[test]
     fn cidr_suffixes_split() {

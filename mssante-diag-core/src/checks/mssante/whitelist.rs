@@ -124,6 +124,17 @@ pub fn parse(bytes: &[u8]) -> Result<Whitelist, ParseError> {
     Ok(Whitelist { generated: doc.date.map(|d| d.trim().to_owned()), domains, entries: count })
 }
 
+/// Parses `data` as the trust space list, reads its date and compares it with a few deferred
+/// domains (the `whitelist` fuzz target). Never panics.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) {
+    let Ok(list) = parse(data) else { return };
+    let _ = list.generated.as_deref().map(parse_date);
+    let _ = list.contains("MSSante.Example.FR.");
+    let deferred: BTreeMap<String, u64> = [("hopital.mssante.fr".to_owned(), 3), (String::new(), 1)].into_iter().collect();
+    let _ = compare_deferred(&list, &deferred);
+}
+
 /// The local name of the first element.
 fn root_element(text: &str) -> Result<String, ParseError> {
     use quick_xml::events::Event;

@@ -1,0 +1,128 @@
+//! The parser fuzz targets of `fuzz/` (every parser of outside input but the certificate
+//! loaders and the mail log, which have their own) on the stable toolchain: each committed seed
+//! corpus `fuzz/corpus/<target>/` and deterministic mutations of it (bit flips, inserted
+//! structure bytes, deletions, truncations, splices, repeats, random bytes) fed to the target's
+//! `exercise` function. `MSSANTE_FUZZ_ITERATIONS` sets the mutated inputs per target (default
+//! 1 000); a panic saves the input under `target/fuzz-<target>-crash.bin`.
+
+use std::path::Path;
+
+/// Each target: its corpus folder (= the `fuzz/` target name) and the function it drives.
+const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("mailqueue", crate::mailqueue::exercise),
+    ("env", crate::config::EnvFile::exercise),
+    ("spf", crate::checks::dns::spf::exercise),
+    ("dmarc", crate::checks::dns::dmarc::exercise),
+    ("dkim", crate::checks::dns::dkim::exercise),
+    ("jwt", crate::checks::auth::jwt::exercise),
+    ("oidc", crate::checks::auth::psc::exercise),
+    ("whitelist", crate::checks::mssante::whitelist::exercise),
+    ("fhir", crate::annuaire::exercise),
+];
+
+/// xorshift64*.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
+    }
+}
+
+/// Bytes that matter to one of the formats (JSON, XML, tag lists, PEM, JWT, `.env`).
+const INTERESTING: &[&[u8]] = &[
+    b"\n", b"\"", b"{", b"}", b"[", b"]", b":", b",", b";", b"=", b".", b"/", b"<", b">", b"</", b"&", b"'", b"\\", b"$", b"#", b"%",
+    b"\xff", b"\x00", b"\xc3\xa9", b"-----BEGIN ", b"-----END ", b"v=spf1 ", b"v=DMARC1;", b"p=", b"null", b"1e999", b"-1", b"99999999999999999999",
+];
+
+fn mutate(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8]) {
+    let len = v.len();
+    match rng.below(7) {
+        0 if len > 0 => {
+            let i = rng.below(len);
+            v[i] ^= 1 << rng.below(8);
+        }
+        1 => {
+            let i = rng.below(len + 1);
+            v.splice(i..i, INTERESTING[rng.below(INTERESTING.len())].iter().copied());
+        }
+        2 if len > 1 => {
+            let i = rng.below(len);
+            let n = 1 + rng.below((len - i).min(32));
+            v.drain(i..i + n);
+        }
+        3 => v.truncate(rng.below(len + 1)),
+        4 if !other.is_empty() => {
+            let from = rng.below(other.len());
+            let n = rng.below(other.len() - from + 1);
+            let at = rng.below(len + 1);
+            v.splice(at..at, other[from..from + n].iter().copied());
+        }
+        5 if len > 0 => {
+            let i = rng.below(len);
+            let n = 1 + rng.below((len - i).min(64));
+            let chunk = v[i..i + n].to_vec();
+            for _ in 0..1 + rng.below(8) {
+                v.splice(i..i, chunk.iter().copied());
+            }
+        }
+        _ => {
+            let i = rng.below(len + 1);
+            let bytes: Vec<u8> = (0..rng.below(32)).map(|_| u8::try_from(rng.next() & 0xff).unwrap_or(0)).collect();
+            v.splice(i..i, bytes);
+        }
+    }
+}
+
+fn run(target: &str, f: fn(&[u8]), input: &[u8], what: &str) {
+    if std::panic::catch_unwind(|| f(input)).is_err() {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/fuzz-{target}-crash.bin"));
+        let _ = std::fs::write(&out, input);
+        panic!("{target} panicked on {what}; input saved to {}", out.display());
+    }
+}
+
+#[test]
+fn parser_fuzz_corpus_and_mutations_never_panic() {
+    let n: usize = std::env::var("MSSANTE_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+    for (target, f) in TARGETS {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+        let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("the seed corpus {} is committed: {e}", dir.display()))
+            .map(|e| e.expect("entry").path())
+            .map(|p| (p.display().to_string(), std::fs::read(&p).expect("seed readable")))
+            .collect();
+        seeds.sort();
+        assert!(seeds.len() >= 3, "{target} seed corpus: {} files", seeds.len());
+        for (p, b) in &seeds {
+            run(target, *f, b, p);
+        }
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for i in 0..n {
+            let (p, seed) = &seeds[i % seeds.len()];
+            let other = seeds[rng.below(seeds.len())].1.clone();
+            let mut input = seed.clone();
+            for _ in 0..=rng.below(6) {
+                mutate(&mut input, &mut rng, &other);
+            }
+            run(target, *f, &input, &format!("{p} mutation {i}"));
+        }
+    }
+}
+
+/// Every target of `fuzz/Cargo.toml` but the two with their own stable test is listed here.
+#[test]
+fn every_fuzz_target_has_a_stable_run_and_a_corpus() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/Cargo.toml")).expect("fuzz/Cargo.toml");
+    for name in manifest.lines().filter_map(|l| l.strip_prefix("name = \"")).filter_map(|l| l.strip_suffix('"')).filter(|n| *n != "mssante-diag-fuzz") {
+        let here = TARGETS.iter().any(|(t, _)| *t == name) || ["load_certificates", "maillog"].contains(&name);
+        assert!(here, "fuzz target {name} has no stable mutation run");
+        assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(name).is_dir(), "fuzz target {name} has no corpus");
+    }
+}
