@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts everything the tests need, then runs every test of the
-# workspace: Rust (unit, integration, CLI), the Python binding, the Node binding.
+# workspace: Rust (unit, integration, CLI), the Python binding, the Node binding, the packages.
 # This is the README's test command, and what CI runs.
 set -Eeuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack/on-error.sh"
@@ -26,4 +26,7 @@ for binding in bindings-python bindings-node; do
   echo "== $binding"
   bash "$binding/run-tests.sh"
 done
+
+echo "== packages (.deb, tarball, wheel, npm tarball: built from the debug builds above, installed, run)"
+bash tests/packaging.sh
 echo "== all tests passed"

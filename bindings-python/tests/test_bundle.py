@@ -24,7 +24,9 @@ def test_build_bundle_writes_every_listed_member_and_no_env_secret(project: Path
     assert secrets
     with tarfile.open(out) as tar:
         for member in manifest["members"]:
-            data = tar.extractfile(f"{manifest['root']}/{member['name']}").read()
+            extracted = tar.extractfile(f"{manifest['root']}/{member['name']}")
+            assert extracted is not None, member["name"]
+            data = extracted.read()
             assert len(data) == member["size"] and hashlib.sha256(data).hexdigest() == member["sha256"]
             for secret in secrets:
                 assert secret.encode() not in data, (member["name"], "holds a secret of .env")

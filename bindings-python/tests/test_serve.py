@@ -18,7 +18,8 @@ from mssante_diag import Config
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def fetch(url: str) -> tuple[int, str]:

@@ -119,11 +119,12 @@ impl Metric {
         }
     }
 
-    /// Sets the warning and critical thresholds.
+    /// Sets the warning and critical thresholds; an infinite one means "none" (JSON has no
+    /// infinity: it would read back as `null`).
     #[must_use]
     pub fn thresholds(mut self, warn: f64, crit: f64) -> Self {
-        self.warn = Some(warn);
-        self.crit = Some(crit);
+        self.warn = warn.is_finite().then_some(warn);
+        self.crit = crit.is_finite().then_some(crit);
         self
     }
 

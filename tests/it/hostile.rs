@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -254,4 +255,244 @@ fn timed_out_container_tools_are_killed() {
     let left = running();
     docker(&["exec", container, "rm", "-rf", &dir]);
     assert_eq!(left, 0, "the hung tool still runs in the container");
+}
+
+/// A loopback server that answers every connection (after the client's first bytes when
+/// `client_first`) with `bytes` one byte every 200 ms: a slowloris peer whose every read
+/// succeeds, so only a deadline over the whole dialogue ends it.
+fn drip_server(bytes: &'static [u8], client_first: bool) -> u16 {
+    use std::io::Read;
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                if client_first {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                    let _ = s.read(&mut [0u8; 4096]);
+                }
+                for b in bytes.iter().cycle().take(50) {
+                    if s.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A loopback server that closes every connection as soon as it is accepted.
+fn closing_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            drop(s);
+        }
+    });
+    port
+}
+
+/// The network subsystems of [`toml_for`], plus the HTTP clients of `auth.psc` and
+/// `network.annuaire`, all at `http://127.0.0.1:{http}`.
+fn toml_with_http(p: &Ports, http: u16, timeout: f64) -> String {
+    format!(
+        "{}[auth]\nissuer = \"http://127.0.0.1:{http}/psc\"\ndiscovery_url = \"http://127.0.0.1:{http}/psc/.well-known/openid-configuration\"\n\
+         [annuaire]\nurl = \"http://127.0.0.1:{http}/fhir/v2\"\napi_key = \"hostile-test-key\"\n",
+        toml_for(p, timeout)
+    )
+}
+
+/// The checks a hostile peer of each protocol is put in front of.
+const PROBES: &[&str] = &["api.health", "auth.psc", "network.annuaire", "postgres.reachable", "redis.reachable", "smtp.inbound", "smtp.submission", "imap.reachable"];
+
+/// Runs [`PROBES`] and checks what every hostile-peer test relies on: each ends within its
+/// deadline (steps x timeout, +5 %) plus a margin, not ok, with a reason; the report.
+fn every_probe_ends_with_a_reason(toml: &str, label: &str) -> mssante_diag_core::Report {
+    let config = Config::from_toml_str(toml, &std::env::temp_dir()).expect("valid config");
+    let timeout = config.timeout_secs;
+    let start = Instant::now();
+    let report = run_only(config, PROBES);
+    let took = start.elapsed();
+    let steps = |id: &str| mssante_diag_core::catalogue().iter().find(|d| d.id == id).map_or(1, |d| d.steps);
+    let longest = PROBES.iter().map(|id| steps(id)).max().unwrap_or(1);
+    assert!(took < Duration::from_secs_f64(timeout * f64::from(longest) * 1.05 + 0.5), "{label}: took {took:?}");
+    assert_eq!(report.checks.len(), PROBES.len(), "{label}");
+    for c in &report.checks {
+        assert!(c.status != Status::Ok, "{label} {}: ok against a hostile peer: {}", c.id, c.summary);
+        assert!(c.summary.len() > 10, "{label} {}: a reason: {}", c.id, c.summary);
+        let deadline = timeout * f64::from(steps(&c.id)) * 1.05;
+        assert!((c.duration_ms as f64) < (deadline + 0.3) * 1000.0, "{label} {}: {} ms for a {deadline} s deadline", c.id, c.duration_ms);
+    }
+    report
+}
+
+#[test]
+fn slow_answers_end_within_the_timeout() {
+    // Every protocol's first words, dripped one byte every 200 ms: never a complete answer
+    // within the 1 s timeout, though every read gets a byte.
+    let http = drip_server(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}", true);
+    let ports = Ports {
+        api: http,
+        postgres: drip_server(b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I", true),
+        redis: drip_server(b"+OK\r\n", true),
+        smtp: drip_server(b"220 slow.mssante.test ESMTP\r\n", false),
+        imap: drip_server(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] slow\r\n", false),
+    };
+    let report = every_probe_ends_with_a_reason(&toml_with_http(&ports, http, 1.0), "1 byte / 200 ms");
+    for c in &report.checks {
+        assert_eq!(c.status, Status::Critical, "{}: a peer that does not answer in time is down: {}", c.id, c.summary);
+        assert!(c.summary.contains("within 1 s"), "{}: names the step it timed out in: {}", c.id, c.summary);
+    }
+}
+
+#[test]
+fn peers_closing_at_once_are_reported() {
+    let port = closing_server();
+    let ports = Ports { api: port, postgres: port, redis: port, smtp: port, imap: port };
+    let report = every_probe_ends_with_a_reason(&toml_with_http(&ports, port, 2.0), "closes at once");
+    for c in &report.checks {
+        assert!(matches!(c.status, Status::Critical | Status::Unknown), "{}: {}", c.id, c.summary);
+        assert!(!c.summary.contains("within 2 s"), "{}: a close is not a timeout: {}", c.id, c.summary);
+    }
+}
+
+/// A loopback HTTP server that answers every request with a 50 MiB JSON document (a FHIR
+/// Bundle of ~800 000 entries, its `Content-Length` announced), written as fast as it is read.
+fn huge_json_server() -> u16 {
+    use std::io::Read;
+    const TOTAL: usize = 50 << 20;
+    const HEAD: &[u8] = b"{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"entry\":[";
+    const ENTRY: &[u8] = b"{\"resource\":{\"resourceType\":\"Practitioner\",\"id\":\"p\"}},";
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = s.read(&mut [0u8; 4096]);
+                let entries: Vec<u8> = ENTRY.iter().copied().cycle().take(ENTRY.len() * 1024).collect();
+                let tail = b"{}]}";
+                let body = HEAD.len() + (TOTAL - HEAD.len() - tail.len()) / entries.len() * entries.len() + tail.len();
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: {body}\r\n\r\n");
+                if s.write_all(head.as_bytes()).and_then(|()| s.write_all(HEAD)).is_err() {
+                    return;
+                }
+                for _ in 0..(TOTAL - HEAD.len() - tail.len()) / entries.len() {
+                    if s.write_all(&entries).is_err() {
+                        return;
+                    }
+                }
+                let _ = s.write_all(tail);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn json_of_50_mib_is_cut_at_its_cap_with_memory_bounded() {
+    let port = huge_json_server();
+    let ports = Ports { api: port, postgres: 9, redis: 9, smtp: 9, imap: 9 };
+    let names = ["api.health", "auth.psc", "network.annuaire"];
+    let (report, took, peak_kib) = cli_run(&toml_with_http(&ports, port, 3.0), &names);
+    let checks = report["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), names.len(), "{report:#}");
+    assert!(took < Duration::from_secs(3), "each client stops at its cap, not at the end of 50 MiB: {took:?}");
+    assert!(peak_kib > 0, "memory was measured");
+    // The same checks against a 2-byte document: what the 50 MiB one adds is at most each
+    // client's cap (4 MiB for /metadata, 256 KiB for PSC, 512 bytes kept of the API's body).
+    let small = hostile_server(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", false);
+    let small_ports = Ports { api: small, postgres: 9, redis: 9, smtp: 9, imap: 9 };
+    let (_, _, base_kib) = cli_run(&toml_with_http(&small_ports, small, 3.0), &names);
+    assert!(peak_kib < base_kib + 16 * 1024, "peak RSS {peak_kib} KiB against a 50 MiB document, {base_kib} KiB against a small one");
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
+    eprintln!("50 MiB JSON: {took:?}, peak RSS {peak_kib} KiB (small document: {base_kib} KiB)");
+    let by_id = |id: &str| checks.iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("{id} ran"));
+    let api = by_id("api.health");
+    assert_eq!(api["details"]["body_truncated"], true, "{api:#}");
+    let psc = by_id("auth.psc");
+    assert_eq!(psc["status"], "critical", "{psc:#}");
+    assert!(psc["summary"].as_str().is_some_and(|s| s.contains("document larger than 256 KiB")), "{psc:#}");
+    let annuaire = by_id("network.annuaire");
+    assert_ne!(annuaire["status"], "ok", "{annuaire:#}");
+    assert!(annuaire["summary"].as_str().is_some_and(|s| s.contains("larger than")), "{annuaire:#}");
+}
+
+/// `openssl s_server` on loopback serving the stack's certificate with a chain of `n`
+/// certificates (the intermediate CA, `n` times: ~1.4 KB each); killed on drop.
+struct HugeChain(std::process::Child, u16, PathBuf);
+
+impl HugeChain {
+    fn start(stack: &Stack, n: usize) -> Self {
+        let pki = stack.dir.join("pki");
+        let dir = std::env::temp_dir().join(format!("mssante-diag-chain{n}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let one = std::fs::read_to_string(pki.join("intermediate.pem")).expect("the stack's intermediate CA");
+        std::fs::write(dir.join("chain.pem"), one.repeat(n)).expect("chain written");
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept", &format!("127.0.0.1:{port}")])
+            .arg("-cert")
+            .arg(pki.join("server.crt"))
+            .arg("-key")
+            .arg(pki.join("server.key"))
+            .arg("-cert_chain")
+            .arg(dir.join("chain.pem"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server starts");
+        let ready = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < ready, "openssl s_server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self(child, port, dir)
+    }
+}
+
+impl Drop for HugeChain {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.2);
+    }
+}
+
+/// Runs `tls.endpoints` (1 s timeout) against a server with a chain of `n` certificates.
+fn endpoint_with_chain(n: usize) -> (mssante_diag_core::CheckResult, Duration, u16) {
+    let stack = Stack::get();
+    let server = HugeChain::start(stack, n);
+    let mut config = stack.config();
+    config.tls.endpoints = vec![mssante_diag_core::checks::tls::Endpoint::try_from(format!("https://127.0.0.1:{}", server.1)).expect("endpoint")];
+    config.timeout_secs = 1.0;
+    let start = Instant::now();
+    let report = run_only(config, &["tls.endpoints"]);
+    let took = start.elapsed();
+    let c = report.check("tls.endpoints").expect("ran").clone();
+    eprintln!("{n}-certificate chain: {took:?}, {:?}: {}", c.status, c.summary);
+    assert!(took < Duration::from_millis(1500), "{n} certificates: took {took:?}");
+    assert!(c.summary.contains(&format!("127.0.0.1:{}", server.1)), "names the endpoint: {}", c.summary);
+    (c, took, server.1)
+}
+
+#[test]
+fn a_chain_of_100_certificates_is_refused_within_the_timeout() {
+    // ~140 KB of Certificate message: beyond what a TLS handshake message may hold (64 KiB).
+    let (c, _, port) = endpoint_with_chain(100);
+    assert_eq!(c.status, Status::Critical, "{}", c.summary);
+    assert!(c.summary.contains(&format!("https://127.0.0.1:{port}: TLS handshake failed")), "{}", c.summary);
+}
+
+#[test]
+fn a_chain_of_40_certificates_is_read_and_judged() {
+    // ~56 KB: the handshake completes, and the 41 served certificates go through the chain
+    // building and ordering of the check (40 copies of one CA are not a valid order).
+    let (c, _, _) = endpoint_with_chain(40);
+    assert_eq!(c.status, Status::Critical, "{}", c.summary);
+    assert!(c.summary.contains("serves its chain in the wrong order"), "{}", c.summary);
 }

@@ -21,6 +21,7 @@ mod postfix;
 mod postgres;
 mod privilege;
 mod quick;
+mod readonly;
 mod report;
 mod secrets;
 mod smtp;

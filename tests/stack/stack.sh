@@ -101,6 +101,8 @@ PACKAGES+=(prometheus)
 PACKAGES+=(tinyproxy)
 # Least privilege (tests/it/privilege.rs): setfacl grants read access to .env without widening it.
 PACKAGES+=(acl)
+# Read-only guarantee (tests/it/readonly.rs): every check traced for writes by strace.
+PACKAGES+=(strace)
 
 # --------------------------------------------------------------------------
 # Small helpers
