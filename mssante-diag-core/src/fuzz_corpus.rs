@@ -7,8 +7,11 @@
 
 use std::path::Path;
 
+/// A target's `exercise` function.
+type Exercise = fn(&[u8]);
+
 /// Each target: its corpus folder (= the `fuzz/` target name) and the function it drives.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Exercise)] = &[
     ("mailqueue", crate::mailqueue::exercise),
     ("env", crate::config::EnvFile::exercise),
     ("spf", crate::checks::dns::spf::exercise),
@@ -80,7 +83,7 @@ fn mutate(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8]) {
     }
 }
 
-fn run(target: &str, f: fn(&[u8]), input: &[u8], what: &str) {
+fn run(target: &str, f: Exercise, input: &[u8], what: &str) {
     if std::panic::catch_unwind(|| f(input)).is_err() {
         let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/fuzz-{target}-crash.bin"));
         let _ = std::fs::write(&out, input);

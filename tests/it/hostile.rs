@@ -496,3 +496,22 @@ fn a_chain_of_40_certificates_is_read_and_judged() {
     assert_eq!(c.status, Status::Critical, "{}", c.summary);
     assert!(c.summary.contains("serves its chain in the wrong order"), "{}", c.summary);
 }
+
+#[test]
+fn a_search_page_of_50_mib_stops_at_the_page_cap() {
+    let stack = Stack::get();
+    let _g = healthy();
+    let port = huge_json_server();
+    let mut config = stack.config();
+    config.annuaire.url = format!("http://127.0.0.1:{port}/fhir/v2");
+    config.annuaire.ca_bundle = None;
+    config.timeout_secs = 3.0;
+    let start = Instant::now();
+    let report = run_only(config, &["annuaire.mailboxes"]);
+    let took = start.elapsed();
+    let c = report.check("annuaire.mailboxes").expect("ran");
+    eprintln!("50 MiB search page: {took:?}, {:?}: {}", c.status, c.summary);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_ne!(c.status, Status::Ok, "{}", c.summary);
+    assert!(c.summary.contains("16 MiB") || c.summary.contains("larger than"), "the page cap is named: {}", c.summary);
+}
