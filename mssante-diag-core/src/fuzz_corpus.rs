@@ -23,17 +23,18 @@ const TARGETS: &[(&str, Exercise)] = &[
     ("fhir", crate::annuaire::exercise),
 ];
 
-/// xorshift64*.
-struct Rng(u64);
+/// xorshift64*: deterministic, good enough to pick mutations.
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: usize) -> usize {
+    /// A number below `n` (0 when `n` is 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
     }
 }
@@ -44,7 +45,9 @@ const INTERESTING: &[&[u8]] = &[
     b"\xff", b"\x00", b"\xc3\xa9", b"-----BEGIN ", b"-----END ", b"v=spf1 ", b"v=DMARC1;", b"p=", b"null", b"1e999", b"-1", b"99999999999999999999",
 ];
 
-fn mutate(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8]) {
+/// One mutation of `v`: a bit flip, an `interesting` token inserted, bytes deleted, a
+/// truncation, a piece of `other` spliced in, a piece repeated, or random bytes inserted.
+pub(crate) fn mutate(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8], interesting: &[&[u8]]) {
     let len = v.len();
     match rng.below(7) {
         0 if len > 0 => {
@@ -53,7 +56,7 @@ fn mutate(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8]) {
         }
         1 => {
             let i = rng.below(len + 1);
-            v.splice(i..i, INTERESTING[rng.below(INTERESTING.len())].iter().copied());
+            v.splice(i..i, interesting[rng.below(interesting.len())].iter().copied());
         }
         2 if len > 1 => {
             let i = rng.below(len);
@@ -83,7 +86,9 @@ fn mutate(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8]) {
     }
 }
 
-fn run(target: &str, f: Exercise, input: &[u8], what: &str) {
+/// Runs `f` on `input`; a panic saves the input under `target/fuzz-<target>-crash.bin` and
+/// fails the test naming `what`.
+fn run(target: &str, f: &(dyn Fn(&[u8]) + std::panic::RefUnwindSafe), input: &[u8], what: &str) {
     if std::panic::catch_unwind(|| f(input)).is_err() {
         let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/fuzz-{target}-crash.bin"));
         let _ = std::fs::write(&out, input);
@@ -91,31 +96,46 @@ fn run(target: &str, f: Exercise, input: &[u8], what: &str) {
     }
 }
 
+/// Feeds `f` every committed seed of `fuzz/corpus/<target>/` (at least `min_seeds`), then
+/// `MSSANTE_FUZZ_ITERATIONS` (default `default_n`) inputs made of a seed and a few `mutate`
+/// calls (given another seed to splice from).
+pub(crate) fn drive(
+    target: &str,
+    f: &(dyn Fn(&[u8]) + std::panic::RefUnwindSafe),
+    min_seeds: usize,
+    default_n: usize,
+    mut mutate: impl FnMut(&mut Vec<u8>, &mut Rng, &[u8]),
+) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the seed corpus {} is committed: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).expect("seed readable")))
+        .collect();
+    seeds.sort();
+    assert!(seeds.len() >= min_seeds, "{target} seed corpus: {} files", seeds.len());
+    for (p, b) in &seeds {
+        run(target, f, b, p);
+    }
+    let n: usize = std::env::var("MSSANTE_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(default_n);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for i in 0..n {
+        let (p, seed) = &seeds[i % seeds.len()];
+        let other = &seeds[rng.below(seeds.len())].1;
+        let mut input = seed.clone();
+        mutate(&mut input, &mut rng, other);
+        run(target, f, &input, &format!("{p} mutation {i}"));
+    }
+}
+
 #[test]
 fn parser_fuzz_corpus_and_mutations_never_panic() {
-    let n: usize = std::env::var("MSSANTE_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
     for (target, f) in TARGETS {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
-        let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("the seed corpus {} is committed: {e}", dir.display()))
-            .map(|e| e.expect("entry").path())
-            .map(|p| (p.display().to_string(), std::fs::read(&p).expect("seed readable")))
-            .collect();
-        seeds.sort();
-        assert!(seeds.len() >= 3, "{target} seed corpus: {} files", seeds.len());
-        for (p, b) in &seeds {
-            run(target, *f, b, p);
-        }
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for i in 0..n {
-            let (p, seed) = &seeds[i % seeds.len()];
-            let other = seeds[rng.below(seeds.len())].1.clone();
-            let mut input = seed.clone();
+        drive(target, f, 3, 1_000, |v, rng, other| {
             for _ in 0..=rng.below(6) {
-                mutate(&mut input, &mut rng, &other);
+                mutate(v, rng, other, INTERESTING);
             }
-            run(target, *f, &input, &format!("{p} mutation {i}"));
-        }
+        });
     }
 }
 

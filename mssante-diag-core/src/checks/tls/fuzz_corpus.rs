@@ -5,30 +5,11 @@
 //! A panic names the seed and iteration and saves the input under `target/`.
 //! `MSSANTE_FUZZ_ITERATIONS` sets the number of mutated inputs (default 10 000).
 
-use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
 use super::load::exercise;
-
-/// xorshift64*: deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
+use crate::fuzz_corpus::{drive, Rng};
 
 const INTERESTING: [u8; 9] = [0x00, 0xff, 0x7f, 0x80, 0x30, 0x82, 0x81, 0x84, 0x06];
 
@@ -116,55 +97,16 @@ fn mutate_inside_pem(v: &[u8], rng: &mut Rng, other: &[u8]) -> Option<Vec<u8>> {
     )
 }
 
-fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/load_certificates");
-    let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
-        .expect("the seed corpus is committed")
-        .map(|e| e.expect("entry").path())
-        .map(|p| {
-            let b = std::fs::read(&p).expect("seed readable");
-            (p, b)
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-fn run(input: &[u8], what: &str) {
-    if std::panic::catch_unwind(|| exercise(input)).is_err() {
-        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-crash.bin");
-        let _ = std::fs::write(&out, input);
-        panic!(
-            "the loader panicked on {what}; input saved to {}",
-            out.display()
-        );
-    }
-}
-
 #[test]
 fn fuzz_corpus_and_mutations_never_panic() {
-    let seeds = corpus();
-    assert!(seeds.len() >= 5, "seed corpus: {} files", seeds.len());
-    for (p, b) in &seeds {
-        run(b, &p.display().to_string());
-    }
-    let n: usize = std::env::var("MSSANTE_FUZZ_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for i in 0..n {
-        let (p, seed) = &seeds[i % seeds.len()];
-        let other = &seeds[rng.below(seeds.len())].1;
-        let mut input = seed.clone();
+    drive("load_certificates", &exercise, 5, 10_000, |input, rng, other| {
         if rng.below(2) == 0 {
-            if let Some(m) = mutate_inside_pem(&input, &mut rng, other) {
-                input = m;
+            if let Some(m) = mutate_inside_pem(input, rng, other) {
+                *input = m;
             }
         }
         for _ in 0..=rng.below(3) {
-            mutate_bytes(&mut input, &mut rng, other);
+            mutate_bytes(input, rng, other);
         }
-        run(&input, &format!("mutation {i} of {}", p.display()));
-    }
+    });
 }
