@@ -86,6 +86,18 @@ impl Api {
     }
 }
 
+/// The `skipped` outcome of both Annuaire checks when `[annuaire] enabled = false`.
+#[must_use]
+pub fn disabled(config: &crate::Config, lang: Lang) -> Option<crate::checks::Outcome> {
+    (!config.annuaire.enabled).then(|| {
+        crate::checks::Outcome::skipped(tr!(
+            lang,
+            "the Annuaire is not used ([annuaire] enabled = false)",
+            "l'Annuaire n'est pas utilisé ([annuaire] enabled = false)"
+        ))
+    })
+}
+
 /// The API of the configuration, its proxy rules and its client ([`client`]): what both
 /// Annuaire checks start from. `Err` is the check's `unknown` outcome naming why no client
 /// could be built.

@@ -393,12 +393,8 @@ pub fn evaluate_mailboxes(
 /// Runs `annuaire.mailboxes`.
 pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
     let (s, lang) = (&ctx.config.annuaire, ctx.lang());
-    if !s.enabled {
-        return Outcome::skipped(tr!(
-            lang,
-            "the Annuaire is not used ([annuaire] enabled = false)",
-            "l'Annuaire n'est pas utilisé ([annuaire] enabled = false)"
-        ));
+    if let Some(skipped) = crate::annuaire::disabled(&ctx.config, lang) {
+        return skipped;
     }
     if s.domains.is_empty() {
         return Outcome::skipped(tr!(

@@ -175,12 +175,8 @@ pub fn evaluate_annuaire(
 /// Runs `network.annuaire`.
 pub(super) async fn run(ctx: Arc<Ctx>) -> Outcome {
     let (s, lang) = (&ctx.config.annuaire, ctx.lang());
-    if !s.enabled {
-        return Outcome::skipped(tr!(
-            lang,
-            "the Annuaire is not used ([annuaire] enabled = false)",
-            "l'Annuaire n'est pas utilisé ([annuaire] enabled = false)"
-        ));
+    if let Some(skipped) = crate::annuaire::disabled(&ctx.config, lang) {
+        return skipped;
     }
     let timeout = ctx.config.timeout();
     let (api, proxies, client) = match crate::annuaire::connect(&ctx.config, lang).await {
