@@ -351,6 +351,32 @@ fn container_without_stats_is_named() {
 }
 
 #[test]
+fn concurrent_runs_of_docker_disk_wait_for_each_other() {
+    // The engine computes one `system df` at a time and answers the others "a disk usage
+    // operation is already running": runs side by side (a scrape beside a timer) all end ok.
+    let _g = healthy();
+    let p = Project::new("dfrace");
+    // A volume of many files makes each `system df` walk for a while, so the runs overlap.
+    let vol = format!("{}-many", p.name);
+    let label = format!("com.docker.compose.project={}", p.name);
+    p.docker(&["volume", "create", "--label", &label, &vol]);
+    let mount = format!("{vol}:/data");
+    let writer = p.run("writer", &["-v", &mount], &["sh", "-c", "cd /data && seq 1 20000 | xargs touch"]);
+    p.wait_for(&writer, "{{.State.Status}}", |s| s == "exited");
+    for round in 0..3 {
+        let runs: Vec<_> = (0..6).map(|_| {
+            let cfg = p.config(&[]);
+            std::thread::spawn(move || run_only(cfg, &["docker.disk"]))
+        }).collect();
+        for r in runs {
+            let report = r.join().expect("run");
+            let d = check(&report, "docker.disk");
+            assert_eq!(d.status, Status::Ok, "round {round}: {}", show(d));
+        }
+    }
+}
+
+#[test]
 fn disk_reports_reclaimable_volumes_and_thresholds() {
     let _g = healthy();
     let p = Project::new("disk");

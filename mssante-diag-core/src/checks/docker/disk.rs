@@ -127,12 +127,28 @@ pub const CLEAN: &[Step] = &[
     step!("Extend the disk if cleaning is not enough", "Étendre le disque si le nettoyage ne suffit pas", guide = "Démarrage P3"),
 ];
 
+/// `/system/df`, waiting (up to 10 s, within the check's own deadline) while the engine runs
+/// another one: it serves one at a time and answers the others "a disk usage operation is
+/// already running", which is a concurrent run (a scrape beside a timer), not a fault.
+async fn system_df(e: &Engine) -> Result<SystemDataUsageResponse, bollard::errors::Error> {
+    let mut waited = 0;
+    loop {
+        match e.docker.df(None).await {
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. }) if message.contains("already running") && waited < 100 => {
+                waited += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Gathers `docker system df` and the free space of the Docker root (when the engine is local).
 ///
 /// # Errors
 /// The `/system/df` request failed.
 pub async fn gather(e: &Engine) -> Result<DiskUsage, crate::docker::DaemonError> {
-    let df = e.docker.df(None).await.map_err(|err| e.explain(&err))?;
+    let df = system_df(e).await.map_err(|err| e.explain(&err))?;
     let mut usage = summarise(&df);
     let info = match e.docker.info().await {
         Ok(info) => info,
