@@ -349,19 +349,7 @@ fn nagios_output_on_the_healthy_stack_is_ok_with_every_metric() {
 fn nagios_output_of_a_faulty_platform_names_the_worst_first() {
     let stack = Stack::get();
     let _g = healthy();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let config = stack
-        .config()
-        .with_overrides(&serde_json::json!({
-            "redis": { "host": "127.0.0.1", "port": closed },
-            "api": { "latency_warn_ms": 0, "latency_crit_ms": 600000 },
-            "system": { "disk_paths": ["/nonexistent/mssante-diag"] },
-        }))
-        .expect("valid overrides");
+    let config = stack.faulty_config("/nonexistent/mssante-diag");
     let report = run(
         config,
         &Selection::Only(vec![
@@ -497,20 +485,7 @@ fn prometheus_output_passes_promtool_on_healthy_and_faulty_reports() {
     let latency = sample(&text, "mssante_diag_postgres_reachable_latency_seconds{check=\"postgres.reachable\",subsystem=\"postgres\"}").expect("postgres latency");
     assert!((0.0..5.0).contains(&latency), "{latency}");
     // Faulty: critical, warning, unknown and skipped checks, labels with characters to escape.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let config = stack
-        .config()
-        .with_overrides(&serde_json::json!({
-            "redis": { "host": "127.0.0.1", "port": closed },
-            "api": { "latency_warn_ms": 0, "latency_crit_ms": 600000 },
-            "system": { "disk_paths": ["/nonexistent/mssante \"diag\"\\x"] },
-            "docker": { "enabled": false },
-        }))
-        .expect("valid overrides");
+    let config = stack.faulty_config("/nonexistent/mssante \"diag\"\\x");
     let mut report = run(
         config,
         &Selection::Only(vec![

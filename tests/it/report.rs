@@ -68,16 +68,7 @@ fn non_ok_report_validates_against_the_schema() {
     let _g = healthy();
     // Real faults, no fixture documents: a closed Redis port (critical), an API slower than a
     // 0 ms threshold (warning), disk paths that do not exist (unknown), Docker disabled (skipped).
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let config = stack
-        .config()
-        .with_overrides(&serde_json::json!({
-            "redis": { "host": "127.0.0.1", "port": closed },
-            "api": { "latency_warn_ms": 0, "latency_crit_ms": 600000 },
-            "system": { "disk_paths": ["/nonexistent/mssante-diag"] },
-            "docker": { "enabled": false },
-        }))
-        .expect("valid overrides");
+    let config = stack.faulty_config("/nonexistent/mssante-diag");
     let report = run(config, &Selection::Only(vec!["redis".into(), "api".into(), "system.disk".into(), "docker.daemon".into()]));
     let status = |id: &str| report.check(id).map(|c| c.status);
     assert_eq!(status("redis.reachable"), Some(Status::Critical));

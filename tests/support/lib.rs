@@ -40,6 +40,21 @@ fn sh(script: &str, args: &[&str]) -> String {
 }
 
 impl Stack {
+    /// The stack's configuration with real faults: Redis on a closed port (critical), an API
+    /// slower than a 0 ms threshold (warning), `disk_path` as the only disk path (unknown when it
+    /// does not exist), Docker disabled (skipped).
+    pub fn faulty_config(&self, disk_path: &str) -> Config {
+        let closed = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        self.config()
+            .with_overrides(&serde_json::json!({
+                "redis": { "host": "127.0.0.1", "port": closed },
+                "api": { "latency_warn_ms": 0, "latency_crit_ms": 600000 },
+                "system": { "disk_paths": [disk_path] },
+                "docker": { "enabled": false },
+            }))
+            .expect("valid overrides")
+    }
+
     /// Brings the stack up once per process and returns it.
     pub fn get() -> &'static Stack {
         static STACK: OnceLock<Stack> = OnceLock::new();
