@@ -11,6 +11,11 @@ echo "== test stack (install + start on 127.0.77.1)"
 bash tests/stack/stack.sh up
 bash tests/stack/write-project.sh >/dev/null
 bash tests/stack/selftest.sh
+# Every test's scratch folder lives on the stack's own filesystem, so what a healthy
+# test measures (disk and inode usage of a temporary project) never depends on how
+# full the host's /tmp is.
+export TMPDIR="$MSSANTE_STACK_DIR/scratch"
+mkdir -p "$TMPDIR" && chmod 1777 "$TMPDIR"
 
 echo "== Rust tests"
 # Fault tests stop shared services: they take the suite's write lock (tests/support),

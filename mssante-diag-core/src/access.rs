@@ -152,35 +152,59 @@ const PATH_KEYS: &[&str] = &[
     "file", "path", "dir", "bundle", "key", "log", "anchors", "cert", "config",
 ];
 
+/// Keys whose folders are only measured (their filesystem's usage), never read.
+const MEASURED_ONLY: &[&str] = &["disk_paths"];
+
 /// The files and folders the effective configuration names (its file, `.env`, certificates,
-/// keys, logs, backup and data folders...), absolute, without duplicates.
+/// keys, logs, backup and data folders...), absolute, without duplicates; not the folders
+/// only measured (`system.disk_paths`: measuring needs no right on their content).
 #[must_use]
 pub fn configured_paths(config: &Config) -> Vec<PathBuf> {
-    fn walk(key: &str, v: &toml::Value, config: &Config, out: &mut Vec<PathBuf>) {
+    let mut out: Vec<PathBuf> = config.source.iter().cloned().collect();
+    out.push(config.project_dir.join(".env"));
+    out.extend(named_paths(config, |key| !MEASURED_ONLY.contains(&key)));
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    out
+}
+
+/// The private keys the configuration names (`tls.key`, `dns.dkim_key`...).
+#[must_use]
+pub fn private_key_paths(config: &Config) -> Vec<PathBuf> {
+    named_paths(config, |key| key == "key" || key.ends_with("_key"))
+}
+
+/// Paths the configuration's values name, under the keys `keep` accepts.
+fn named_paths(config: &Config, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    fn walk(key: &str, v: &toml::Value, config: &Config, keep: &dyn Fn(&str) -> bool, out: &mut Vec<PathBuf>) {
         match v {
-            toml::Value::Table(t) => t.iter().for_each(|(k, v)| walk(k, v, config, out)),
-            toml::Value::Array(a) => a.iter().for_each(|v| walk(key, v, config, out)),
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| walk(k, v, config, keep, out)),
+            toml::Value::Array(a) => a.iter().for_each(|v| walk(key, v, config, keep, out)),
             toml::Value::String(s) => {
                 let pathlike = !key.ends_with("_env") && PATH_KEYS.iter().any(|w| key.contains(w));
-                if pathlike
-                    && !s.is_empty()
-                    && !s.contains("://")
-                    && (s.contains('/') || s.contains('.'))
-                {
+                if pathlike && keep(key) && !s.is_empty() && !s.contains("://") && (s.contains('/') || s.contains('.')) {
                     out.push(config.project_path(Path::new(s)));
                 }
             }
             _ => {}
         }
     }
-    let mut out: Vec<PathBuf> = config.source.iter().cloned().collect();
-    out.push(config.project_dir.join(".env"));
+    let mut out = Vec::new();
     if let Ok(table) = toml::Table::try_from(config) {
-        table.iter().for_each(|(k, v)| walk(k, v, config, &mut out));
+        table.iter().for_each(|(k, v)| walk(k, v, config, &keep, &mut out));
     }
-    let mut seen = std::collections::BTreeSet::new();
-    out.retain(|p| seen.insert(p.clone()));
     out
+}
+
+/// Whether `path` is a file only its owner may read (mode without group or other bits, so no
+/// ACL entry either: the ACL mask shows in the group bits) and this user is not that owner:
+/// a private key kept from the monitoring user, as docs/least-privilege.md recommends.
+#[must_use]
+pub fn owner_only(path: &Path) -> bool {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::metadata(path).is_ok_and(|m| {
+        m.is_file() && m.permissions().mode() & 0o077 == 0 && m.uid() != nix::unistd::geteuid().as_raw()
+    })
 }
 
 /// A value a subsystem takes from the platform's `.env` that this run could not read.
@@ -237,6 +261,62 @@ pub fn missing_env_values(config: &Config) -> BTreeMap<String, Vec<MissingValue>
         }
     }
     out
+}
+
+/// A local socket this user may not connect to (a daemon's control socket), and how to let it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeniedSocket {
+    /// The socket.
+    pub path: PathBuf,
+    /// The user the tool ran as.
+    pub user: String,
+    /// The socket's group, when members may connect (mode `g+w`): joining it is the grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl DeniedSocket {
+    /// The socket named by a daemon's error line such as Dovecot's
+    /// `net_connect_unix(/run/dovecot/anvil) failed: Permission denied`.
+    #[must_use]
+    pub fn from_error(line: &str) -> Option<Self> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if !line.contains("Permission denied") {
+            return None;
+        }
+        let path = PathBuf::from(line.split_once("net_connect_unix(")?.1.split_once(')')?.0);
+        let group = std::fs::metadata(&path)
+            .ok()
+            .filter(|m| m.permissions().mode() & 0o020 != 0)
+            .and_then(|m| nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(m.gid())).ok().flatten())
+            .map(|g| g.name);
+        Some(Self { path, user: current_user(), group })
+    }
+
+    /// The remedy: join the socket's group, else give the socket's listener a group (the
+    /// daemon recreates the socket at each start, so an ACL on it would not last).
+    #[must_use]
+    pub fn remedy(&self, guide: &str, lang: Lang) -> crate::Remedy {
+        let (user, path) = (&self.user, self.path.display());
+        match &self.group {
+            Some(group) => crate::Remedy {
+                text: tr!(lang, "Let {user} connect to {path}: join its group {group}", "Permettre à {user} de se connecter à {path} : rejoindre son groupe {group}"),
+                command: Some(format!("usermod -aG {group} {user}")),
+                guide: guide.to_owned(),
+                destructive: false,
+            },
+            None => crate::Remedy {
+                text: tr!(
+                    lang,
+                    "Let {user} connect to {path}: in the daemon's configuration, give that listener a group {user} belongs to and mode 0660 (Dovecot: unix_listener ... {{ group = ...; mode = 0660 }}), then join that group",
+                    "Permettre à {user} de se connecter à {path} : dans la configuration du démon, donner à cet écouteur un groupe dont {user} est membre et le mode 0660 (Dovecot : unix_listener ... {{ group = ... ; mode = 0660 }}), puis rejoindre ce groupe"
+                ),
+                command: None,
+                guide: guide.to_owned(),
+                destructive: false,
+            },
+        }
+    }
 }
 
 /// The remedy granting `u.user` read access to what `u` names (ACL, or joining a group that may).
@@ -328,6 +408,17 @@ pub fn without_env(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_denied_socket_is_named_from_the_daemon_error() {
+        let d = DeniedSocket::from_error("Fatal: net_connect_unix(/nonexistent/run/anvil) failed: Permission denied")
+            .expect("a denied socket");
+        assert_eq!(d.path, PathBuf::from("/nonexistent/run/anvil"));
+        assert_eq!(d.group, None);
+        assert!(d.remedy("Messagerie P4", Lang::En).text.contains("mode 0660"));
+        assert!(DeniedSocket::from_error("Fatal: net_connect_unix(/x) failed: No such file or directory").is_none());
+        assert!(DeniedSocket::from_error("Permission denied").is_none());
+    }
+
     use super::*;
 
     #[test]

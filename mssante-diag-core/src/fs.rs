@@ -39,23 +39,76 @@ pub fn filesystems(paths: &[PathBuf]) -> (Vec<FsUsage>, Vec<Unmeasured>) {
     let mut out: Vec<(u64, FsUsage)> = Vec::new();
     let mut unmeasured = Vec::new();
     for p in paths {
-        let meta = match std::fs::metadata(p) {
-            Ok(m) => m,
-            Err(e) => {
-                unmeasured.push(Unmeasured { path: p.clone(), reason: e.kind().to_string() });
-                continue;
-            }
+        // A folder this user may not enter (PostgreSQL's data, mode 700) is measured through
+        // the filesystem it is mounted on: measuring needs no right on its content.
+        let (target, meta) = match std::fs::metadata(p) {
+            Ok(m) => (p.clone(), m),
+            Err(e) => match (e.kind() == std::io::ErrorKind::PermissionDenied)
+                .then(|| mount_point_of(p))
+                .flatten()
+                .and_then(|mp| std::fs::metadata(&mp).ok().map(|m| (mp, m)))
+            {
+                Some(found) => found,
+                None => {
+                    unmeasured.push(Unmeasured { path: p.clone(), reason: e.kind().to_string() });
+                    continue;
+                }
+            },
         };
         if let Some((_, fs)) = out.iter_mut().find(|(dev, _)| *dev == meta.dev()) {
             fs.paths.push(p.clone());
             continue;
         }
-        match usage(p) {
-            Ok(u) => out.push((meta.dev(), u)),
+        match usage(&target) {
+            Ok(mut u) => {
+                u.paths = vec![p.clone()];
+                out.push((meta.dev(), u));
+            }
             Err(e) => unmeasured.push(Unmeasured { path: p.clone(), reason: e.desc().to_owned() }),
         }
     }
     (out.into_iter().map(|(_, u)| u).collect(), unmeasured)
+}
+
+/// The mount point (from `/proc/self/mountinfo`) whose path is the longest prefix of `path`,
+/// compared as paths: symbolic links below a folder the user may not enter cannot be seen.
+fn mount_point_of(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut lexical = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let path = lexical;
+    let info = read_capped(Path::new("/proc/self/mountinfo"), 4 << 20).ok()?;
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(unescape_mount_path(m)))
+        .filter(|m| path.starts_with(m))
+        .max_by_key(|m| m.components().count())
+}
+
+/// `/proc/self/mountinfo` writes space, tab, newline and backslash in a path as `\ooo`.
+fn unescape_mount_path(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b.get(i + 1..i + 4).filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        if let Some(d) = octal {
+            out.push(d.iter().fold(0u8, |acc, c| acc.wrapping_mul(8).wrapping_add(c - b'0')));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -113,4 +166,24 @@ pub fn read_tail(path: &Path, max: u64) -> std::io::Result<(Vec<u8>, bool)> {
         bytes.drain(..start);
     }
     Ok((bytes, cut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_paths_are_unescaped() {
+        assert_eq!(unescape_mount_path(r"/srv/my\040data"), "/srv/my data");
+        assert_eq!(unescape_mount_path(r"/a\134b"), r"/a\b");
+        assert_eq!(unescape_mount_path(r"/trailing\04"), r"/trailing\04");
+    }
+
+    #[test]
+    fn the_mount_point_of_a_path_is_the_longest_mounted_prefix() {
+        let mp = mount_point_of(Path::new("/no/such/../folder")).expect("mountinfo lists /");
+        assert!(Path::new("/no/folder").starts_with(&mp), "{}", mp.display());
+        // /proc is a mount of its own on Linux: a path below it resolves there, not to /.
+        assert_eq!(mount_point_of(Path::new("/proc/1/status")), Some(PathBuf::from("/proc")));
+    }
 }

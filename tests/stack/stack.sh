@@ -58,6 +58,10 @@ PG_SUPERPASSWORD=diagadmin-pw
 # Least privilege: a role with only pg_monitor and CONNECT (postgres_monitor_role).
 PG_MONITOR_USER=diagmonitor
 PG_MONITOR_PASSWORD=diagmonitor-pw
+# The same with the two column-narrow SELECT grants of docs/least-privilege.md (given on the
+# platform's tables by tests/stack/project.d/postgres.sh, once they exist).
+PG_GRANTED_USER=diaggranted
+PG_GRANTED_PASSWORD=diaggranted-pw
 REDIS_PASSWORD=redis-test-pw
 MAIL_DOMAIN=mssante.test
 MAIL_USER=test@mssante.test
@@ -688,6 +692,8 @@ PG_SUPERUSER=$PG_SUPERUSER
 PG_SUPERPASSWORD=$PG_SUPERPASSWORD
 PG_MONITOR_USER=$PG_MONITOR_USER
 PG_MONITOR_PASSWORD=$PG_MONITOR_PASSWORD
+PG_GRANTED_USER=$PG_GRANTED_USER
+PG_GRANTED_PASSWORD=$PG_GRANTED_PASSWORD
 PG_SOCKET_DIR=$PG_SOCKET_DIR
 PG_DATA=$PG_DATA
 PG_BIN=$PG_BIN
@@ -787,19 +793,23 @@ postgres_start() {
 # The monitoring role of docs/least-privilege.md: pg_monitor and CONNECT, nothing else
 # (idempotent: run at every start, so a stack bootstrapped before it gets the role too).
 postgres_monitor_role() {
-  pg_as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -d postgres \
-    >>"$LOGS/postgres.log" 2>&1 <<EOF ||
+  local user password
+  for user in "$PG_MONITOR_USER:$PG_MONITOR_PASSWORD" "$PG_GRANTED_USER:$PG_GRANTED_PASSWORD"; do
+    password="${user#*:}" user="${user%%:*}"
+    pg_as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -d postgres \
+      >>"$LOGS/postgres.log" 2>&1 <<EOF ||
 DO \$\$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_MONITOR_USER') THEN
-    CREATE ROLE $PG_MONITOR_USER LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$PG_MONITOR_PASSWORD';
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$user') THEN
+    CREATE ROLE $user LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$password';
   END IF;
 END
 \$\$;
-GRANT pg_monitor TO $PG_MONITOR_USER;
-GRANT CONNECT ON DATABASE $PG_DB TO $PG_MONITOR_USER;
+GRANT pg_monitor TO $user;
+GRANT CONNECT ON DATABASE $PG_DB TO $user;
 EOF
-    fail_service postgres "$LOGS/postgres.log" "monitoring role $PG_MONITOR_USER failed"
+      fail_service postgres "$LOGS/postgres.log" "monitoring role $user failed"
+  done
 }
 # Roles, database and extension (once, right after initdb).
 postgres_bootstrap() {
@@ -869,6 +879,11 @@ postfix_prepare() {
   [[ -f "$PF_CONFIG/vmailbox" ]] || render postfix-vmailbox "$PF_CONFIG/vmailbox"
   [[ -f "$PF_CONFIG/virtual" ]] || render postfix-virtual "$PF_CONFIG/virtual"
   chown postfix:postfix "$STATE/postfix/data"
+  # postqueue -c DIR runs for a user other than root only when the default main.cf lists DIR
+  # in alternate_config_directories (postfix.queue as the monitoring user). Written only on
+  # a machine without a Postfix configuration of its own (never edited).
+  [[ -e /etc/postfix/main.cf ]] ||
+    printf 'alternate_config_directories = %s\n' "$PF_CONFIG" >/etc/postfix/main.cf
   # Postfix commands sleep 1 s for each config file modified within the last
   # second (timestamp race guard): backdate the files we just wrote.
   local f now
@@ -1014,6 +1029,10 @@ nsd_start() {
 dns_fixtures() {
   STATE="$STATE" PKI="$PKI" HOST="$HOST" DKIM_TXT="$(dkim_txt)" bash "$SCRIPT_DIR/dns-zones.sh" ||
     die "dns-zones.sh failed"
+  # The public record beside the private key, as opendkim-genkey writes it (default.txt
+  # beside default.private): what dns.dkim reads when the key is kept from the user.
+  printf 'default._domainkey\tIN\tTXT\t( %s )  ; ----- DKIM key default for mssante.test\n' \
+    "$(dkim_txt)" >"$PKI/dkim.txt"
 }
 nsd_stop() {
   local pid

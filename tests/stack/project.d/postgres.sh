@@ -32,3 +32,8 @@ INSERT INTO schema_migrations (version) VALUES ('001'), ('002') ON CONFLICT DO N
 INSERT INTO users (rpps_id, name) SELECT lpad(g::text, 11, '1'), 'Dr ' || g FROM generate_series(1, 50) g WHERE NOT EXISTS (SELECT 1 FROM users);
 INSERT INTO mailboxes (user_id, email) SELECT id, 'dr' || id || '@mssante.test' FROM users WHERE NOT EXISTS (SELECT 1 FROM mailboxes);
 SQL
+# docs/least-privilege.md: the monitoring role's two narrow reads (versions; one date column).
+psql -q -X -v ON_ERROR_STOP=1 -h "$STACK_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" >/dev/null <<SQL
+GRANT SELECT ON schema_migrations TO $PG_GRANTED_USER;
+GRANT SELECT (created_at) ON audit_logs TO $PG_GRANTED_USER;
+SQL

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::access::{configured_paths, current_user, grant_remedy, probe, Unreadable};
+use crate::access::{configured_paths, current_user, grant_remedy, owner_only, private_key_paths, probe, Unreadable};
 use crate::checks::{Ctx, Outcome};
 use crate::{tr, Lang};
 
@@ -20,13 +20,22 @@ pub struct AccessFacts {
     pub checked: usize,
     /// Those the user could not read.
     pub unreadable: Vec<Unreadable>,
+    /// Private keys only their owner may read, kept from this user as recommended: not a
+    /// finding (the checks that use them judge what they can see without reading them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub owner_only_keys: Vec<std::path::PathBuf>,
 }
 
 /// Probes every file and folder the configuration names, as the current user.
 #[must_use]
 pub fn gather(config: &crate::Config) -> AccessFacts {
     let paths = configured_paths(config);
-    let mut unreadable: Vec<Unreadable> = paths.iter().filter_map(|p| probe(p)).collect();
+    let keys = private_key_paths(config);
+    let (kept, mut unreadable): (Vec<Unreadable>, Vec<Unreadable>) = paths
+        .iter()
+        .filter_map(|p| probe(p))
+        .partition(|u| keys.contains(&u.path) && owner_only(&u.path));
+    let owner_only_keys = kept.into_iter().map(|u| u.path).collect();
     // `.env` as loaded (its record carries the reason seen at load time).
     if let Some(u) = &config.env.unreadable {
         if !unreadable.iter().any(|x| x.path == u.path) {
@@ -41,6 +50,7 @@ pub fn gather(config: &crate::Config) -> AccessFacts {
         user: current_user(),
         checked,
         unreadable,
+        owner_only_keys,
     }
 }
 
@@ -49,12 +59,20 @@ pub fn gather(config: &crate::Config) -> AccessFacts {
 pub fn evaluate_access(f: &AccessFacts, lang: Lang) -> Outcome {
     let (user, n) = (&f.user, f.checked);
     if f.unreadable.is_empty() {
-        return Outcome::ok(tr!(
+        let mut summary = tr!(
             lang,
             "{user} can read the {n} files and folders the configuration names",
             "{user} peut lire les {n} fichiers et dossiers que nomme la configuration"
-        ))
-        .details(f);
+        );
+        if !f.owner_only_keys.is_empty() {
+            let keys = f.owner_only_keys.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+            summary = tr!(
+                lang,
+                "{user} can read the files and folders the configuration names, except the private keys only their owner may read, as recommended: {keys}",
+                "{user} peut lire les fichiers et dossiers que nomme la configuration, sauf les clés privées que seul leur propriétaire peut lire, comme recommandé : {keys}"
+            );
+        }
+        return Outcome::ok(summary).details(f);
     }
     let list = f
         .unreadable
@@ -112,6 +130,7 @@ mod tests {
             user: "nagios".into(),
             checked: 7,
             unreadable: vec![u],
+            owner_only_keys: vec![],
         };
         let o = evaluate_access(&f, Lang::En);
         assert_eq!(o.status, crate::Status::Unknown);
@@ -139,6 +158,7 @@ mod tests {
                 user: "root".into(),
                 checked: 7,
                 unreadable: vec![],
+                owner_only_keys: vec![],
             },
             Lang::En,
         );

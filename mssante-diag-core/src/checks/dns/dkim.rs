@@ -131,6 +131,17 @@ pub fn local_key(path: &std::path::Path) -> Result<DkimKey, String> {
     key_of_file(&text, path)
 }
 
+/// The public key of `path`, or when this user may not read it (the monitoring user is kept
+/// from private keys), of the record OpenDKIM's `opendkim-genkey` writes beside it
+/// (`default.private` and `default.txt`).
+fn readable_key(path: &std::path::Path) -> Result<DkimKey, String> {
+    let record = path.with_extension("txt");
+    if record != path && crate::access::probe(path).is_some() && record.is_file() {
+        return local_key(&record);
+    }
+    local_key(path)
+}
+
 /// The public key of a local key file's content (`path` is named in errors only).
 fn key_of_file(text: &[u8], path: &std::path::Path) -> Result<DkimKey, String> {
     let s = String::from_utf8_lossy(text);
@@ -260,7 +271,7 @@ pub fn evaluate_dkim(domain: &str, selectors: &[SelectorFacts], local_problem: O
 pub async fn check_dkim(env: &Env, domain: &str) -> Outcome {
     let (local, problem) = match &env.settings.dkim_key {
         None => (None, None),
-        Some(p) => match local_key(&env.path(p)) {
+        Some(p) => match readable_key(&env.path(p)) {
             Ok(k) => (Some(k), None),
             Err(e) => (None, Some(e)),
         },

@@ -66,7 +66,8 @@ pub async fn who(ctx: &Ctx) -> Result<DovecotSessions, WhoError> {
     let out = exec::run(ctx, &c.doveadm, &argv).await.map_err(WhoError::Exec)?;
     if !out.success() {
         let first = out.stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().chars().take(300).collect();
-        return Err(WhoError::Failed { exit_code: out.exit_code, stderr: first });
+        let denied = crate::access::DeniedSocket::from_error(&out.stderr);
+        return Err(WhoError::Failed { exit_code: out.exit_code, stderr: first, denied });
     }
     let users = parse_who(&out.stdout);
     let total = users.iter().map(|u| u.connections).fold(0u32, u32::saturating_add);
@@ -84,6 +85,8 @@ pub enum WhoError {
         exit_code: Option<i64>,
         /// First line of its errors.
         stderr: String,
+        /// The Dovecot socket this user may not connect to, when that is why.
+        denied: Option<crate::access::DeniedSocket>,
     },
 }
 
@@ -121,10 +124,12 @@ pub fn evaluate_sessions(r: &Result<DovecotSessions, WhoError>, warn_per_user: u
             "doveadm est injoignable ({}) : renseigner imap.doveadm (\"host\" ou \"service:NOM\") et imap.doveadm_config",
             e.describe(lang)
         )),
-        Err(WhoError::Failed { exit_code, stderr }) => {
+        Err(WhoError::Failed { exit_code, stderr, denied }) => {
             let code = exit_code.map_or_else(|| "?".to_owned(), |c| c.to_string());
-            Outcome::new(Status::Unknown, tr!(lang, "doveadm who failed (exit {code}): {stderr}", "échec de doveadm who (code {code}) : {stderr}"))
-                .details(serde_json::json!({ "exit_code": exit_code, "stderr": stderr }))
+            let mut o = Outcome::new(Status::Unknown, tr!(lang, "doveadm who failed (exit {code}): {stderr}", "échec de doveadm who (code {code}) : {stderr}"))
+                .details(serde_json::json!({ "exit_code": exit_code, "stderr": stderr, "denied_socket": denied }));
+            o.remediation.extend(denied.iter().map(|d| d.remedy("Messagerie P4", lang)));
+            o
         }
     }
 }

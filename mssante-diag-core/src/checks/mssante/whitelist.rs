@@ -249,8 +249,8 @@ pub struct WhitelistFacts {
 }
 
 /// Judges the facts: an operator domain missing from the list is critical; an old or undated
-/// copy, deferred mail to domains outside the trust space, or a queue that could not be read
-/// warn; no domain to look for is unknown.
+/// copy or deferred mail to domains outside the trust space warn; no domain to look for, or a
+/// queue that could not be read, is unknown.
 #[must_use]
 pub fn evaluate_whitelist(f: &WhitelistFacts, max_age_days: f64, lang: Lang) -> Outcome {
     let mut status = Status::Ok;
@@ -287,7 +287,9 @@ pub fn evaluate_whitelist(f: &WhitelistFacts, max_age_days: f64, lang: Lang) -> 
     match &f.deferred {
         Deferred::NotChecked => {}
         Deferred::Unreadable { cause } => {
-            status = status.worst(Status::Warning);
+            // The tool could not look (postqueue refused this user, Postfix down): not a
+            // finding about the list (postfix.queue judges the queue itself).
+            status = status.worst(Status::Unknown);
             parts.push(tr!(lang, "deferred mail not checked: {cause}", "courrier différé non vérifié : {cause}"));
         }
         Deferred::Read { not_listed, not_listed_total, .. } if *not_listed_total > 0 => {

@@ -129,6 +129,9 @@ fn find_keys(dir: &Path, depth: usize, seen: &mut usize, facts: &mut PermissionF
             match is_private_key(&path) {
                 Ok(true) => facts.keys.push(mode_of(&path, &meta)),
                 Ok(false) => {}
+                // Only its owner may read it: whatever it holds, it is as protected as a key
+                // should be (the monitoring user is kept from keys, docs/least-privilege.md).
+                Err(_) if crate::access::owner_only(&path) => {}
                 Err(e) => facts.unreadable.push((path, e.kind().to_string())),
             }
         }

@@ -56,6 +56,9 @@ pub struct KeyFacts {
     pub accepted_owners: Vec<String>,
     /// The content, or why it could not be read.
     pub content: Result<KeyContent, LoadError>,
+    /// Only its owner may read it and this user is not the owner (the monitoring user, as
+    /// docs/least-privilege.md recommends): mode and owner are judged, the content is not.
+    pub kept_from_user: bool,
 }
 
 fn user_name(uid: u32) -> Option<String> {
@@ -76,6 +79,7 @@ pub fn key_facts(path: &Path, owners: Vec<String>) -> KeyFacts {
         uid: meta.as_ref().map(MetadataExt::uid),
         owner: meta.as_ref().and_then(|m| user_name(m.uid())),
         accepted_owners: owners,
+        kept_from_user: matches!(content, Err(LoadError::Unreadable { .. })) && crate::access::owner_only(path),
         content,
     }
 }
@@ -284,7 +288,7 @@ const ENCRYPTED_STEP: Step = step!(
 #[must_use]
 pub fn evaluate_key(f: &KeyFacts, cert: Option<&Certificate>, shown: &str, lang: Lang) -> Outcome {
     let mut findings: Vec<(Status, String, &[Step])> = Vec::new();
-    if let Err(e) = &f.content {
+    if let (Err(e), false) = (&f.content, f.kept_from_user) {
         let status = match e {
             LoadError::Unreadable { .. } => Status::Unknown,
             _ => Status::Critical,
@@ -381,8 +385,17 @@ pub fn evaluate_key(f: &KeyFacts, cert: Option<&Certificate>, shown: &str, lang:
                 algorithm.clone(),
                 f.mode.map_or_else(String::new, |m| format!("{m:o}")),
             ),
-            _ => (String::new(), String::new()),
+            _ => (String::new(), f.mode.map_or_else(String::new, |m| format!("{m:o}"))),
         };
+        if f.kept_from_user {
+            let (user, owner) = (crate::access::current_user(), f.owner.clone().unwrap_or_default());
+            return Outcome::ok(tr!(
+                lang,
+                "{shown}: mode {mode}, owner {owner}, kept from {user} as recommended: not compared with the certificate (tls.endpoints sees the pair the servers use)",
+                "{shown} : mode {mode}, propriétaire {owner}, inaccessible à {user} comme recommandé : non comparée au certificat (tls.endpoints voit la paire qu'utilisent les serveurs)"
+            ))
+            .details(details);
+        }
         return Outcome::ok(tr!(
             lang,
             "{shown}: {alg} key, mode {mode}, matches the certificate",
@@ -406,6 +419,32 @@ pub fn evaluate_key(f: &KeyFacts, cert: Option<&Certificate>, shown: &str, lang:
 
 #[cfg(test)]
 mod tests {
+    fn unreadable(kept_from_user: bool, mode: u32) -> KeyFacts {
+        KeyFacts {
+            path: PathBuf::from("/srv/p/server.key"),
+            mode: Some(mode),
+            uid: Some(0),
+            owner: Some("root".into()),
+            accepted_owners: vec!["root".into()],
+            content: Err(LoadError::Unreadable { cause: "permission denied".into() }),
+            kept_from_user,
+        }
+    }
+
+    #[test]
+    fn a_key_kept_from_the_user_is_judged_by_mode_and_owner() {
+        let o = evaluate_key(&unreadable(true, 0o600), None, "server.key", Lang::En);
+        assert_eq!(o.status, Status::Ok, "{}", o.summary);
+        assert!(o.summary.contains("not compared with the certificate"), "{}", o.summary);
+        // Owned by someone unexpected: still a finding, without reading the key.
+        let mut f = unreadable(true, 0o600);
+        f.owner = Some("www-data".into());
+        f.uid = Some(33);
+        assert_eq!(evaluate_key(&f, None, "server.key", Lang::Fr).status, Status::Warning);
+        // Unreadable for another reason (the group may read it, not this user): unknown.
+        assert_eq!(evaluate_key(&unreadable(false, 0o640), None, "server.key", Lang::En).status, Status::Unknown);
+    }
+
     use super::*;
 
     #[test]
