@@ -55,6 +55,10 @@ struct Cli {
     /// State file of --changes (default: $XDG_STATE_HOME or ~/.local/state, mssante-diag/<project-hash>.json).
     #[arg(long, global = true)]
     state_file: Option<PathBuf>,
+    /// Log what the tool does to stderr (never a secret): -v info, -vv debug, -vvv trace.
+    /// Without it, MSSANTE_DIAG_LOG (`debug`, or `debug,reqwest=info`) is used; by default, no log.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,6 +197,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
+    if let Err(e) = mssante_diag_core::log::init_stderr(cli.verbose, std::env::var(mssante_diag_core::log::ENV_VAR).ok().as_deref()) {
+        eprintln!("mssante-diag: {}", e.chain());
+        return ExitCode::from(EXIT_USAGE);
+    }
     match execute(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -100,7 +100,7 @@ fn critical_run_exits_2_in_every_format() {
 #[test]
 fn nagios_and_prometheus_shapes() {
     let dir = closed_project();
-    let out = cmd(dir.path()).args(["check", "system", "api", "--format", "nagios"]).output().expect("runs");
+    let out = cmd(dir.path()).args(["check", "system.disk", "api", "--format", "nagios"]).output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next().unwrap_or_default();
     assert!(first.starts_with("MSSANTE-DIAG CRITICAL - api.health: "), "{first}");
@@ -168,4 +168,39 @@ fn an_unquoted_password_in_the_config_is_not_echoed() {
     let err = one_line_error(&out);
     assert!(err.contains("mssante-diag.toml") && err.contains("postgres") && err.contains("password"), "{err}");
     assert!(!err.contains("7731977"), "{err}");
+}
+
+#[test]
+fn the_log_goes_to_stderr_only_when_asked() {
+    let dir = closed_project();
+    let run = |args: &[&str], log: Option<&str>| {
+        let mut c = cmd(dir.path());
+        c.env_remove("MSSANTE_DIAG_LOG").args(args);
+        if let Some(l) = log {
+            c.env("MSSANTE_DIAG_LOG", l);
+        }
+        c.output().expect("runs")
+    };
+    // No flag, no variable: nothing on stderr.
+    let quiet = run(&["--format", "json", "check", "redis"], None);
+    assert_eq!(quiet.status.code(), Some(2));
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    // -vv or MSSANTE_DIAG_LOG=debug: the debug log on stderr, stdout still one JSON document.
+    for (args, log) in [(&["-vv", "--format", "json", "check", "redis"][..], None), (&["--format", "json", "check", "redis"], Some("debug"))] {
+        let out = run(args, log);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for want in ["DEBUG mssante_diag_core::config", "INFO mssante_diag_core::runner: run started", "check finished check=\"redis.reachable\" status=critical", "Redis: connecting"] {
+            assert!(stderr.contains(want), "{want} in {stderr}");
+        }
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("stdout stays JSON");
+    }
+    // -v: info only.
+    let info = run(&["-v", "check", "redis"], None);
+    let stderr = String::from_utf8_lossy(&info.stderr);
+    assert!(stderr.contains("run finished") && !stderr.contains("DEBUG"), "{stderr}");
+    // A bad variable is a usage error naming it.
+    let bad = run(&["list"], Some("mssante_diag_core=loud"));
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(one_line_error(&bad).contains("MSSANTE_DIAG_LOG"), "{}", one_line_error(&bad));
 }

@@ -153,8 +153,11 @@ pub fn inline_secrets(config: &Config) -> Vec<String> {
     out
 }
 
-/// A URL with its password (and user) replaced: `postgres://user:[REDACTED]@host/db`.
-/// Text that is not a URL comes back unchanged.
+/// A URL with its user information replaced: `postgres://[REDACTED]@host/db`. Text that is
+/// not a URL with a host but reads `scheme://...@...` or `user:password@...` (a proxy variable's
+/// short form, a URL the parser refuses) loses everything up to its last `@`
+/// (`smtp://user:pa/ss@host:bad` shows as `smtp://[REDACTED]@host:bad`); other text comes back
+/// unchanged.
 #[must_use]
 pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
@@ -167,7 +170,14 @@ pub fn redact_url(url: &str) -> String {
                 None => REDACTED.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        Ok(u) if u.has_host() => url.to_owned(),
+        _ => match url.rsplit_once('@') {
+            Some((before, host)) if before.contains(':') => {
+                let scheme = url.split_once("://").map(|(s, _)| format!("{s}://")).unwrap_or_default();
+                format!("{scheme}{REDACTED}@{host}")
+            }
+            _ => url.to_owned(),
+        },
     }
 }
 
@@ -594,13 +604,21 @@ impl Config {
     /// invalid configuration file (naming the key at fault, or the grant that would let it be read).
     pub fn load(project_dir: &Path, config_file: Option<&Path>) -> Result<Self> {
         let env = EnvFile::read(project_dir)?;
+        match (&env.path, &env.unreadable) {
+            (Some(path), None) => tracing::debug!(file = %path.display(), keys = env.vars.len(), ".env read (values not logged)"),
+            (Some(path), Some(u)) => tracing::info!(file = %path.display(), why = ?u, ".env not readable: its values are not used"),
+            (None, _) => tracing::debug!(folder = %project_dir.display(), "no .env"),
+        }
         let dir = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
         let defaults = Self::defaults(dir, env);
         let file = match config_file {
             Some(f) => Some(f.to_path_buf()),
             None => Some(project_dir.join(CONFIG_FILE_NAME)).filter(|f| f.exists()),
         };
-        let Some(file) = file else { return Ok(defaults) };
+        let Some(file) = file else {
+            tracing::debug!(folder = %project_dir.display(), "no {CONFIG_FILE_NAME}: defaults and .env only");
+            return Ok(defaults);
+        };
         let text = std::fs::read_to_string(&file).map_err(|e| Error::Config {
             file: file.clone(),
             key: "-".into(),
@@ -610,6 +628,7 @@ impl Config {
             },
         })?;
         let mut cfg = defaults.overlay(&text, &file)?;
+        tracing::debug!(file = %file.display(), bytes = text.len(), "configuration file read");
         cfg.source = Some(file);
         Ok(cfg)
     }
@@ -634,6 +653,7 @@ impl Config {
             Ok(_) => return Err(Error::Config { file: file.into(), key: "-".into(), reason: "overrides must be an object".into() }),
             Err(e) => return Err(Error::Config { file: file.into(), key: "-".into(), reason: e.to_string() }),
         };
+        tracing::debug!(keys = ?table.keys().collect::<Vec<_>>(), "overrides applied (values not logged)");
         self.overlay_table(table, file)
     }
 
@@ -742,6 +762,21 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_url_hides_user_information_in_every_form() {
+        for (url, shown) in [
+            ("postgres://u:pw1@h:5432/db", "postgres://[REDACTED]@h:5432/db"),
+            ("http://u:pw2@proxy:3128", "http://[REDACTED]@proxy:3128/"),
+            ("u:pw3@proxy:3128", "[REDACTED]@proxy:3128"),
+            ("smtp://u:pw/4@host:bad", "smtp://[REDACTED]@host:bad"),
+            ("https://u:pw5@[::1", "https://[REDACTED]@[::1"),
+            ("https://host/p?to=a@b.fr", "https://host/p?to=a@b.fr"),
+            ("proxy:3128", "proxy:3128"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
 
     #[test]
     fn unknown_key_is_named() {

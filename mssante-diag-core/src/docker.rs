@@ -50,6 +50,14 @@ pub fn parse_host(host: &str, lang: Lang) -> Result<Endpoint, String> {
         if authority.is_empty() || authority.contains('/') {
             return Err(tr!(lang, "not of the form tcp://HOST:PORT", "pas de la forme tcp://HÔTE:PORT"));
         }
+        if authority.contains('@') {
+            // Never quoted: `user:password@` would be shown.
+            return Err(tr!(
+                lang,
+                "user information (`user:password@`) is not supported in a Docker address",
+                "une adresse Docker ne peut pas contenir d'identifiants (`utilisateur:mot-de-passe@`)"
+            ));
+        }
         return match authority.rsplit_once(':') {
             Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(Endpoint::Tcp(authority.to_owned())),
             Some((_, p)) if !authority.ends_with(']') => Err(tr!(lang, "bad port `{p}`", "port `{p}` invalide")),
@@ -242,12 +250,25 @@ fn expected(host: &str, project_dir: &Path) -> bool {
 /// # Errors
 /// A [`DaemonError`] naming the cause.
 pub async fn connect(host: &str, enabled: Option<bool>, project_dir: &Path, timeout: Duration, lang: Lang) -> Result<Engine, DaemonError> {
+    let shown = crate::config::redact_url(host);
+    tracing::debug!(host = %shown, "Docker: connecting");
+    let got = connect_within(host, enabled, project_dir, timeout, lang).await;
+    match &got {
+        Ok(e) => tracing::debug!(host = %shown, version = ?e.version.version, "Docker: connected"),
+        Err(e) => tracing::debug!(host = %shown, cause = %e.describe(Lang::En), "Docker: not used"),
+    }
+    got
+}
+
+/// [`connect`] itself.
+async fn connect_within(host: &str, enabled: Option<bool>, project_dir: &Path, timeout: Duration, lang: Lang) -> Result<Engine, DaemonError> {
     if enabled == Some(false) {
         return Err(DaemonError::Disabled);
     }
-    let host = host.to_owned();
-    let endpoint = parse_host(&host, lang).map_err(|detail| DaemonError::WrongHost { host: host.clone(), detail })?;
-    if enabled.is_none() && !expected(&host, project_dir) {
+    // What messages show: credentials in the address (`tcp://user:password@host`) are not.
+    let (real, host) = (host, crate::config::redact_url(host));
+    let endpoint = parse_host(real, lang).map_err(|detail| DaemonError::WrongHost { host: host.clone(), detail })?;
+    if enabled.is_none() && !expected(real, project_dir) {
         return Err(DaemonError::NotConfigured);
     }
     // Longer than the step timeout: the caller's `ctx.step` decides, as for every other check.
@@ -353,6 +374,8 @@ mod tests {
         assert!(parse_host("ssh://me@box", Lang::En).unwrap_err().contains("ssh://"));
         assert!(parse_host("unix://relative", Lang::En).is_err());
         assert!(parse_host("tcp://h:99999", Lang::En).is_err());
+        let e = parse_host("tcp://me:pw-in-host@box:2375", Lang::En).expect_err("credentials refused");
+        assert!(!e.contains("pw-in-host") && e.contains("user information"), "{e}");
         assert!(parse_host("docker.sock", Lang::En).is_err());
     }
 

@@ -275,16 +275,20 @@ pub fn check_allowed(argv: &[&str]) -> Result<(), ExecError> {
 /// # Errors
 /// [`ExecError`]: refused, timed out, not startable, Docker unusable, no container.
 pub async fn run(ctx: &Ctx, place: &Place, argv: &[&str]) -> Result<Output, ExecError> {
-    check_allowed(argv)?;
+    if let Err(e) = check_allowed(argv) {
+        tracing::warn!(?argv, "command refused: not on the read-only allow-list");
+        return Err(e);
+    }
+    tracing::debug!(?argv, ?place, "exec");
     let start = Instant::now();
-    let timed_out = ExecError::TimedOut(ctx.config.timeout_secs);
-    let (exit_code, stdout, stderr, ran_in) = match place {
-        Place::Host => on_host(argv, ctx.config.timeout()).await.ok_or(timed_out)??,
-        Place::Service(service) => {
-            let kill_after = kill_after_secs(ctx.config.timeout_secs);
-            ctx.step_named("exec", in_service(ctx, service, argv, kill_after)).await.map_err(|_| timed_out)??
+    let ran = run_allowed(ctx, place, argv).await;
+    match &ran {
+        Ok((code, out, err, ran_in)) => {
+            tracing::debug!(?argv, exit_code = ?code, stdout_bytes = out.0.len(), stderr_bytes = err.0.len(), %ran_in, duration_ms = elapsed_ms(start), "exec finished");
         }
-    };
+        Err(e) => tracing::debug!(?argv, error = %e.describe(crate::Lang::En), duration_ms = elapsed_ms(start), "exec failed"),
+    }
+    let (exit_code, stdout, stderr, ran_in) = ran?;
     let truncated = stdout.1 || stderr.1;
     Ok(Output {
         exit_code,
@@ -294,6 +298,18 @@ pub async fn run(ctx: &Ctx, place: &Place, argv: &[&str]) -> Result<Output, Exec
         duration_ms: elapsed_ms(start),
         ran_in,
     })
+}
+
+/// Runs an allowed command at `place` under the step timeout.
+async fn run_allowed(ctx: &Ctx, place: &Place, argv: &[&str]) -> Result<Ran, ExecError> {
+    let timed_out = ExecError::TimedOut(ctx.config.timeout_secs);
+    match place {
+        Place::Host => on_host(argv, ctx.config.timeout()).await.ok_or(timed_out)?,
+        Place::Service(service) => {
+            let kill_after = kill_after_secs(ctx.config.timeout_secs);
+            ctx.step_named("exec", in_service(ctx, service, argv, kill_after)).await.map_err(|_| timed_out)?
+        }
+    }
 }
 
 /// Bytes kept and whether some were dropped.

@@ -71,6 +71,19 @@ pub fn add_ca_bundle(mut builder: reqwest::ClientBuilder, path: &std::path::Path
 /// The transport error, or the step ([`Phase::Connect`], [`Phase::HttpResponse`],
 /// [`Phase::Body`]) that got no answer in time.
 pub async fn get_bounded(client: &reqwest::Client, url: &str, timeout: Duration, limit: usize) -> Result<Fetched, Failure> {
+    let shown = crate::config::redact_url(url);
+    tracing::debug!(url = %shown, timeout_s = timeout.as_secs_f64(), "HTTP GET");
+    let got = get_within(client, url, timeout, limit).await;
+    match &got {
+        Ok(f) => tracing::debug!(url = %shown, status = f.status.as_u16(), bytes = f.body.len(), truncated = f.truncated, latency_ms = f.latency_ms, "HTTP answer"),
+        Err(Failure::Transport(e)) => tracing::debug!(url = %shown, cause = %root_cause(e), "HTTP request failed"),
+        Err(Failure::NoAnswer(h)) => tracing::debug!(url = %shown, step = ?h.step, timeout_s = h.timeout_secs, "HTTP: no answer in time"),
+    }
+    got
+}
+
+/// [`get_bounded`] itself.
+async fn get_within(client: &reqwest::Client, url: &str, timeout: Duration, limit: usize) -> Result<Fetched, Failure> {
     let deadline = Deadline::after(timeout);
     let start = Instant::now();
     let mut resp = match deadline.step(Phase::HttpResponse, client.get(url).send()).await.map_err(Failure::NoAnswer)? {

@@ -32,6 +32,7 @@ mod fuzz_corpus;
 pub mod http;
 pub mod init;
 pub mod lang;
+pub mod log;
 pub mod logscan;
 pub mod mailqueue;
 pub mod maillog;

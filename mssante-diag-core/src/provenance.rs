@@ -170,8 +170,16 @@ fn flatten(config: &Config) -> BTreeMap<String, serde_json::Value> {
                 }
             }
             other => {
-                out.insert(prefix.to_owned(), other);
+                out.insert(prefix.to_owned(), shown(other));
             }
+        }
+    }
+    /// Credentials written in a URL of a plain setting (`tcp://user:password@host`) are not shown.
+    fn shown(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::String(s) => serde_json::Value::String(crate::config::redact_url(&s)),
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(shown).collect()),
+            other => other,
         }
     }
     let mut out = BTreeMap::new();

@@ -84,6 +84,7 @@ pub async fn run_with_progress(
     mut progress: impl FnMut(&CheckResult),
 ) -> Result<Report> {
     let defs = selection.resolve(&config)?;
+    tracing::info!(checks = defs.len(), timeout_s = config.timeout_secs, "run started");
     let started_at = chrono::Utc::now();
     let start = Instant::now();
     let ctx = Arc::new(Ctx::new(config.clone()));
@@ -104,13 +105,15 @@ pub async fn run_with_progress(
     // Say goodbye to PostgreSQL (its log stays free of "connection reset" lines).
     ctx.state.postgres.close().await;
     let checks: Vec<CheckResult> = results.into_iter().flatten().collect();
+    let status = Report::overall(&checks);
+    tracing::info!(checks = checks.len(), %status, duration_ms = millis(start.elapsed()), "run finished");
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         version: crate::VERSION.to_owned(),
         host: hostname(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_ms: millis(start.elapsed()),
-        status: Report::overall(&checks),
+        status,
         checks,
         notices: crate::provenance::notices(&config),
     })
@@ -120,6 +123,7 @@ pub async fn run_with_progress(
 pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
     let lang = ctx.lang();
     let limit = deadline(def, &ctx.config);
+    tracing::debug!(check = def.id, deadline_s = limit.as_secs_f64(), "check started");
     let start = Instant::now();
     let step = Arc::new(std::sync::Mutex::new(String::new()));
     let task = tokio::spawn(crate::checks::CURRENT_STEP.scope(step.clone(), (def.run)(ctx.clone())));
@@ -130,6 +134,7 @@ pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(join)) => {
             let reason = panic_message(join);
+            tracing::warn!(check = def.id, %reason, "check failed internally");
             Outcome::unknown(tr!(lang, "check failed internally: {reason}", "échec interne de la vérification : {reason}"))
         }
         Err(_) => {
@@ -137,11 +142,14 @@ pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
             let secs = limit.as_secs_f64().round();
             let at = step.lock().map(|s| s.clone()).unwrap_or_default();
             let what = if at.is_empty() { def.id.to_owned() } else { tr!(lang, "{} (step {at})", "{} (étape {at})", def.id) };
+            tracing::debug!(check = def.id, step = %at, deadline_s = limit.as_secs_f64(), "check past its deadline");
             ctx.timed_out(&what, TimedOut(secs))
         }
     };
     let outcome = crate::access::without_env(def.subsystem(), outcome, &ctx.config, lang);
-    finish(def, outcome, lang, ctx.vars(), start.elapsed())
+    let result = finish(def, outcome, lang, ctx.vars(), start.elapsed());
+    tracing::debug!(check = def.id, status = %result.status, duration_ms = result.duration_ms, summary = %result.summary, "check finished");
+    result
 }
 
 /// Aborts a spawned check when the run that awaits it is dropped.

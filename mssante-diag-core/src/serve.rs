@@ -103,6 +103,7 @@ impl Exporter {
     /// The `/metrics` body: the report's families and the exporter's own.
     async fn metrics(self: Arc<Self>) -> Result<String> {
         let arrived = Instant::now();
+        let runs_before = self.runs.load(Ordering::Relaxed);
         // In a task of its own: a scraper that hangs up does not abort the run others wait for.
         let me = self.clone();
         let (families, finished) = tokio::spawn(async move { me.report(arrived).await })
@@ -147,11 +148,19 @@ impl Exporter {
             .push((vec![], finished.elapsed().as_secs_f64()));
         let mut text = prometheus::write(&families);
         text.push_str(&prometheus::write(&own));
+        tracing::info!(
+            ran = self.runs.load(Ordering::Relaxed) > runs_before,
+            report_age_s = finished.elapsed().as_secs_f64(),
+            duration_ms = arrived.elapsed().as_millis(),
+            bytes = text.len(),
+            "scrape answered"
+        );
         Ok(text)
     }
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(method = %req.method(), path = %req.uri().path(), "request");
         let reply = |status: StatusCode, kind: &str, body: String| {
             let mut r = Response::new(Full::new(Bytes::from(body)));
             *r.status_mut() = status;

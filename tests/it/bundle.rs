@@ -54,8 +54,8 @@ fn docker(host: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// The archive's members by name (below the top folder).
-fn members(archive: &[u8]) -> (String, BTreeMap<String, Vec<u8>>) {
+/// The archive's members by name (below the top folder); also used by `secrets.rs`.
+pub(crate) fn members(archive: &[u8]) -> (String, BTreeMap<String, Vec<u8>>) {
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     let mut out = BTreeMap::new();
     let mut root = String::new();

@@ -126,12 +126,14 @@ impl Builder {
             text.truncate(cut);
             text.push_str("\n[cut at 8 MiB]\n");
         }
+        tracing::debug!(member = name, bytes = text.len(), "bundle: member added (redacted)");
         self.members.push((name.to_owned(), text.into_bytes()));
     }
 
     /// Records a member that could not be collected.
     pub(crate) fn missing(&mut self, name: &str, reason: &str) {
         let reason = self.redactor.text(reason);
+        tracing::debug!(member = name, %reason, "bundle: member not collected");
         self.missing.push(Missing { name: name.to_owned(), reason });
     }
 

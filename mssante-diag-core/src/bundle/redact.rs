@@ -2,7 +2,7 @@
 //!
 //! Replaced by `[REDACTED]`: values of secret-looking keys (`PASSWORD`, `SECRET`, `TOKEN`,
 //! `KEY`...) in `KEY=value`, `key: value`, `"key": "value"` forms; passwords in URLs
-//! (`scheme://user:password@`) and libpq DSNs (`password=...`); `Authorization` headers;
+//! (`scheme://user:password@`, the short `user:password@host` of proxy variables) and libpq DSNs (`password=...`); `Authorization` headers;
 //! bearer and basic credentials; JWTs; PEM private keys (an unterminated one to the end of
 //! the text); and every known secret value wherever it appears (the values of `.env` keys
 //! that are secret, the configuration's credentials). E-mail addresses are masked
@@ -39,6 +39,10 @@ static JWT: LazyLock<Regex> = LazyLock::new(|| compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[
 
 /// `scheme://user:password@`: the password.
 static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*):([^\s@/]*)@"));
+
+/// `user:password@host` without a scheme (a proxy variable's short form): the password.
+static USERINFO_PASSWORD: LazyLock<Regex> =
+    LazyLock::new(|| compile(r#"(?i)(^|[\s=,;"'(])([a-z0-9._%+-]+):([^\s@/"']+)@([a-z0-9.-]+|\[[0-9a-f:.]+\])"#));
 
 /// A PEM private key block (any kind), or its beginning when the end is cut off.
 static PEM_KEY: LazyLock<Regex> =
@@ -104,6 +108,7 @@ impl Redactor {
         out = BEARER.replace_all(&out, format!("${{1}}${{2}}{REDACTED}")).into_owned();
         out = JWT.replace_all(&out, REDACTED).into_owned();
         out = URL_PASSWORD.replace_all(&out, format!("${{1}}:{REDACTED}@")).into_owned();
+        out = USERINFO_PASSWORD.replace_all(&out, format!("${{1}}${{2}}:{REDACTED}@${{4}}")).into_owned();
         out = KEY_VALUE
             .replace_all(&out, |c: &regex::Captures<'_>| {
                 let value = &c[2];
@@ -219,6 +224,8 @@ mod tests {
              -----BEGIN RSA PRIVATE KEY-----\nMIIEpemkey\n-----END RSA PRIVATE KEY-----\n-----BEGIN PRIVATE KEY-----\ncutpem"
         );
         let out = r().text(&text);
+        let short = r().text("ALL_PROXY=proxyuser:shortpw@proxy.example:3128 and (u:shortpw2@[::1])");
+        assert_eq!(short, "ALL_PROXY=proxyuser:[REDACTED]@proxy.example:3128 and (u:[REDACTED]@[::1])");
         for s in ["urlpw", "redispw", "dsnpw", "dXNlcjpoZWFkZXJwdw", "bearertok123", "c2lnbmF0dXJl", "MIIEpemkey", "cutpem"] {
             assert!(!out.contains(s), "{s} in {out}");
         }

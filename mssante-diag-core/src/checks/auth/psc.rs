@@ -206,7 +206,8 @@ pub fn exercise(data: &[u8]) {
 /// the proxy `proxies` name for them.
 pub async fn gather(s: &Settings, project_dir: &Path, proxies: &Proxies, timeout: Duration, lang: Lang) -> PscFacts {
     let mut facts = PscFacts {
-        issuer: s.issuer.clone(),
+        // As shown: credentials written in the URL are not (a served issuer never has them).
+        issuer: redact_url(&s.issuer),
         ca_problem: None,
         attempts: Vec::new(),
         discovery: None,

@@ -74,6 +74,7 @@ impl Section for Settings {
 
     fn vars(&self, _: &Platform<'_>) -> Vec<(&'static str, String)> {
         let discovery = self.discovery_url.clone().unwrap_or_else(|| format!("{}/.well-known/wallet-openid-configuration", self.issuer.trim_end_matches('/')));
-        vec![("issuer", self.issuer.clone()), ("discovery_url", discovery), ("clock_skew_secs", self.clock_skew_secs.to_string())]
+        let shown = crate::config::redact_url;
+        vec![("issuer", shown(&self.issuer)), ("discovery_url", shown(&discovery)), ("clock_skew_secs", self.clock_skew_secs.to_string())]
     }
 }

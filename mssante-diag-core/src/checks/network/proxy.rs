@@ -47,7 +47,7 @@ pub fn external_endpoints(config: &Config) -> Vec<Endpoint> {
         out.push(Endpoint { name: "espace de confiance".into(), url: config.mssante.whitelist.clone() });
     }
     for url in &config.network.endpoints {
-        out.push(Endpoint { name: url.clone(), url: url.clone() });
+        out.push(Endpoint { name: crate::config::redact_url(url), url: url.clone() });
     }
     out.retain(|e| reqwest::Url::parse(&e.url).is_ok_and(|u| u.host_str().is_some()));
     out

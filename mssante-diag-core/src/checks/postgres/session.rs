@@ -129,6 +129,19 @@ impl Session {
 
 async fn attempt(opts: &PgConnectOptions, config: &Config, deadline: tokio::time::Instant) -> Attempt {
     let steps = crate::probe::Deadline::at(deadline, config.timeout_secs);
+    let (host, port, user, database) = (opts.get_host(), opts.get_port(), opts.get_username(), opts.get_database().unwrap_or_default());
+    tracing::debug!(host, port, user, database, "PostgreSQL: connecting (password not logged)");
+    let a = attempt_within(opts, config, deadline, steps).await;
+    match &a {
+        Attempt::Connected(s) => tracing::debug!(host, port, user, version = %s.server_version, latency_ms = s.latency_ms, "PostgreSQL: connected"),
+        Attempt::Failed(f) => tracing::debug!(host, port, user, cause = %f.brief(crate::Lang::En), "PostgreSQL: connection failed"),
+        Attempt::TimedOut(t) => tracing::debug!(host, port, user, timeout_s = t.0, "PostgreSQL: no answer in time"),
+    }
+    a
+}
+
+/// [`attempt`] itself.
+async fn attempt_within(opts: &PgConnectOptions, config: &Config, deadline: tokio::time::Instant, steps: crate::probe::Deadline) -> Attempt {
     match tokio::time::timeout_at(deadline, connect(opts, config.lang, steps)).await {
         Ok(Ok((mut conn, server))) => {
             // The probe measured the round trip; the pool opens its own connections. Read the

@@ -72,6 +72,23 @@ pub(crate) fn connection_info(config: &Config) -> redis::ConnectionInfo {
 /// The step that got no answer in time ([`Hung`]); inside, the redis error (refused, NOAUTH,
 /// WRONGPASS, not Redis...).
 pub async fn ping(info: redis::ConnectionInfo, timeout: Duration) -> Result<redis::RedisResult<RedisServer>, Hung> {
+    let host = match &info.addr {
+        redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+        other => other.to_string(),
+    };
+    let user = info.redis.username.clone().unwrap_or_else(|| "default".to_owned());
+    tracing::debug!(%host, %user, "Redis: connecting (password not logged)");
+    let got = ping_within(info, timeout).await;
+    match &got {
+        Ok(Ok(s)) => tracing::debug!(%host, version = ?s.version, latency_ms = s.latency_ms, "Redis: PONG"),
+        Ok(Err(e)) => tracing::debug!(%host, %user, kind = ?e.kind(), cause = %e, "Redis: failed"),
+        Err(h) => tracing::debug!(%host, step = ?h.step, timeout_s = h.timeout_secs, "Redis: no answer in time"),
+    }
+    got
+}
+
+/// [`ping`] itself.
+async fn ping_within(info: redis::ConnectionInfo, timeout: Duration) -> Result<redis::RedisResult<RedisServer>, Hung> {
     let d = Deadline::after(timeout);
     let redis::ConnectionAddr::Tcp(host, port) = &info.addr else {
         return Ok(Err((redis::ErrorKind::InvalidClientConfig, "only TCP addresses are probed").into()));

@@ -249,7 +249,10 @@ fn socket_owners(proc: &Path, wanted: &HashSet<u64>) -> (HashMap<u64, Vec<Owner>
                         .unwrap_or_else(|_| "?".into())
                 });
                 let holders = owners.entry(inode).or_default();
-                if holders.len() < MAX_OWNERS && !holders.iter().any(|o| o.pid == pid) {
+                // Past the cap, a process of a name not seen yet still counts (up to twice the
+                // cap): a server's master beside its many workers (Postfix's smtpd under load).
+                let room = holders.len() < MAX_OWNERS || (holders.len() < 2 * MAX_OWNERS && !holders.iter().any(|o| o.name == *name));
+                if room && !holders.iter().any(|o| o.pid == pid) {
                     holders.push(Owner {
                         pid,
                         name: name.clone(),
@@ -529,6 +532,21 @@ mod tests {
             address: None,
             processes: procs.iter().map(|s| (*s).to_owned()).collect(),
         }
+    }
+
+    #[test]
+    fn a_master_among_more_workers_than_the_cap_is_an_owner() {
+        let proc = tempfile::tempdir().expect("tempdir");
+        for pid in 1..=(3 * MAX_OWNERS as u32) {
+            let dir = proc.path().join(pid.to_string());
+            std::fs::create_dir_all(dir.join("fd")).expect("fd folder");
+            std::os::unix::fs::symlink("socket:[4242]", dir.join("fd/3")).expect("socket link");
+            std::fs::write(dir.join("comm"), if pid == 40 { "master\n" } else { "smtpd\n" }).expect("comm");
+        }
+        let (owners, _) = socket_owners(proc.path(), &HashSet::from([4242]));
+        let holders = &owners[&4242];
+        assert!(holders.iter().any(|o| o.name == "master"), "{holders:?}");
+        assert!(holders.len() <= MAX_OWNERS + 1, "{holders:?}");
     }
 
     #[test]

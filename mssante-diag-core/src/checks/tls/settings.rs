@@ -105,7 +105,9 @@ impl TryFrom<String> for Endpoint {
 
     fn try_from(s: String) -> Result<Self, String> {
         let bad = |why: &str| {
-            format!("`{s}` is not an endpoint (`scheme://host:port`, scheme https, tls, smtps, imaps, smtp or imap): {why}")
+            // Credentials written in it (`https://user:password@host`) are not shown.
+            let shown = crate::config::redact_url(&s);
+            format!("`{shown}` is not an endpoint (`scheme://host:port`, scheme https, tls, smtps, imaps, smtp or imap): {why}")
         };
         let (scheme, rest) = s.split_once("://").ok_or_else(|| bad("no scheme"))?;
         let scheme = scheme.to_ascii_lowercase();
