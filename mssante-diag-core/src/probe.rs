@@ -298,6 +298,74 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Bounded<S> {
     }
 }
 
+/// What a reader saw of a stream: its first bytes, whether the peer closed it, whether the
+/// read budget ran out. For a reason when a client library above says only that the
+/// connection ended (the redis driver).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// The first bytes read (at most 8).
+    pub first: Vec<u8>,
+    /// The peer closed the connection.
+    pub closed: bool,
+    /// The read budget ran out ([`Bounded`]), or another read error.
+    pub failed: bool,
+}
+
+/// A stream that records what its reads saw in a shared [`Seen`].
+#[derive(Debug)]
+pub struct Watched<S> {
+    inner: S,
+    seen: Arc<std::sync::Mutex<Seen>>,
+}
+
+impl<S> Watched<S> {
+    /// Wraps a stream; the second value reads what it saw.
+    pub fn new(inner: S) -> (Self, Arc<std::sync::Mutex<Seen>>) {
+        let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+        (Self { inner, seen: Arc::clone(&seen) }, seen)
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let (before, room) = (buf.filled().len(), buf.remaining());
+        let res = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(r) = &res {
+            let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let got = &buf.filled()[before..];
+            match r {
+                Err(_) => seen.failed = true,
+                Ok(()) if got.is_empty() && room > 0 => seen.closed = true,
+                Ok(()) => {
+                    let take = 8usize.saturating_sub(seen.first.len()).min(got.len());
+                    seen.first.extend_from_slice(&got[..take]);
+                }
+            }
+        }
+        res
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Reads one line (up to and including `\n`) of at most `max` bytes: a longer line is an
 /// error, never a growing buffer. An empty result means the peer closed the connection.
 ///

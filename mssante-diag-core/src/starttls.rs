@@ -461,9 +461,21 @@ fn capability_name(c: &Capability<'_>) -> String {
     }
 }
 
-async fn read_greeting<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut async_imap::Client<S>) -> Result<(String, Vec<String>), Failure> {
+/// An IMAP client error in a few words: a parse error shows none of the peer's bytes (the
+/// library's message quotes the whole unparsed answer, up to the read budget: 64 KiB of a
+/// hostile server's garbage in a summary); any other is cut at 200 characters.
+fn imap_cause(e: &impl std::fmt::Display, lang: Lang) -> String {
+    let text = e.to_string();
+    if text.contains("input:") || text.contains("during parsing") {
+        return tr!(lang, "an answer that does not parse as IMAP", "une réponse qui n'est pas de l'IMAP");
+    }
+    text.chars().take(200).collect()
+}
+
+async fn read_greeting<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut async_imap::Client<S>, lang: Lang) -> Result<(String, Vec<String>), Failure> {
     let greeting = |cause: String| Failure::Protocol { step: Phase::Greeting, cause };
-    let resp = client.read_response().await.ok_or_else(|| greeting("connection closed before the greeting".into()))?.map_err(|e| greeting(e.to_string()))?;
+    let closed = || greeting(tr!(lang, "connection closed before the greeting", "connexion fermée avant le message d'accueil"));
+    let resp = client.read_response().await.ok_or_else(closed)?.map_err(|e| greeting(imap_cause(&e, lang)))?;
     match resp.parsed() {
         Response::Data { status: async_imap::imap_proto::Status::Ok, code, information } => {
             let caps = match code {
@@ -480,11 +492,11 @@ async fn read_greeting<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debu
 ///
 /// # Errors
 /// A refusal or nonsense ([`Failure::Protocol`]), or no answer in time.
-pub async fn imap_capabilities<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut async_imap::Client<S>, d: &Deadline) -> Result<Vec<String>, Failure> {
+pub async fn imap_capabilities<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut async_imap::Client<S>, d: &Deadline, lang: Lang) -> Result<Vec<String>, Failure> {
     // Untagged answers reach us through the "unsolicited" channel.
     let (tx, rx) = async_channel::bounded(64);
     let asked = client.run_command_and_check_ok("CAPABILITY", Some(tx));
-    d.step(Phase::Capability, asked).await?.map_err(|e| Failure::Protocol { step: Phase::Capability, cause: e.to_string() })?;
+    d.step(Phase::Capability, asked).await?.map_err(|e| Failure::Protocol { step: Phase::Capability, cause: imap_cause(&e, lang) })?;
     let mut caps = Vec::new();
     while let Ok(msg) = rx.try_recv() {
         if let async_imap::types::UnsolicitedResponse::Other(data) = msg {
@@ -509,16 +521,16 @@ pub async fn logout<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(
 /// The failure of the step that failed (a step without answer in time included).
 pub async fn imap_starttls(s: &mut ImapSession, addr: impl ToSocketAddrs, tls_name: &str, d: &Deadline, lang: Lang) -> Result<Option<Tls>, Failure> {
     let mut client = async_imap::Client::new(connect(addr, d, lang).await?);
-    let (greeting, greeting_caps) = d.step(Phase::Greeting, read_greeting(&mut client)).await??;
+    let (greeting, greeting_caps) = d.step(Phase::Greeting, read_greeting(&mut client, lang)).await??;
     s.greeting = greeting;
-    s.capabilities = if greeting_caps.is_empty() { imap_capabilities(&mut client, d).await? } else { greeting_caps };
+    s.capabilities = if greeting_caps.is_empty() { imap_capabilities(&mut client, d, lang).await? } else { greeting_caps };
     s.starttls_offered = s.capabilities.iter().any(|c| c.eq_ignore_ascii_case("STARTTLS"));
     if !s.starttls_offered {
         logout(&mut client, d).await;
         return Ok(None);
     }
     let asked = client.run_command_and_check_ok("STARTTLS", None);
-    d.step(Phase::StartTls, asked).await?.map_err(|e| Failure::Protocol { step: Phase::StartTls, cause: e.to_string() })?;
+    d.step(Phase::StartTls, asked).await?.map_err(|e| Failure::Protocol { step: Phase::StartTls, cause: imap_cause(&e, lang) })?;
     // Whatever the server sent past its OK is dropped with the client's buffer.
     let tls = upgrade(client.into_inner(), tls_name, d, lang).await?;
     s.tls = Some(probe::tls_facts(tls.get_ref().1));
@@ -565,6 +577,16 @@ mod tests {
     fn banner_host_is_the_first_word() {
         let p = peer_of("Mail.Example.FR. ESMTP Postfix");
         assert_eq!(p.banner_host.as_deref(), Some("mail.example.fr"));
+    }
+
+    #[test]
+    fn imap_errors_never_quote_the_peer() {
+        // async-imap's parse errors carry the whole unparsed answer (up to the read budget).
+        let flood = format!("io: Error(Error {{ input: [{}], code: TakeWhile1 }}) during parsing of \"* CAPABILITY {{2147483647}}\"", "65, ".repeat(60_000));
+        assert_eq!(imap_cause(&flood, Lang::En), "an answer that does not parse as IMAP");
+        assert_eq!(imap_cause(&flood, Lang::Fr), "une réponse qui n'est pas de l'IMAP");
+        assert_eq!(imap_cause(&"x".repeat(10_000), Lang::En).len(), 200);
+        assert_eq!(imap_cause(&"bad response: no", Lang::En), "bad response: no");
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! explanation; a nameserver that never answers leaves the checks `unknown` within the timeout;
 //! `mssante-diag dns` audits several domains.
 
+use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
 use mssante_diag_core::{Config, Lang, Report, Status};
+use mssante_diag_tests::hostile::{self as peer, DnsTcp, Peer};
 use mssante_diag_tests::{cli_bin, healthy, run_only, Stack};
 
 fn config_for(domain: &str) -> Config {
@@ -291,98 +293,40 @@ fn the_cli_audits_several_domains() {
     assert_eq!(text.matches("== adresses de la plateforme").count(), 1, "{text}");
 }
 
-/// What [`hostile_nameserver`] answers.
-#[derive(Clone, Copy)]
-enum Hostile {
-    /// TXT questions: one TXT record of ~62 KiB (hundreds of strings) over TCP, after a
-    /// truncated UDP answer; other types: no record.
-    HugeTxt,
-    /// Garbage bytes (the query's id, then nonsense), on UDP and TCP.
-    Garbage,
+/// A nameserver whose TXT answers (one record of ~62 KiB, hundreds of strings) only fit over
+/// TCP: UDP answers are truncated, TCP ones carry the record (other types: no record).
+fn huge_txt_nameserver() -> Peer {
+    peer::over_tcp(|mut s| {
+        while let Some(q) = peer::read_dns_tcp(&mut s) {
+            let txt = |q: &hickory_proto::op::Query| if q.query_type() == hickory_proto::rr::RecordType::TXT { peer::huge_txt(q, 62_000) } else { Vec::new() };
+            let a = peer::reply(&q, txt, false).unwrap_or_default();
+            if s.write_all(&peer::framed(&a)).is_err() {
+                return;
+            }
+        }
+    })
 }
 
-/// The question of a DNS query: its bytes (name, type, class), the name, the type.
-fn question(q: &[u8]) -> Option<(&[u8], String, u16)> {
-    let mut i = 12;
-    let mut name = Vec::new();
-    while *q.get(i)? != 0 {
-        let n = usize::from(q[i]);
-        name.push(String::from_utf8_lossy(q.get(i + 1..i + 1 + n)?).to_ascii_lowercase());
-        i += 1 + n;
-    }
-    let end = i + 5;
-    let qtype = u16::from_be_bytes([*q.get(i + 1)?, *q.get(i + 2)?]);
-    Some((q.get(12..end)?, name.join("."), qtype))
-}
-
-/// The hostile answer to query `q` (`tcp`: the real one; UDP: truncated for `HugeTxt`).
-fn hostile_answer(kind: Hostile, q: &[u8], tcp: bool) -> Vec<u8> {
-    let id = [q.first().copied().unwrap_or(0), q.get(1).copied().unwrap_or(0)];
-    if let Hostile::Garbage = kind {
-        let mut g = id.to_vec();
+/// A nameserver answering every query, over UDP and TCP, with the query's id then nonsense
+/// (a header announcing 7 answers, a compression pointer past the end).
+fn garbage_nameserver() -> Peer {
+    fn garbage(q: &[u8]) -> Vec<u8> {
+        let mut g = q.get(..2).unwrap_or(&[0, 0]).to_vec();
         g.extend_from_slice(&[0x81, 0x80, 0x00, 0x01, 0x00, 0x07, 0xff, 0xff, 0x00, 0x03, 0xc0, 0xff, 0x17, 0x00, 0xfe]);
-        return g;
+        g
     }
-    let Some((quest, name, qtype)) = question(q) else { return Vec::new() };
-    let rd = q.get(2).copied().unwrap_or(0) & 1;
-    let huge = qtype == 16 && tcp;
-    let mut m = id.to_vec();
-    m.push(0x84 | rd | if qtype == 16 && !tcp { 0x02 } else { 0 });
-    m.push(0x80);
-    m.extend_from_slice(&[0, 1, 0, u8::from(huge), 0, 0, 0, 0]);
-    m.extend_from_slice(quest);
-    if huge {
-        let text = if name.starts_with("_dmarc.") {
-            format!("v=DMARC1; p=reject; rua=mailto:dmarc@hostile.test; x={}", "a".repeat(62_000))
-        } else {
-            format!("v=spf1{} -all", " ip4:192.0.2.1".repeat(4_400))
-        };
-        let mut rdata = Vec::new();
-        for chunk in text.as_bytes().chunks(255) {
-            rdata.push(u8::try_from(chunk.len()).expect("<= 255"));
-            rdata.extend_from_slice(chunk);
-        }
-        m.extend_from_slice(&[0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60]);
-        m.extend_from_slice(&u16::try_from(rdata.len()).expect("< 64 KiB").to_be_bytes());
-        m.extend_from_slice(&rdata);
-        assert!(m.len() > 60_000 && m.len() <= 65_535, "{}", m.len());
-    }
-    m
-}
-
-/// A nameserver on loopback (UDP and TCP, one port) answering every query the `kind` way.
-fn hostile_nameserver(kind: Hostile) -> u16 {
-    use std::io::{Read, Write};
-    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = tcp.local_addr().expect("addr").port();
-    let udp = UdpSocket::bind(("127.0.0.1", port)).expect("bind udp");
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok((n, from)) = udp.recv_from(&mut buf) {
-            let _ = udp.send_to(&hostile_answer(kind, &buf[..n], false), from);
-        }
-    });
-    std::thread::spawn(move || {
-        for s in tcp.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut s = s;
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut len = [0u8; 2];
-                while s.read_exact(&mut len).is_ok() {
-                    let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                    if s.read_exact(&mut q).is_err() {
-                        return;
-                    }
-                    let a = hostile_answer(kind, &q, true);
-                    let framed = [&u16::try_from(a.len()).unwrap_or(u16::MAX).to_be_bytes()[..], &a].concat();
-                    if s.write_all(&framed).is_err() {
-                        return;
-                    }
+    peer::dns_peer(
+        |sock, q, from| {
+            let _ = sock.send_to(&garbage(q), from);
+        },
+        DnsTcp::Script(Box::new(|mut s| {
+            while let Some(q) = peer::read_dns_tcp(&mut s) {
+                if s.write_all(&peer::framed(&garbage(&q))).is_err() {
+                    return;
                 }
-            });
-        }
-    });
-    port
+            }
+        })),
+    )
 }
 
 fn hostile_config(port: u16) -> Config {
@@ -395,7 +339,8 @@ fn hostile_config(port: u16) -> Config {
 
 #[test]
 fn a_64_kib_txt_answer_makes_spf_and_dmarc_critical_not_a_panic() {
-    let config = hostile_config(hostile_nameserver(Hostile::HugeTxt));
+    let server = huge_txt_nameserver();
+    let config = hostile_config(server.port);
     let start = Instant::now();
     let r = run_only(config, &["dns.spf", "dns.dmarc"]);
     assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
@@ -415,7 +360,8 @@ fn a_64_kib_txt_answer_makes_spf_and_dmarc_critical_not_a_panic() {
 
 #[test]
 fn a_garbage_dns_answer_is_unknown_with_a_reason() {
-    let config = hostile_config(hostile_nameserver(Hostile::Garbage));
+    let server = garbage_nameserver();
+    let config = hostile_config(server.port);
     let start = Instant::now();
     let r = run_only(config, &["dns.spf", "dns.dmarc", "dns.mx"]);
     assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use mssante_diag_core::{Config, Report, Selection};
 
+pub mod hostile;
 pub mod maillog;
 pub mod postgres;
 

@@ -137,9 +137,11 @@ pub async fn ask_nameservers(nameservers: &[Nameserver], name: &str, timeout: st
         let start = Instant::now();
         let error = match resolver::build(&[ns], timeout) {
             Err(e) => Some(LookupError::Failed(e)),
-            Ok(r) => match r.lookup(format!("{name}."), RecordType::SOA).await {
-                Ok(_) => None,
-                Err(e) => Some(LookupError::from_resolve_error(&e)).filter(|e| !e.is_empty_answer()),
+            // Bounded here too: the resolver's UDP and TCP attempts each get the timeout.
+            Ok(r) => match tokio::time::timeout(timeout + timeout / 10, r.lookup(format!("{name}."), RecordType::SOA)).await {
+                Err(_) => Some(LookupError::Timeout),
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(LookupError::from_resolve_error(&e)).filter(|e| !e.is_empty_answer()),
             },
         };
         NameserverAnswer { nameserver: ns, query: name.to_owned(), latency_ms: elapsed_ms(start), error }

@@ -17,7 +17,7 @@ pub(super) type TlsClient = ImapClient<Tls>;
 pub(super) async fn open(s: &mut ImapSession, host: &str, port: u16, tls_name: &str, d: &Deadline, lang: Lang) -> Result<Option<TlsClient>, Failure> {
     let Some(tls) = starttls::imap_starttls(s, (host, port), tls_name, d, lang).await? else { return Ok(None) };
     let mut client = async_imap::Client::new(Bounded::new(tls, READ_BUDGET));
-    s.capabilities_after_tls = starttls::imap_capabilities(&mut client, d).await?;
+    s.capabilities_after_tls = starttls::imap_capabilities(&mut client, d, lang).await?;
     Ok(Some(client))
 }
 

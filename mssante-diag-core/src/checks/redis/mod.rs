@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{elapsed_ms, step, CheckDef, Ctx, Outcome};
 use crate::config::Config;
 use crate::model::Metric;
-use crate::probe::{Bounded, Deadline, Hung, Phase, READ_BUDGET};
+use crate::probe::{Bounded, Deadline, Hung, Phase, Seen, Watched, READ_BUDGET};
 use crate::{tr, Lang};
 
 mod settings;
@@ -50,6 +50,36 @@ pub struct RedisServer {
     pub latency_ms: f64,
 }
 
+/// Why a PING attempt failed.
+#[derive(Debug)]
+pub enum RedisFailure {
+    /// What the redis client said (refused, NOAUTH, WRONGPASS...).
+    Redis(redis::RedisError),
+    /// The connection ended during `step` and the client said no more than that: what the
+    /// server had sent (garbage, a flood, a close).
+    Ended {
+        /// The step.
+        step: Phase,
+        /// What was read.
+        seen: Seen,
+    },
+}
+
+impl std::fmt::Display for RedisFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redis(e) => e.fmt(f),
+            Self::Ended { step, seen } => write!(f, "connection ended at {}: {seen:?}", step.name()),
+        }
+    }
+}
+
+impl From<redis::RedisError> for RedisFailure {
+    fn from(e: redis::RedisError) -> Self {
+        Self::Redis(e)
+    }
+}
+
 /// Connection info for the configured server (password resolved, never logged).
 #[must_use]
 pub(crate) fn connection_info(config: &Config) -> redis::ConnectionInfo {
@@ -71,7 +101,7 @@ pub(crate) fn connection_info(config: &Config) -> redis::ConnectionInfo {
 /// # Errors
 /// The step that got no answer in time ([`Hung`]); inside, the redis error (refused, NOAUTH,
 /// WRONGPASS, not Redis...).
-pub async fn ping(info: redis::ConnectionInfo, timeout: Duration) -> Result<redis::RedisResult<RedisServer>, Hung> {
+pub async fn ping(info: redis::ConnectionInfo, timeout: Duration) -> Result<Result<RedisServer, RedisFailure>, Hung> {
     let host = match &info.addr {
         redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
         other => other.to_string(),
@@ -81,41 +111,51 @@ pub async fn ping(info: redis::ConnectionInfo, timeout: Duration) -> Result<redi
     let got = ping_within(info, timeout).await;
     match &got {
         Ok(Ok(s)) => tracing::debug!(%host, version = ?s.version, latency_ms = s.latency_ms, "Redis: PONG"),
-        Ok(Err(e)) => tracing::debug!(%host, %user, kind = ?e.kind(), cause = %e, "Redis: failed"),
+        Ok(Err(e)) => tracing::debug!(%host, %user, cause = %e, "Redis: failed"),
         Err(h) => tracing::debug!(%host, step = ?h.step, timeout_s = h.timeout_secs, "Redis: no answer in time"),
     }
     got
 }
 
 /// [`ping`] itself.
-async fn ping_within(info: redis::ConnectionInfo, timeout: Duration) -> Result<redis::RedisResult<RedisServer>, Hung> {
+async fn ping_within(info: redis::ConnectionInfo, timeout: Duration) -> Result<Result<RedisServer, RedisFailure>, Hung> {
     let d = Deadline::after(timeout);
     let redis::ConnectionAddr::Tcp(host, port) = &info.addr else {
-        return Ok(Err((redis::ErrorKind::InvalidClientConfig, "only TCP addresses are probed").into()));
+        return Ok(Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "only TCP addresses are probed")).into()));
     };
     let tcp = match d.step(Phase::Connect, tokio::net::TcpStream::connect((host.as_str(), *port))).await? {
         Ok(t) => t,
-        Err(e) => return Ok(Err(e.into())),
+        Err(e) => return Ok(Err(redis::RedisError::from(e).into())),
     };
-    let setup = redis::aio::MultiplexedConnection::new(&info.redis, Bounded::new(tcp, READ_BUDGET));
+    let (stream, seen) = Watched::new(Bounded::new(tcp, READ_BUDGET));
+    // The multiplexed driver ends on a server that closes or sends what does not parse, and
+    // the client only says "driver terminated": tell what the server sent, at which step.
+    let fail = |step: Phase, e: redis::RedisError| {
+        if e.kind() == redis::ErrorKind::IoError && crate::probe::find_io_error(&e).is_none() {
+            RedisFailure::Ended { step, seen: seen.lock().map(|s| s.clone()).unwrap_or_default() }
+        } else {
+            RedisFailure::Redis(e)
+        }
+    };
+    let setup = redis::aio::MultiplexedConnection::new(&info.redis, stream);
     let (mut con, driver) = match d.step(Phase::Setup, setup).await? {
         Ok(c) => c,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Ok(Err(fail(Phase::Setup, e))),
     };
     let work = async {
         // The latency is PING's round trip alone, as `redis-cli --latency` measures it.
         let start = Instant::now();
         let pong: String = match d.step(Phase::Ping, redis::cmd("PING").query_async(&mut con)).await? {
             Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Ok(Err(fail(Phase::Ping, e))),
         };
         if pong != "PONG" {
-            return Ok(Err((redis::ErrorKind::ResponseError, "unexpected PING answer", pong).into()));
+            return Ok(Err(redis::RedisError::from((redis::ErrorKind::ResponseError, "unexpected PING answer", pong)).into()));
         }
         let latency_ms = elapsed_ms(start);
         let info: String = match d.step(Phase::Info, redis::cmd("INFO").arg("server").query_async(&mut con)).await? {
             Ok(i) => i,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Ok(Err(fail(Phase::Info, e))),
         };
         let version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).map(|v| v.trim().to_owned());
         Ok(Ok(RedisServer { version, latency_ms }))
@@ -129,6 +169,20 @@ async fn ping_within(info: redis::ConnectionInfo, timeout: Duration) -> Result<r
     }
 }
 
+/// What a server sent before the connection ended, in a few words.
+fn ended(seen: &Seen, lang: Lang) -> String {
+    let b = crate::probe::show_bytes(&seen.first);
+    if seen.failed {
+        tr!(lang, "more data than a diagnostic probe accepts, or a read error", "plus de données qu'une sonde de diagnostic n'en accepte, ou une erreur de lecture")
+    } else if seen.first.is_empty() {
+        tr!(lang, "connection closed by the server without an answer", "connexion fermée par le serveur sans réponse")
+    } else if !seen.first.first().is_some_and(|c| b"+-:$*_,#!=(|~>%".contains(c)) {
+        tr!(lang, "not a Redis answer ({b})", "réponse qui n'est pas du Redis ({b})")
+    } else {
+        tr!(lang, "an answer that does not parse as Redis ({b})", "une réponse illisible pour Redis ({b})")
+    }
+}
+
 const SLOW_STEP: super::Step = step!(
     "Find the slow commands and what loads the server",
     "Trouver les commandes lentes et ce qui charge le serveur",
@@ -138,7 +192,7 @@ const SLOW_STEP: super::Step = step!(
 
 /// Judges a PING attempt; its round trip against `[redis] latency_warn_ms` / `latency_crit_ms`.
 #[must_use]
-pub fn evaluate_reachable(r: &redis::RedisResult<RedisServer>, target: &str, cfg: &Settings, lang: Lang) -> Outcome {
+pub fn evaluate_reachable(r: &Result<RedisServer, RedisFailure>, target: &str, cfg: &Settings, lang: Lang) -> Outcome {
     match r {
         Ok(s) => {
             let v = s.version.as_deref().unwrap_or("?");
@@ -160,7 +214,11 @@ pub fn evaluate_reachable(r: &redis::RedisResult<RedisServer>, target: &str, cfg
             };
             o.metric(Metric::new("latency", ms, "ms").thresholds(warn, crit)).details(s)
         }
-        Err(e) => {
+        Err(RedisFailure::Ended { step, seen }) => {
+            let (s, what) = (step.name(), ended(seen, lang));
+            Outcome::critical(tr!(lang, "Redis at {target}, {s}: {what}", "Redis sur {target}, {s} : {what}")).details(serde_json::json!({ "target": target, "step": step }))
+        }
+        Err(RedisFailure::Redis(e)) => {
             let auth = e.kind() == redis::ErrorKind::AuthenticationFailed || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"));
             let o = if auth {
                 Outcome::critical(tr!(lang, "Redis at {target} refused authentication ({})", "Redis sur {target} refuse l'authentification ({})", e.code().unwrap_or("AUTH")))
@@ -205,5 +263,18 @@ mod tests {
         assert!(o.summary.contains("le PING a pris 250 ms (seuil 100 ms)"), "{}", o.summary);
         assert!(o.remediation.iter().any(|r| r.command.as_deref().is_some_and(|c| c.contains("SLOWLOG"))));
         assert_eq!(evaluate_reachable(&at(1500.0), "h:6379", &cfg, Lang::En).status, Status::Critical);
+    }
+
+    #[test]
+    fn an_ended_connection_says_what_the_server_sent_and_when() {
+        let cfg = Settings::default();
+        let ended = |first: &[u8], closed, failed| Err(RedisFailure::Ended { step: Phase::Setup, seen: Seen { first: first.to_vec(), closed, failed } });
+        let said = |r, lang| evaluate_reachable(&r, "h:6379", &cfg, lang);
+        let o = said(ended(b"\x00\xffgarbage", false, false), Lang::En);
+        assert_eq!(o.status, Status::Critical);
+        assert_eq!(o.summary, "Redis at h:6379, setup: not a Redis answer (0x00 0xff 0x67 0x61 0x72 0x62 0x61 0x67 ...)");
+        assert!(said(ended(b"*-5\r\n", false, false), Lang::En).summary.ends_with("setup: an answer that does not parse as Redis (0x2a 0x2d 0x35 0x0d 0x0a)"));
+        assert!(said(ended(b"", true, false), Lang::Fr).summary.contains("connexion fermée par le serveur sans réponse"));
+        assert!(said(ended(b"-ERR AAAA", false, true), Lang::En).summary.contains("more data than a diagnostic probe accepts"));
     }
 }
