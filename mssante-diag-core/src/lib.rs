@@ -39,6 +39,7 @@ pub mod maillog;
 pub mod model;
 pub mod output;
 pub mod pgread;
+pub mod pgwire;
 pub mod probe;
 pub mod provenance;
 pub mod proxy;

@@ -434,3 +434,82 @@ fn wrong_password_is_never_printed() {
     assert!(check(&r, "postgres.size").summary.contains("authentication failed"));
     no_secret(&r);
 }
+
+/// `serve` runs the checks at every scrape, each run through its own relay (`pgwire`): the
+/// relay ends with its run, leaving no listener, connection or descriptor behind.
+#[test]
+fn repeated_scrapes_leave_no_relay_or_descriptor_behind() {
+    use std::io::{BufRead, Read, Write};
+    let stack = Stack::get();
+    let _g = healthy();
+    let mut child = std::process::Command::new(mssante_diag_tests::cli_bin())
+        .arg("--project")
+        .arg(&stack.project)
+        .args(["serve", "--listen", "127.0.0.1:0", "--cache-secs", "0", "postgres"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let pid = child.id();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("serve says where it listens");
+    let addr = first.trim().strip_prefix("mssante-diag: listening on http://").and_then(|a| a.strip_suffix("/metrics")).unwrap_or_default().to_owned();
+    let scrape = || {
+        let mut conn = std::net::TcpStream::connect(&addr).expect("connect to serve");
+        conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("send the scrape");
+        let mut body = String::new();
+        conn.read_to_string(&mut body).expect("the scrape's answer");
+        assert!(body.contains("postgres.reachable") || body.contains("postgres_reachable"), "{body}");
+    };
+    // The relay's sockets (listeners and connections) are named after the process.
+    let relay_sockets = || {
+        let table = std::fs::read_to_string("/proc/net/unix").expect("/proc/net/unix");
+        table.lines().filter(|l| l.contains(&format!("@mssante-diag-pg-{pid}-"))).count()
+    };
+    let fds = || std::fs::read_dir(format!("/proc/{pid}/fd")).map(Iterator::count).unwrap_or(0);
+    // What a run leaves ends within a moment of its answer (tasks aborted, sockets closed).
+    let settled = |limit: usize| {
+        let start = Instant::now();
+        while (relay_sockets() > 0 || fds() > limit) && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (relay_sockets(), fds())
+    };
+    for _ in 0..3 {
+        scrape();
+    }
+    let (relays, base) = settled(usize::MAX);
+    assert_eq!(relays, 0, "no relay socket outlives its run");
+    for _ in 0..12 {
+        scrape();
+    }
+    let (relays, after) = settled(base);
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!("serve: {base} descriptors after 3 scrapes, {after} after 15");
+    assert_eq!(relays, 0, "no relay socket outlives its run");
+    assert!(after <= base, "descriptors stay flat over scrapes: {base} then {after}");
+}
+
+/// `postgres.host` naming a socket folder (as libpq reads it): the relay connects to
+/// `<folder>/.s.PGSQL.<port>`, the checks query through it; a folder without the socket is
+/// unreachable, saying so.
+#[test]
+fn a_socket_folder_is_reached_through_the_relay() {
+    let _g = healthy();
+    let stack = Stack::get();
+    let mut cfg = stack.config();
+    cfg.postgres.host = stack.var("PG_SOCKET_DIR").to_owned();
+    let r = block_on(run_pg(cfg.clone()));
+    let reach = check(&r, "postgres.reachable");
+    assert_eq!(reach.status, Status::Ok, "{}", reach.summary);
+    assert!(reach.summary.contains(&format!("{}:{}", stack.var("PG_SOCKET_DIR"), stack.var("PG_PORT"))), "{}", reach.summary);
+    let conns = check(&r, "postgres.connections");
+    assert_ne!(conns.status, Status::Unknown, "queried through the pool: {}", conns.summary);
+    cfg.postgres.host = "/nonexistent-socket-folder".into();
+    let r = block_on(run_pg(cfg));
+    let reach = check(&r, "postgres.reachable");
+    assert_eq!(reach.status, Status::Critical, "{}", reach.summary);
+    assert!(reach.summary.contains("unreachable at /nonexistent-socket-folder") && reach.summary.contains("No such file"), "{}", reach.summary);
+}

@@ -300,7 +300,7 @@ async fn database(config: &Config) -> Result<String, String> {
     ] {
         let value = match tokio::time::timeout(config.timeout(), sqlx::query_scalar::<_, String>(sql).fetch_one(&pool)).await {
             Ok(Ok(v)) => v,
-            Ok(Err(e)) => format!("(not read: {})", crate::checks::postgres::classify(&e, config.lang).brief(config.lang)),
+            Ok(Err(e)) => format!("(not read: {})", session.explain(&e, config.lang).brief(config.lang)),
             Err(_) => format!("(no answer within {} s)", config.timeout_secs),
         };
         let _ = writeln!(out, "{label}: {value}");

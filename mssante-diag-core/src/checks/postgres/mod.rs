@@ -25,6 +25,7 @@ use sqlx::{Connection, Row};
 use super::{elapsed_ms, step, CheckDef, Ctx, Outcome, Step};
 use crate::config::Config;
 use crate::model::Metric;
+use crate::pgwire::{Cut, Relay};
 use crate::probe::{Bounded, Deadline, Hung, Phase, READ_BUDGET};
 use crate::{tr, Lang};
 
@@ -251,19 +252,22 @@ impl PgFailure {
     }
 }
 
-/// Connects once and reads the server version, every step before `deadline`. A
-/// [`pre_probe`] first makes sure the server speaks PostgreSQL (sqlx trusts the message
-/// lengths a server announces).
+/// Connects once through `relay` and reads the server version, every step before
+/// `deadline`. A [`pre_probe`] first makes sure the server speaks PostgreSQL; the relay
+/// then cuts any message announcing more than [`crate::pgwire::MAX_MESSAGE`] (sqlx reserves
+/// the length a server announces).
 ///
 /// # Errors
 /// The classified failure; [`PgFailure::NoAnswer`] names the step that got no answer in time.
-pub async fn connect(opts: &PgConnectOptions, lang: Lang, deadline: Deadline) -> Result<(PgConnection, PgServer), PgFailure> {
+pub async fn connect(opts: &PgConnectOptions, relay: &Relay, lang: Lang, deadline: Deadline) -> Result<(PgConnection, PgServer), PgFailure> {
     pre_probe(opts, lang, &deadline).await?;
     let start = Instant::now();
-    let mut conn = deadline.step(Phase::Login, PgConnection::connect_with(opts)).await.map_err(PgFailure::NoAnswer)?.map_err(|e| classify(&e, lang))?;
+    let routed = relay.route(opts.clone());
+    let explain = |e: sqlx::Error| explain(&e, Some(relay), lang);
+    let mut conn = deadline.step(Phase::Login, PgConnection::connect_with(&routed)).await.map_err(PgFailure::NoAnswer)?.map_err(explain)?;
     let version = sqlx::query("SELECT current_setting('server_version')").fetch_one(&mut conn);
-    let row = deadline.step(Phase::Query, version).await.map_err(PgFailure::NoAnswer)?.map_err(|e| classify(&e, lang))?;
-    let server_version: String = row.try_get(0).map_err(|e| classify(&e, lang))?;
+    let row = deadline.step(Phase::Query, version).await.map_err(PgFailure::NoAnswer)?.map_err(explain)?;
+    let server_version: String = row.try_get(0).map_err(explain)?;
     Ok((conn, PgServer { server_version, latency_ms: elapsed_ms(start) }))
 }
 
@@ -340,6 +344,23 @@ pub async fn pre_probe(opts: &PgConnectOptions, lang: Lang, deadline: &Deadline)
     })
     .await;
     Ok(())
+}
+
+/// Classifies a sqlx error, first by why the relay cut the connection (a message too large,
+/// the server unreachable), if it did, then by [`classify`].
+#[must_use]
+pub fn explain(e: &sqlx::Error, relay: Option<&Relay>, lang: Lang) -> PgFailure {
+    if !matches!(e, sqlx::Error::Database(_)) {
+        if let Some(cut) = relay.and_then(Relay::take_cut) {
+            let m = cut.describe(lang);
+            return match cut {
+                Cut::Upstream(_) => PgFailure::Unreachable(m),
+                Cut::Oversized(..) | Cut::Malformed(..) => PgFailure::NotPostgres(m),
+                Cut::Budget(_) => PgFailure::Other(m),
+            };
+        }
+    }
+    classify(e, lang)
 }
 
 /// Classifies a sqlx error by SQLSTATE or I/O cause.

@@ -8,9 +8,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 use tokio::sync::OnceCell;
 
-use super::{classify, connect, reserved_options, PgFailure, PgServer, REACHABLE_STEPS};
+use super::{connect, explain, reserved_options, PgFailure, PgServer, REACHABLE_STEPS};
 use crate::checks::{Ctx, Outcome, TimedOut};
 use crate::config::Config;
+use crate::pgwire::{Relay, Upstream};
 use crate::{tr, Lang};
 
 /// Connections the shared pool may open (the checks queue on them).
@@ -69,6 +70,9 @@ pub struct Session {
     pub reserved: Option<Attempt>,
     /// Read-only pool for the checks' queries, when an attempt connected.
     pub pool: Option<PgPool>,
+    /// The relay every connection of the session goes through (none if it could not start):
+    /// it stops with the session.
+    relay: Option<Relay>,
 }
 
 impl Session {
@@ -76,18 +80,36 @@ impl Session {
     /// all within one step timeout, and prepares the pool.
     pub async fn open(config: &Config) -> Self {
         let deadline = tokio::time::Instant::now() + config.timeout();
+        let c = &config.postgres;
+        let relay = match Relay::start(Upstream::of(&c.host, c.port), c.port, config.timeout()) {
+            Ok(r) => r,
+            Err(e) => {
+                let lang = config.lang;
+                let e = crate::probe::io_cause(lang, &e);
+                let why = tr!(lang, "could not start the PostgreSQL relay: {e}", "impossible de démarrer le relais PostgreSQL : {e}");
+                tracing::debug!(cause = %why, "PostgreSQL: no relay");
+                return Self { primary: Attempt::Failed(PgFailure::Other(why)), reserved: None, pool: None, relay: None };
+            }
+        };
         let opts = super::connect_options(config);
-        let primary = attempt(&opts, config, deadline).await;
+        let primary = attempt(&opts, &relay, config, deadline).await;
         let (reserved, pool_opts) = match (&primary, reserved_options(config)) {
             (Attempt::Connected(_), _) => (None, Some(opts)),
             (Attempt::Failed(PgFailure::TooManyConnections(_)), Some(r)) => {
-                let a = attempt(&r, config, deadline).await;
+                let a = attempt(&r, &relay, config, deadline).await;
                 let ok = matches!(a, Attempt::Connected(_));
                 (Some(a), ok.then_some(r))
             }
             _ => (None, None),
         };
-        Self { primary, reserved, pool: pool_opts.map(|o| read_only_pool(o, config)) }
+        let pool = pool_opts.map(|o| read_only_pool(relay.route(o), config));
+        Self { primary, reserved, pool, relay: Some(relay) }
+    }
+
+    /// Why a query of the session failed: what the relay cut, else the error's class.
+    #[must_use]
+    pub fn explain(&self, e: &sqlx::Error, lang: Lang) -> PgFailure {
+        explain(e, self.relay.as_ref(), lang)
     }
 
     /// Whether the checks run through the reserved role (the server being full).
@@ -127,11 +149,11 @@ impl Session {
     }
 }
 
-async fn attempt(opts: &PgConnectOptions, config: &Config, deadline: tokio::time::Instant) -> Attempt {
+async fn attempt(opts: &PgConnectOptions, relay: &Relay, config: &Config, deadline: tokio::time::Instant) -> Attempt {
     let steps = crate::probe::Deadline::at(deadline, config.timeout_secs);
     let (host, port, user, database) = (opts.get_host(), opts.get_port(), opts.get_username(), opts.get_database().unwrap_or_default());
     tracing::debug!(host, port, user, database, "PostgreSQL: connecting (password not logged)");
-    let a = attempt_within(opts, config, deadline, steps).await;
+    let a = attempt_within(opts, relay, config, deadline, steps).await;
     match &a {
         Attempt::Connected(s) => tracing::debug!(host, port, user, version = %s.server_version, latency_ms = s.latency_ms, "PostgreSQL: connected"),
         Attempt::Failed(f) => tracing::debug!(host, port, user, cause = %f.brief(crate::Lang::En), "PostgreSQL: connection failed"),
@@ -141,8 +163,8 @@ async fn attempt(opts: &PgConnectOptions, config: &Config, deadline: tokio::time
 }
 
 /// [`attempt`] itself.
-async fn attempt_within(opts: &PgConnectOptions, config: &Config, deadline: tokio::time::Instant, steps: crate::probe::Deadline) -> Attempt {
-    match tokio::time::timeout_at(deadline, connect(opts, config.lang, steps)).await {
+async fn attempt_within(opts: &PgConnectOptions, relay: &Relay, config: &Config, deadline: tokio::time::Instant, steps: crate::probe::Deadline) -> Attempt {
+    match tokio::time::timeout_at(deadline, connect(opts, relay, config.lang, steps)).await {
         Ok(Ok((mut conn, server))) => {
             // The probe measured the round trip; the pool opens its own connections. Read the
             // probe's last messages and say goodbye, so the server logs no connection reset.
@@ -196,7 +218,7 @@ where
     match ctx.step(async { gather(pool.acquire().await?).await }).await {
         Ok(Ok(t)) => Ok(t),
         Ok(Err(e)) => {
-            let o = Outcome::unknown(query_failure(&e, ctx.config.timeout_secs, lang));
+            let o = Outcome::unknown(query_failure(&e, session, ctx.config.timeout_secs, lang));
             Err(match &e {
                 sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => {
                     let mut o = o;
@@ -238,7 +260,7 @@ fn privilege_remedies(message: &str, lang: Lang) -> Vec<crate::Remedy> {
 }
 
 /// Why a query failed, in a few words.
-fn query_failure(e: &sqlx::Error, timeout_secs: f64, lang: Lang) -> String {
+fn query_failure(e: &sqlx::Error, session: &Session, timeout_secs: f64, lang: Lang) -> String {
     match e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => {
             let m = db.message();
@@ -251,7 +273,7 @@ fn query_failure(e: &sqlx::Error, timeout_secs: f64, lang: Lang) -> String {
             tr!(lang, "no connection to PostgreSQL within {timeout_secs} s", "pas de connexion à PostgreSQL en {timeout_secs} s")
         }
         other => {
-            let f = classify(other, lang);
+            let f = session.explain(other, lang);
             let m = match &f {
                 PgFailure::Other(m) => m.clone(),
                 f => f.brief(lang),
