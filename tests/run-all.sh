@@ -22,6 +22,13 @@ echo "== Rust tests"
 # so they never run beside a test that needs the stack healthy.
 cargo test --locked 2>&1
 
+echo "== serve soak (60 s; ~95 s with its warm-up and quiet samples)"
+# After the Rust tests, alone on the stack: it stops and starts Redis, Dovecot, Postfix and
+# nginx on a timer while /metrics is scraped every 100 ms (benches/src/bin/soak.rs; the
+# 10-minute run is in `bash benches/run.sh`).
+cargo build --locked -p mssante-diag-benches --bin soak 2>&1
+target/debug/soak --secs 60 --cli target/debug/mssante-diag
+
 echo "== fuzzing (bounded)"
 bash tests/fuzz.sh 30
 

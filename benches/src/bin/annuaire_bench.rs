@@ -14,6 +14,7 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
+use mssante_diag_benches::{faster, Row};
 use mssante_diag_core::annuaire::Bal;
 use mssante_diag_core::checks::annuaire::{reconcile, LocalMailbox};
 
@@ -121,4 +122,9 @@ fn main() {
     );
     println!("ratio: {:.1}x the pipeline's speed", peer / ours);
     println!("{}", if ours < TARGET_SECS { "PASS" } else { "FAIL" });
+    Row::new("annuaire", &format!("reconcile {N} local mailboxes with {} published BALs (types, unlisted), median of {ROUNDS}", published.len()), format!("{:.1} ms", ours * 1000.0))
+        .peer("sort + comm -3 (addresses only)", format!("{:.1} ms", peer * 1000.0))
+        .ratio(faster(ours, peer))
+        .target(format!("< {TARGET_SECS} s"), ours < TARGET_SECS)
+        .print();
 }

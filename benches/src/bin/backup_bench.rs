@@ -7,6 +7,8 @@
 //! The archive (one tar of 2.25 GiB of data, 7/8 pseudo-random, 1/8 text, gzip level 1) is
 //! made once in /tmp/mssante-diag-bench/ and kept for the next runs.
 //!
+//! `MSSANTE_BENCH_QUICK=1` (`benches/run.sh --quick`): 256 MiB of data.
+//!
 //! Run: `cargo build --release -p mssante-diag-cli -p mssante-diag-benches &&
 //! target/release/backup_bench` (no stack needed).
 
@@ -15,11 +17,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use mssante_diag_benches::{mib, Row};
 use mssante_diag_tests::run_measuring_memory;
 
 const MIB: u64 = 1 << 20;
-/// Data in the tar: 2.25 GiB, so the compressed archive is about 2 GiB.
-const RAW: u64 = 2304 * MIB;
+/// Data in the tar: 2.25 GiB, so the compressed archive is about 2 GiB (`--quick`: 256 MiB).
+fn raw() -> u64 {
+    if mssante_diag_benches::quick() {
+        256 * MIB
+    } else {
+        2304 * MIB
+    }
+}
 const SHORT_BOUND: f64 = 2.0;
 
 /// 7/8 xorshift bytes, 1/8 SQL-like text: incompressible-ish, as a data backup is.
@@ -65,7 +74,7 @@ impl Read for Data {
 }
 
 fn make_archive(path: &Path) {
-    if path.metadata().is_ok_and(|m| m.len() > RAW / 2) {
+    if path.metadata().is_ok_and(|m| m.len() > raw() / 2) {
         return;
     }
     eprintln!("making {} (once)...", path.display());
@@ -75,10 +84,10 @@ fn make_archive(path: &Path) {
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     let mut header = tar::Header::new_gnu();
-    header.set_size(RAW);
+    header.set_size(raw());
     header.set_mode(0o644);
     header.set_cksum();
-    let data = Data { state: 0x9E37_79B9_7F4A_7C15, left: RAW, block: Vec::new(), pos: 0 };
+    let data = Data { state: 0x9E37_79B9_7F4A_7C15, left: raw(), block: Vec::new(), pos: 0 };
     tar.append_data(&mut header, "data/mail/blob.bin", data).expect("append");
     let mut out = tar.into_inner().expect("tar").finish().expect("gzip");
     out.flush().expect("flush");
@@ -120,16 +129,22 @@ fn peer(program: &str, args: &[&str], file: &Path) -> f64 {
 
 #[allow(clippy::cast_precision_loss)]
 fn main() {
-    let dir = PathBuf::from("/tmp/mssante-diag-bench/backup-2g");
+    let dir = PathBuf::from(format!("/tmp/mssante-diag-bench/backup-{}m", raw() / MIB));
     std::fs::create_dir_all(dir.join("archives")).expect("bench folder");
     let archive = dir.join("archives/data-1.tar.gz");
     make_archive(&archive);
     let size = archive.metadata().expect("archive").len();
-    println!("archive: {} ({:.2} GiB, {:.2} GiB of data)", archive.display(), size as f64 / (1u64 << 30) as f64, RAW as f64 / (1u64 << 30) as f64);
+    println!("archive: {} ({:.2} GiB, {:.2} GiB of data)", archive.display(), size as f64 / (1u64 << 30) as f64, raw() as f64 / (1u64 << 30) as f64);
     println!();
     let (secs, summary, read, peak) = ours(&dir, SHORT_BOUND);
     println!("mssante-diag, bound {SHORT_BOUND} s : {secs:6.2} s wall, read {} MiB of {} MiB, peak RSS {:.1} MiB", read / MIB, size / MIB, peak as f64 / 1024.0);
     println!("  {summary}");
+    let gib = size as f64 / (1u64 << 30) as f64;
+    // The bound, plus the process's start and the report (half a second).
+    Row::new("backup", &format!("backup.integrity on a {gib:.2} GiB tar.gz with a {SHORT_BOUND} s bound: wall time, read when stopped"), format!("{secs:.2} s, {} MiB read", read / MIB))
+        .target(format!("stops at the bound (<= {:.1} s), progress reported", SHORT_BOUND + 0.5), secs <= SHORT_BOUND + 0.5 && read > 0 && read < size)
+        .print();
+    let short_peak = peak;
     let (secs, summary, read, peak) = ours(&dir, 600.0);
     println!(
         "mssante-diag, whole   : {secs:6.2} s wall, {:7.1} MiB/s, read {} MiB, peak RSS {:.1} MiB",
@@ -142,4 +157,14 @@ fn main() {
     println!("gzip -t               : {gz:6.2} s wall, {:7.1} MiB/s", size as f64 / MIB as f64 / gz);
     let t = peer("tar", &["-tzf"], &archive);
     println!("tar -tzf              : {t:6.2} s wall, {:7.1} MiB/s", size as f64 / MIB as f64 / t);
+    let speed = |s: f64| format!("{:.0} MiB/s", size as f64 / MIB as f64 / s);
+    for (name, theirs) in [("gzip -t", gz), ("tar -tzf", t)] {
+        Row::new("backup", &format!("backup.integrity reading the whole {gib:.2} GiB tar.gz: throughput"), speed(secs))
+            .peer(name, speed(theirs))
+            .ratio(mssante_diag_benches::faster(secs, theirs))
+            .print();
+    }
+    Row::new("backup", &format!("peak memory (RSS) of `check backup.integrity`: {SHORT_BOUND} s bound → whole archive"), format!("{} → {}", mib(short_peak), mib(peak)))
+        .target("flat (+10 % or +2 MiB)", peak <= short_peak * 11 / 10 + 2048)
+        .print();
 }

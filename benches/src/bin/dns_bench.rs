@@ -13,7 +13,9 @@
 //!
 //! checkdmarc is installed (pinned: [`CHECKDMARC`]) into `target/checkdmarc-venv` when missing,
 //! before entering the namespace. Zones, keys and certificates are made once in
-//! /tmp/mssante-diag-bench/dns/ and kept.
+//! /tmp/mssante-diag-bench/dns-<count>/ and kept.
+//!
+//! `MSSANTE_BENCH_QUICK=1` (`benches/run.sh --quick`): 100 domains, ours timed once.
 //!
 //! Run: `cargo build --release -p mssante-diag-cli -p mssante-diag-benches &&
 //! target/release/dns_bench` (as root, or where unprivileged user namespaces are allowed; needs
@@ -26,10 +28,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use mssante_diag_benches::{faster, secs, Row};
 use serde_json::Value;
 
-/// Domains audited.
-const DOMAINS: usize = 1000;
+/// Domains audited: 1,000 (`--quick`: 100).
+fn domain_count() -> usize {
+    if mssante_diag_benches::quick() {
+        100
+    } else {
+        1000
+    }
+}
 /// The checkdmarc version compared (PyPI).
 const CHECKDMARC: &str = "5.17.5";
 /// NSD's address inside the namespace (also the namespace's `/etc/resolv.conf`).
@@ -42,11 +51,11 @@ const TIMEOUT: &str = "2.0";
 const INSIDE: &str = "MSSANTE_DIAG_DNS_BENCH_INSIDE";
 
 fn work() -> PathBuf {
-    PathBuf::from("/tmp/mssante-diag-bench/dns")
+    PathBuf::from(format!("/tmp/mssante-diag-bench/dns-{}", domain_count()))
 }
 
 fn domains() -> Vec<String> {
-    (0..DOMAINS).map(|i| format!("d{i:04}.bench.test")).collect()
+    (0..domain_count()).map(|i| format!("d{i:04}.bench.test")).collect()
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -100,11 +109,11 @@ fn ensure_checkdmarc(venv: &Path) -> PathBuf {
 /// The zones, NSD and nginx configurations, keys and certificates, made once (a stamp of this
 /// bench's generator version and domain count).
 fn prepare(w: &Path) {
-    let stamp = format!("v1 {DOMAINS} {PLATFORM}");
+    let stamp = format!("v1 {} {PLATFORM}", domain_count());
     if std::fs::read_to_string(w.join(".complete")).is_ok_and(|s| s == stamp) {
         return;
     }
-    eprintln!("generating {DOMAINS} zones in {} (once)...", w.display());
+    eprintln!("generating {} zones in {} (once)...", domain_count(), w.display());
     let _ = std::fs::remove_dir_all(w);
     for d in ["zones", "pki", "nsd", "nginx/tmp", "project"] {
         std::fs::create_dir_all(w.join(d)).expect("mkdir");
@@ -261,7 +270,7 @@ fn inside() {
 
     let doms = domains();
     let cli = PathBuf::from(std::env::var_os("DNS_BENCH_CLI").expect("cli path"));
-    let rounds: usize = std::env::var("DNS_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
+    let rounds: usize = std::env::var("DNS_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(if mssante_diag_benches::quick() { 1 } else { 3 }).max(1);
     let mut times = Vec::new();
     let mut ours = Value::Null;
     for _ in 0..rounds {
@@ -295,7 +304,7 @@ fn inside() {
 
 /// Waits until NSD answers for the last zone and nginx accepts TLS connections (10 s at most).
 fn wait_ready() {
-    let last = format!("d{:04}.bench.test", DOMAINS - 1);
+    let last = format!("d{:04}.bench.test", domain_count() - 1);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let dns = Command::new("dig").args(["+short", "+time=1", "+tries=1", &format!("@{NS}"), &last, "SOA"]).output().is_ok_and(|o| !o.stdout.is_empty());
@@ -349,12 +358,18 @@ fn their_count(theirs: &Value, key: &str) -> usize {
 fn report(ours: &Value, ours_time: Duration, rounds: usize, theirs: &Value, theirs_time: Duration) {
     let n_ours = ours["domains"].as_array().map_or(0, Vec::len);
     let n_theirs = theirs.as_array().map_or(0, Vec::len);
-    assert_eq!((n_ours, n_theirs), (DOMAINS, DOMAINS), "both tools audited every domain");
-    println!("DNS audit of {DOMAINS} domains on a local NSD ({NS}, private network namespace: lo only):");
+    let n = domain_count();
+    assert_eq!((n_ours, n_theirs), (n, n), "both tools audited every domain");
+    println!("DNS audit of {n} domains on a local NSD ({NS}, private network namespace: lo only):");
     println!("  mssante-diag dns            {:>8.2} s  (median of {rounds})", ours_time.as_secs_f64());
     println!("  checkdmarc {CHECKDMARC} --skip-tls {:>8.2} s", theirs_time.as_secs_f64());
     let ratio = theirs_time.as_secs_f64() / ours_time.as_secs_f64();
     println!("  ratio checkdmarc/ours       {ratio:>8.1}x  target >= 10x: {}", if ratio >= 10.0 { "met" } else { "NOT met" });
+    Row::new("dns", &format!("mail-authentication audit of {n} domains, local NSD, median of {rounds}"), secs(ours_time.as_secs_f64()))
+        .peer(&format!("checkdmarc {CHECKDMARC} --skip-tls"), secs(theirs_time.as_secs_f64()))
+        .ratio(faster(ours_time.as_secs_f64(), theirs_time.as_secs_f64()))
+        .target(">= 10x checkdmarc", ratio >= 10.0)
+        .print();
     println!("what each checked (domains per result; ptr and blocklist: the platform's address, once):");
     for (id, counts) in our_counts(ours) {
         let c = counts.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", ");

@@ -10,6 +10,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use mssante_diag_benches::{faster, secs, Row};
 use mssante_diag_core::Status;
 use mssante_diag_tests::{run_only, Stack};
 
@@ -66,6 +67,7 @@ fn main() {
     config.timeout_secs = 5.0;
 
     // Idle engine between runs (a monitoring system runs it once a minute), then back to back.
+    let mut rows = Vec::new();
     for (mode, pause) in [("idle engine (2 s pause)", Duration::from_secs(2)), ("back to back", Duration::ZERO)] {
         let (mut whole, mut res) = (Vec::new(), Vec::new());
         let (mut counted, mut from_cgroups) = (0, 0);
@@ -95,6 +97,7 @@ fn main() {
              docker.resources median {rm:.3} s max {rx:.3} s; target <= {:.1} s: {verdict}",
             TARGET.as_secs_f64()
         );
+        rows.push((mode, wm, wx, counted));
     }
 
     let ids: Vec<String> = docker(&host, &["ps", "-q", "--filter", &fleet.label]).lines().map(str::to_owned).collect();
@@ -109,5 +112,12 @@ fn main() {
     }
     let (pm, px) = stats(&mut peer);
     println!("peer `docker stats --no-stream` of the same {} containers (idle engine): median {pm:.3} s max {px:.3} s", ids.len());
+    for (mode, wm, wx, counted) in rows {
+        Row::new("docker", &format!("the docker.* checks, {counted} containers, {mode}: median (max) of {ROUNDS}"), format!("{} ({})", secs(wm), secs(wx)))
+            .peer("docker stats --no-stream, same containers, idle engine", format!("{} ({})", secs(pm), secs(px)))
+            .ratio(faster(wm, pm))
+            .target(format!("max <= {} s", TARGET.as_secs_f64()), wx <= TARGET.as_secs_f64())
+            .print();
+    }
     drop(fleet);
 }

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
+use mssante_diag_benches::{faster, Row};
 use mssante_diag_core::account::Login;
 use mssante_diag_core::checks::imap::{login_session, Then};
 use mssante_diag_core::{Lang, Selection, Status};
@@ -85,8 +86,14 @@ fn main() {
     println!("  {:<8} {:8.2} ms  (connect, STARTTLS, CAPABILITY and the steps)", "session", median(sessions));
     let check = median(checks);
     println!("  {:<8} {:8.2} ms  (mssante-diag run of imap.latency, budget {BUDGET_MS} ms)", "check", check);
-    println!("  {:<8} {:8.2} ms  (guide: openssl s_client -starttls imap -quiet, same commands)", "openssl", median(peer));
+    println!("  {:<8} {:8.2} ms  (guide: openssl s_client -starttls imap -quiet, same commands)", "openssl", median(peer.clone()));
     let pass = check < BUDGET_MS;
+    let openssl = median(peer);
+    Row::new("imap", &format!("imap.latency check (STARTTLS, LOGIN, SELECT, FETCH 1:10, LOGOUT), median of {rounds}"), format!("{check:.1} ms"))
+        .peer("the guide's openssl s_client -starttls imap, same commands", format!("{openssl:.1} ms"))
+        .ratio(faster(check, openssl))
+        .target(format!("< {BUDGET_MS} ms"), pass)
+        .print();
     println!("{}", if pass { "PASS" } else { "FAIL" });
     std::process::exit(i32::from(!pass));
 }

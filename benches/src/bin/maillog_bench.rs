@@ -9,6 +9,7 @@
 //!
 //! The log (seeded generator of `mssante_diag_tests::maillog`, 30 days of traffic, every
 //! line kind the summary counts plus junk) is made once in /tmp/mssante-diag-bench/ and kept.
+//! `MSSANTE_BENCH_QUICK=1` (`benches/run.sh --quick`): a 64 MiB log, its 16 MiB prefix.
 //!
 //! Run: `cargo build --release -p mssante-diag-cli -p mssante-diag-benches &&
 //! target/release/maillog_bench` (no stack needed).
@@ -18,12 +19,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use mssante_diag_benches::{mib, Row};
 use mssante_diag_tests::maillog::{generate, Profile};
 use mssante_diag_tests::run_measuring_memory;
 
 const MIB: u64 = 1 << 20;
-const SIZE: u64 = 1024 * MIB;
-const PREFIX: u64 = 128 * MIB;
+
+/// The log's size and its prefix's (`--quick`: 64 and 16 MiB).
+fn sizes() -> (u64, u64) {
+    if mssante_diag_benches::quick() {
+        (64 * MIB, 16 * MIB)
+    } else {
+        (1024 * MIB, 128 * MIB)
+    }
+}
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
@@ -31,14 +40,15 @@ fn now() -> i64 {
 
 /// The 1 GiB log (made once) and its 128 MiB prefix cut at a line end.
 fn make_logs(dir: &Path) -> (PathBuf, PathBuf) {
-    let full = dir.join("mail-1g.log");
-    let prefix = dir.join("mail-128m.log");
-    if std::fs::metadata(&full).map_or(true, |m| m.len() < SIZE) {
+    let (size, prefix_size) = sizes();
+    let full = dir.join(format!("mail-{}m.log", size / MIB));
+    let prefix = dir.join(format!("mail-{}m-prefix.log", prefix_size / MIB));
+    if std::fs::metadata(&full).map_or(true, |m| m.len() < size) {
         eprintln!("generating {} ...", full.display());
         let t = Instant::now();
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&full).expect("log file"));
-        // About 1 KB of log per message (with the other events): a little over 1 GiB.
-        let messages = usize::try_from(SIZE / 900).unwrap_or(usize::MAX);
+        // About 1 KB of log per message (with the other events): a little over the size.
+        let messages = usize::try_from(size / 900).unwrap_or(usize::MAX);
         let p = Profile {
             messages,
             deferral_pct: 8,
@@ -57,7 +67,7 @@ fn make_logs(dir: &Path) -> (PathBuf, PathBuf) {
         eprintln!("  {} lines in {:.1} s", e.lines, t.elapsed().as_secs_f64());
     }
     if std::fs::metadata(&prefix).map_or(true, |m| m.len() == 0) {
-        let mut buf = vec![0u8; usize::try_from(PREFIX).unwrap_or(usize::MAX)];
+        let mut buf = vec![0u8; usize::try_from(prefix_size).unwrap_or(usize::MAX)];
         let mut f = std::fs::File::open(&full).expect("log");
         f.read_exact(&mut buf).expect("prefix");
         let end = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
@@ -149,4 +159,19 @@ fn main() {
     println!("  ours / grep: {:.0} % (target >= 50 %)", 100.0 * ours_full / grep_full);
     println!("  ours / pflogsumm: {:.1}x on the same 128 MiB prefix, {:.1}x ours on 1 GiB vs pflogsumm on 128 MiB (target >= 20x)", ours_pre / pfl_pre, ours_full / pfl_pre);
     println!("  memory: peak RSS {rss_ours_prefix} KiB on 128 MiB, {rss_ours} KiB on 1 GiB (independent of the size)");
+    let (full_mib, pre_mib) = (size / MIB, psize / MIB);
+    Row::new("logs summarize", &format!("mail log summary, {full_mib} MiB generated Postfix + Dovecot log, throughput (best of 3)"), format!("{ours_full:.0} MiB/s"))
+        .peer("grep -c status=deferred", format!("{grep_full:.0} MiB/s"))
+        .ratio(format!("{:.0} % of grep's", 100.0 * ours_full / grep_full))
+        .target(">= 50 % of grep -c", ours_full >= grep_full / 2.0)
+        .print();
+    Row::new("logs summarize", &format!("mail log summary, the same log's first {pre_mib} MiB, throughput"), format!("{ours_pre:.0} MiB/s"))
+        .peer("pflogsumm (Debian)", format!("{pfl_pre:.1} MiB/s"))
+        .ratio(format!("{:.0}x pflogsumm's", ours_pre / pfl_pre))
+        .target(">= 20x pflogsumm", ours_pre >= 20.0 * pfl_pre)
+        .print();
+    Row::new("logs summarize", &format!("peak memory (RSS) of `logs summarize`: {pre_mib} MiB → {full_mib} MiB log"), format!("{} → {}", mib(rss_ours_prefix), mib(rss_ours)))
+        .peer("pflogsumm (RSS)", format!("{} on {pre_mib} MiB", mib(rss_pfl)))
+        .target("independent of the log's size (+10 % or +2 MiB)", rss_ours <= rss_ours_prefix * 11 / 10 + 2048)
+        .print();
 }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mssante_diag_benches::Row;
 use mssante_diag_core::{Selection, Status};
 use mssante_diag_tests::postgres::PgFixture;
 use sqlx::postgres::PgConnectOptions;
@@ -91,6 +92,11 @@ fn main() {
         println!("  all postgres.* checks     {:>8.2} ms", ms(subsystem));
         println!("  over one round trip       {:>8.2} ms   (target <= {} ms): {}", ms(overhead), BUDGET.as_millis(), if pass { "PASS" } else { "FAIL" });
         println!("  slowest checks (one run)  {}", slowest.join(", "));
+        Row::new("postgres", &format!("the {} postgres.* checks on the platform's schema, median of {rounds}", report.checks.len()), format!("{:.1} ms", ms(subsystem)))
+            .peer("one round trip (connect with SCRAM + SELECT 1)", format!("{:.1} ms", ms(connect_rtt)))
+            .ratio(format!("+{:.1} ms", ms(overhead)))
+            .target(format!("<= one round trip + {} ms", BUDGET.as_millis()), pass)
+            .print();
         if !not_ok.is_empty() {
             println!("  note: not ok on this database: {}", not_ok.join(", "));
         }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use mssante_diag_benches::{faster, mib, Row};
 use mssante_diag_core::{catalogue, Config, Selection};
 use mssante_diag_tests::{hung_listener, run, run_only, Stack};
 
@@ -65,6 +66,12 @@ fn bench_hung() {
     println!("  mssante-diag quick      {:>7.3} s  (target <= {:.3} s)", secs(ours), HUNG_TIMEOUT * 1.1);
     println!("  guide quick-check.sh    {:>7.3} s  ({oks} of 5 probes wrongly say OK on a hung server)", secs(theirs));
     println!("  ratio guide/ours        {:>7.2}x", secs(theirs) / secs(ours));
+    let bound = HUNG_TIMEOUT * 1.1;
+    Row::new("quick", &format!("every endpoint hung (5 probes, timeout {HUNG_TIMEOUT} s), median of 3"), mssante_diag_benches::secs(secs(ours)))
+        .peer("the guide's quick-check.sh", format!("{} ({oks} of 5 wrongly OK)", mssante_diag_benches::secs(secs(theirs))))
+        .ratio(faster(secs(ours), secs(theirs)))
+        .target(format!("<= timeout + 10 % = {bound:.1} s"), secs(ours) <= bound)
+        .print();
 }
 
 fn bench_healthy() {
@@ -97,6 +104,12 @@ fn bench_healthy() {
     println!("healthy stack, {} checks (median of {ROUNDS}):", ids.len());
     println!("  slowest single probe    {:>7.3} s  ({})", secs(slowest.0), slowest.1);
     println!("  whole check             {:>7.3} s  ratio {:.2}x (target <= 1.2x)", secs(whole), secs(whole) / secs(slowest.0));
+    let ratio = secs(whole) / secs(slowest.0);
+    Row::new("check", &format!("whole `check` in-process, healthy stack ({} checks), median of {ROUNDS}", ids.len()), mssante_diag_benches::secs(secs(whole)))
+        .peer(&format!("its slowest single check ({})", slowest.1), mssante_diag_benches::secs(secs(slowest.0)))
+        .ratio(format!("{ratio:.2}x the slowest"))
+        .target("<= 1.2x the slowest check", ratio <= 1.2)
+        .print();
 }
 
 /// The median wall time of `f` over `n` runs.
@@ -147,6 +160,19 @@ fn bench_healthy_quick() {
     }
     println!("  guide quick-check.sh            {:>7.3} s  (5 reachability probes only)", secs(guide));
     println!("  docker stats --no-stream        {:>7.3} s  ({} containers)", secs(stats), ids.len());
+    let target = format!("<= {TARGET} s");
+    if let Some(t) = cli_time {
+        Row::new("quick", &format!("healthy stack, `mssante-diag quick` (CLI process), median of {ROUNDS}"), mssante_diag_benches::secs(secs(t)))
+            .peer("the guide's quick-check.sh (5 reachability probes)", mssante_diag_benches::secs(secs(guide)))
+            .ratio(faster(secs(t), secs(guide)))
+            .target(&target, secs(t) <= TARGET)
+            .print();
+    }
+    Row::new("quick", &format!("healthy stack, quick in-process, median of {ROUNDS}"), mssante_diag_benches::secs(secs(in_process)))
+        .peer(&format!("docker stats --no-stream ({} containers)", ids.len()), mssante_diag_benches::secs(secs(stats)))
+        .ratio(faster(secs(in_process), secs(stats)))
+        .target(&target, secs(in_process) <= TARGET)
+        .print();
 }
 
 fn bench_memory() {
@@ -167,6 +193,9 @@ fn bench_memory() {
             let err = String::from_utf8_lossy(&o.stderr);
             let kib: f64 = err.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(f64::NAN);
             println!("peak memory of `mssante-diag check`: {:.1} MiB (target < 50 MiB)", kib / 1024.0);
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let row = Row::new("check", "peak memory (max RSS) of `mssante-diag check`, healthy stack", if kib.is_nan() { "not measured".into() } else { mib(kib as u64) });
+            row.target("< 50 MiB", kib / 1024.0 < 50.0).print();
         }
         Err(e) => println!("peak memory: /usr/bin/time unavailable ({e})"),
     }

@@ -7,6 +7,8 @@
 //! `storage.usage` check (through the runner, as the CLI runs it) and `du -s` on the same
 //! folders; after one warm-up of each, three rounds, the median printed.
 //!
+//! `MSSANTE_BENCH_QUICK=1` (`benches/run.sh --quick`): 100,000 files.
+//!
 //! Run: `cargo build --release -p mssante-diag-benches && target/release/storage_bench`
 //! (no stack needed).
 
@@ -16,15 +18,28 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use mssante_diag_benches::{secs, Row};
 use mssante_diag_core::{Config, Selection, Status};
 
-const MAILBOXES: usize = 1000;
 const MESSAGES: usize = 1000;
+
+/// Mailboxes of the tree: 1,000 (1 million files); 100 with `--quick`.
+fn mailboxes() -> usize {
+    if mssante_diag_benches::quick() {
+        100
+    } else {
+        1000
+    }
+}
 const ROUNDS: usize = 3;
 const TARGET_SECS: f64 = 5.0;
 
 fn root() -> PathBuf {
-    PathBuf::from("/tmp/mssante-diag-bench/storage")
+    if mssante_diag_benches::quick() {
+        PathBuf::from("/tmp/mssante-diag-bench/storage-100k")
+    } else {
+        PathBuf::from("/tmp/mssante-diag-bench/storage")
+    }
 }
 
 /// Builds the tree once (a `.complete` marker says it is whole).
@@ -37,7 +52,7 @@ fn tree() -> PathBuf {
     eprintln!(
         "building {} ({} files, once)...",
         p.display(),
-        MAILBOXES * MESSAGES
+        mailboxes() * MESSAGES
     );
     let started = Instant::now();
     let body = [b'm'; 100];
@@ -45,7 +60,7 @@ fn tree() -> PathBuf {
         for part in 0..8 {
             let p = &p;
             s.spawn(move || {
-                for mb in (part..MAILBOXES).step_by(8) {
+                for mb in (part..mailboxes()).step_by(8) {
                     let dir = p.join(format!("data/mail/user{mb:04}/cur"));
                     std::fs::create_dir_all(&dir).expect("mkdir");
                     for m in 0..MESSAGES {
@@ -154,10 +169,15 @@ fn main() {
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     println!(
         "storage.usage on {} files ({cpus} CPUs), median of {ROUNDS} warm runs:",
-        MAILBOXES * MESSAGES
+        mailboxes() * MESSAGES
     );
     println!("  storage.usage   {ours:>7.2} s   {summary}");
     println!("  du -s           {theirs:>7.2} s   ({kib} KiB for data/)");
+    Row::new("storage", &format!("storage.usage on {} files (a platform folder), median of {ROUNDS} warm runs", mailboxes() * MESSAGES), secs(ours))
+        .peer("du -s, same folders", secs(theirs))
+        .ratio(mssante_diag_benches::faster(ours, theirs))
+        .target(format!("< {TARGET_SECS} s, whole tree"), ours < TARGET_SECS && !partial)
+        .print();
     println!(
         "  ratio           {:>7.2}x du's time; target < {TARGET_SECS} s: {}",
         ours / theirs,
