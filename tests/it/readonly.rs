@@ -55,6 +55,12 @@ fn writes(log: &str, allowed: &dyn Fn(&str) -> bool) -> Vec<String> {
     out
 }
 
+/// Where the test's own files go: not the temporary folder, which the test command puts on the
+/// stack's filesystem, itself mounted read-only here.
+fn outside_the_stack() -> PathBuf {
+    PathBuf::from("/tmp")
+}
+
 /// Runs the CLI with `args` in a private mount namespace where `ro` folders are read-only,
 /// under `strace -f`; its stdout and the trace.
 fn traced_read_only(ro: &[&Path], project: &Path, args: &[&str]) -> (std::process::Output, String) {
@@ -62,7 +68,7 @@ fn traced_read_only(ro: &[&Path], project: &Path, args: &[&str]) -> (std::proces
         is_root(),
         "the read-only guarantee test runs as root (unshare --mount, mount --bind), like the test stack"
     );
-    let trace = std::env::temp_dir().join(format!("mssante-diag-readonly-{}-{}.strace", std::process::id(), args.len()));
+    let trace = outside_the_stack().join(format!("mssante-diag-readonly-{}-{}.strace", std::process::id(), args.len()));
     let mounts: String = ro.iter().map(|d| format!("mount --bind -o ro '{0}' '{0}' && ", d.display())).collect();
     // Every path syscall, and the fd-only ones that change a file.
     let script = format!("{mounts}exec strace -f -qq -e trace=%file,ftruncate,fchmod,fchown,fsetxattr,fremovexattr -o \"$0\" \"$@\"");
@@ -128,7 +134,7 @@ fn every_check_writes_nothing_on_a_read_only_platform() {
 fn changes_writes_only_its_own_state_file() {
     let stack = Stack::get();
     let _g = healthy();
-    let state_dir = std::env::temp_dir().join(format!("mssante-diag-readonly-state-{}", std::process::id()));
+    let state_dir = outside_the_stack().join(format!("mssante-diag-readonly-state-{}", std::process::id()));
     std::fs::create_dir_all(&state_dir).expect("state folder");
     let state = state_dir.join("state.json");
     let ro = platform_folders(stack);
