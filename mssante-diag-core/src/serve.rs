@@ -254,13 +254,18 @@ impl Server {
         })
     }
 
-    /// Serves until the task is dropped.
+    /// Serves until the task is dropped: the listener and every open connection (keep-alive
+    /// included) close with it.
     ///
     /// # Errors
     /// Never in practice: a failed accept (too many open files) is retried after a pause.
     pub async fn run(self) -> Result<()> {
         let slots = Arc::new(Semaphore::new(self.exporter.options.max_connections.max(1)));
+        // Owned here, so dropping `run` aborts the connections too; finished ones are reaped
+        // on each accept (at most `max_connections` live at once).
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            while connections.try_join_next().is_some() {}
             let stream = match self.listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(_) => {
@@ -273,7 +278,7 @@ impl Server {
                 continue;
             };
             let exporter = self.exporter.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let _permit = permit;
                 let service = hyper::service::service_fn(move |req| {
                     let exporter = exporter.clone();

@@ -729,6 +729,83 @@ fn serve_exposes_metrics_shares_runs_and_resists_hostile_clients() {
     assert_eq!(get(served.addr, "/metrics").0, 200);
 }
 
+/// Reads one HTTP/1.1 answer (head, then `Content-Length` bytes) off a kept-alive connection.
+fn read_answer(reader: &mut BufReader<TcpStream>) -> std::io::Result<u16> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let code = line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    std::io::copy(
+        &mut reader.by_ref().take(length as u64),
+        &mut std::io::sink(),
+    )?;
+    Ok(code)
+}
+
+/// What the bindings' `close()` and a cancelled Python future do: drop the server's task.
+/// A client that kept its connection alive (fetch, requests' sessions) is cut too, not
+/// served on by a connection that outlived its server.
+#[test]
+fn a_dropped_server_closes_its_kept_alive_connections() {
+    use mssante_diag_core::serve::{Options, Server};
+    let stack = Stack::get();
+    let _g = healthy();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let options = Options {
+        cache: Duration::from_secs(300),
+        selection: Selection::from_names(vec!["redis".to_owned()]),
+        ..Options::new("127.0.0.1:0".parse().expect("address"))
+    };
+    let server = rt
+        .block_on(Server::bind(std::sync::Arc::new(stack.config()), options))
+        .expect("bind");
+    let addr = server.local_addr().expect("address");
+    let task = rt.spawn(server.run());
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    for _ in 0..2 {
+        writer.write_all(request.as_bytes()).expect("send");
+        assert_eq!(read_answer(&mut reader).expect("answer"), 200, "kept alive");
+    }
+    task.abort();
+    let _ = rt.block_on(task);
+    reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let after = writer
+        .write_all(request.as_bytes())
+        .and_then(|()| read_answer(&mut reader));
+    assert!(
+        after.is_err(),
+        "served on after the server was dropped: {after:?}"
+    );
+    assert!(TcpStream::connect(addr).is_err(), "the port still accepts");
+}
+
 #[test]
 fn a_real_prometheus_scrapes_serve_and_answers_queries() {
     let stack = Stack::get();
