@@ -176,13 +176,24 @@ pub fn private_key_paths(config: &Config) -> Vec<PathBuf> {
 
 /// Paths the configuration's values name, under the keys `keep` accepts.
 fn named_paths(config: &Config, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    fn walk(key: &str, v: &toml::Value, config: &Config, keep: &dyn Fn(&str) -> bool, out: &mut Vec<PathBuf>) {
+    fn walk(
+        key: &str,
+        v: &toml::Value,
+        config: &Config,
+        keep: &dyn Fn(&str) -> bool,
+        out: &mut Vec<PathBuf>,
+    ) {
         match v {
             toml::Value::Table(t) => t.iter().for_each(|(k, v)| walk(k, v, config, keep, out)),
             toml::Value::Array(a) => a.iter().for_each(|v| walk(key, v, config, keep, out)),
             toml::Value::String(s) => {
                 let pathlike = !key.ends_with("_env") && PATH_KEYS.iter().any(|w| key.contains(w));
-                if pathlike && keep(key) && !s.is_empty() && !s.contains("://") && (s.contains('/') || s.contains('.')) {
+                if pathlike
+                    && keep(key)
+                    && !s.is_empty()
+                    && !s.contains("://")
+                    && (s.contains('/') || s.contains('.'))
+                {
                     out.push(config.project_path(Path::new(s)));
                 }
             }
@@ -191,7 +202,9 @@ fn named_paths(config: &Config, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     }
     let mut out = Vec::new();
     if let Ok(table) = toml::Table::try_from(config) {
-        table.iter().for_each(|(k, v)| walk(k, v, config, &keep, &mut out));
+        table
+            .iter()
+            .for_each(|(k, v)| walk(k, v, config, &keep, &mut out));
     }
     out
 }
@@ -203,7 +216,9 @@ fn named_paths(config: &Config, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 pub fn owner_only(path: &Path) -> bool {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     std::fs::metadata(path).is_ok_and(|m| {
-        m.is_file() && m.permissions().mode() & 0o077 == 0 && m.uid() != nix::unistd::geteuid().as_raw()
+        m.is_file()
+            && m.permissions().mode() & 0o077 == 0
+            && m.uid() != nix::unistd::geteuid().as_raw()
     })
 }
 
@@ -288,9 +303,17 @@ impl DeniedSocket {
         let group = std::fs::metadata(&path)
             .ok()
             .filter(|m| m.permissions().mode() & 0o020 != 0)
-            .and_then(|m| nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(m.gid())).ok().flatten())
+            .and_then(|m| {
+                nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(m.gid()))
+                    .ok()
+                    .flatten()
+            })
             .map(|g| g.name);
-        Some(Self { path, user: current_user(), group })
+        Some(Self {
+            path,
+            user: current_user(),
+            group,
+        })
     }
 
     /// The remedy: join the socket's group, else give the socket's listener a group (the
@@ -410,12 +433,20 @@ pub fn without_env(
 mod tests {
     #[test]
     fn a_denied_socket_is_named_from_the_daemon_error() {
-        let d = DeniedSocket::from_error("Fatal: net_connect_unix(/nonexistent/run/anvil) failed: Permission denied")
-            .expect("a denied socket");
+        let d = DeniedSocket::from_error(
+            "Fatal: net_connect_unix(/nonexistent/run/anvil) failed: Permission denied",
+        )
+        .expect("a denied socket");
         assert_eq!(d.path, PathBuf::from("/nonexistent/run/anvil"));
         assert_eq!(d.group, None);
-        assert!(d.remedy("Messagerie P4", Lang::En).text.contains("mode 0660"));
-        assert!(DeniedSocket::from_error("Fatal: net_connect_unix(/x) failed: No such file or directory").is_none());
+        assert!(d
+            .remedy("Messagerie P4", Lang::En)
+            .text
+            .contains("mode 0660"));
+        assert!(DeniedSocket::from_error(
+            "Fatal: net_connect_unix(/x) failed: No such file or directory"
+        )
+        .is_none());
         assert!(DeniedSocket::from_error("Permission denied").is_none());
     }
 

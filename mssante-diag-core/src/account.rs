@@ -53,7 +53,10 @@ impl TestAccount {
     /// The `{section.username}` value remedies cite (`USER` when none is configured).
     #[must_use]
     pub fn username_var(&self) -> (&'static str, String) {
-        ("username", self.username.clone().unwrap_or_else(|| "USER".into()))
+        (
+            "username",
+            self.username.clone().unwrap_or_else(|| "USER".into()),
+        )
     }
 }
 
@@ -99,7 +102,12 @@ impl Login {
     ///
     /// # Errors
     /// [`NoLogin`]: not configured (skip), or the token file unreadable.
-    pub fn resolve(account: &TestAccount, section: &str, config: &Config, lang: Lang) -> Result<Self, NoLogin> {
+    pub fn resolve(
+        account: &TestAccount,
+        section: &str,
+        config: &Config,
+        lang: Lang,
+    ) -> Result<Self, NoLogin> {
         let missing = || {
             NoLogin::NotConfigured(tr!(
                 lang,
@@ -107,24 +115,48 @@ impl Login {
                 "aucun compte de test configuré : renseigner {section}.username et {section}.password_env (ou SMTP_TEST_USER et SMTP_TEST_PASSWORD dans .env)"
             ))
         };
-        let username = account.username.clone().filter(|u| !u.is_empty()).ok_or_else(missing)?;
+        let username = account
+            .username
+            .clone()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(missing)?;
         if let Some(file) = &account.bearer_token_file {
             let path = config.project_path(file);
             let token = read_token(&path).map_err(|reason| {
                 let p = path.display();
-                NoLogin::Unreadable(tr!(lang, "cannot read the bearer token file {p}: {reason}", "impossible de lire le fichier de jeton {p} : {reason}"))
+                NoLogin::Unreadable(tr!(
+                    lang,
+                    "cannot read the bearer token file {p}: {reason}",
+                    "impossible de lire le fichier de jeton {p} : {reason}"
+                ))
             })?;
-            return Ok(Self { username, secret: LoginSecret::Bearer(token) });
+            return Ok(Self {
+                username,
+                secret: LoginSecret::Bearer(token),
+            });
         }
         if let Some(var) = &account.bearer_token_env {
             let token = config.env.lookup(var).ok_or_else(|| {
-                NoLogin::NotConfigured(tr!(lang, "{section}.bearer_token_env names {var}, which is not set", "{section}.bearer_token_env désigne {var}, qui n'est pas définie"))
+                NoLogin::NotConfigured(tr!(
+                    lang,
+                    "{section}.bearer_token_env names {var}, which is not set",
+                    "{section}.bearer_token_env désigne {var}, qui n'est pas définie"
+                ))
             })?;
-            return Ok(Self { username, secret: LoginSecret::Bearer(Secret::new(token.trim())) });
+            return Ok(Self {
+                username,
+                secret: LoginSecret::Bearer(Secret::new(token.trim())),
+            });
         }
-        let credential = Credential { password: account.password.clone(), password_env: account.password_env.clone() };
+        let credential = Credential {
+            password: account.password.clone(),
+            password_env: account.password_env.clone(),
+        };
         let password = config.secret(&credential).ok_or_else(missing)?;
-        Ok(Self { username, secret: LoginSecret::Password(password) })
+        Ok(Self {
+            username,
+            secret: LoginSecret::Password(password),
+        })
     }
 
     /// The password or token itself: for the protocol only.
@@ -160,7 +192,10 @@ impl Login {
     /// or an EHLO `AUTH PLAIN LOGIN` line, any case).
     #[must_use]
     pub fn pick(&self, offered: &[String]) -> Option<Sasl> {
-        self.mechanisms().iter().copied().find(|m| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name())))
+        self.mechanisms()
+            .iter()
+            .copied()
+            .find(|m| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name())))
     }
 
     /// The client's response (not yet base64-encoded) to `challenge` (`None` for the initial
@@ -168,15 +203,28 @@ impl Login {
     #[must_use]
     pub fn response(&self, m: Sasl, challenge: Option<&str>) -> Vec<u8> {
         match m {
-            Sasl::Plain => Mechanism::Plain.response(&self.credentials(), None).unwrap_or_default().into_bytes(),
-            Sasl::Login => Mechanism::Login.response(&self.credentials(), challenge).unwrap_or_default().into_bytes(),
+            Sasl::Plain => Mechanism::Plain
+                .response(&self.credentials(), None)
+                .unwrap_or_default()
+                .into_bytes(),
+            Sasl::Login => Mechanism::Login
+                .response(&self.credentials(), challenge)
+                .unwrap_or_default()
+                .into_bytes(),
             // After a failed XOAUTH2 / OAUTHBEARER the server sends an error challenge: the
             // client answers it with an empty response, then gets the final refusal.
             Sasl::XOAuth2 | Sasl::OAuthBearer if challenge.is_some() => Vec::new(),
-            Sasl::XOAuth2 => Mechanism::Xoauth2.response(&self.credentials(), None).unwrap_or_default().into_bytes(),
+            Sasl::XOAuth2 => Mechanism::Xoauth2
+                .response(&self.credentials(), None)
+                .unwrap_or_default()
+                .into_bytes(),
             Sasl::OAuthBearer => {
                 let token = self.exposed();
-                format!("n,a={},\x01auth=Bearer {token}\x01\x01", self.username.replace('=', "=3D").replace(',', "=2C")).into_bytes()
+                format!(
+                    "n,a={},\x01auth=Bearer {token}\x01\x01",
+                    self.username.replace('=', "=3D").replace(',', "=2C")
+                )
+                .into_bytes()
             }
         }
     }
@@ -231,7 +279,9 @@ fn read_token(path: &std::path::Path) -> Result<Secret, String> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| e.kind().to_string())?;
     let mut text = String::new();
-    file.take(MAX_TOKEN_FILE + 1).read_to_string(&mut text).map_err(|e| e.kind().to_string())?;
+    file.take(MAX_TOKEN_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.kind().to_string())?;
     if text.len() as u64 > MAX_TOKEN_FILE {
         return Err(format!("larger than {MAX_TOKEN_FILE} bytes"));
     }
@@ -247,19 +297,36 @@ mod tests {
     use super::*;
 
     fn login(secret: LoginSecret) -> Login {
-        Login { username: "dr,who=x@example.test".into(), secret }
+        Login {
+            username: "dr,who=x@example.test".into(),
+            secret,
+        }
     }
 
     #[test]
     fn sasl_responses() {
         let p = login(LoginSecret::Password(Secret::new("pw")));
-        assert_eq!(p.response(Sasl::Plain, None), b"\0dr,who=x@example.test\0pw");
-        assert_eq!(p.response(Sasl::Login, Some("Username:")), b"dr,who=x@example.test");
+        assert_eq!(
+            p.response(Sasl::Plain, None),
+            b"\0dr,who=x@example.test\0pw"
+        );
+        assert_eq!(
+            p.response(Sasl::Login, Some("Username:")),
+            b"dr,who=x@example.test"
+        );
         assert_eq!(p.response(Sasl::Login, Some("Password:")), b"pw");
         let b = login(LoginSecret::Bearer(Secret::new("tok")));
-        assert_eq!(b.response(Sasl::XOAuth2, None), b"user=dr,who=x@example.test\x01auth=Bearer tok\x01\x01");
-        assert_eq!(b.response(Sasl::OAuthBearer, None), b"n,a=dr=2Cwho=3Dx@example.test,\x01auth=Bearer tok\x01\x01");
-        assert!(b.response(Sasl::XOAuth2, Some("{\"status\":\"401\"}")).is_empty());
+        assert_eq!(
+            b.response(Sasl::XOAuth2, None),
+            b"user=dr,who=x@example.test\x01auth=Bearer tok\x01\x01"
+        );
+        assert_eq!(
+            b.response(Sasl::OAuthBearer, None),
+            b"n,a=dr=2Cwho=3Dx@example.test,\x01auth=Bearer tok\x01\x01"
+        );
+        assert!(b
+            .response(Sasl::XOAuth2, Some("{\"status\":\"401\"}"))
+            .is_empty());
         assert_eq!(decode_challenge("VXNlcm5hbWU6"), "Username:");
     }
 
@@ -269,7 +336,10 @@ mod tests {
         assert_eq!(p.pick(&["login".into(), "PLAIN".into()]), Some(Sasl::Plain));
         assert_eq!(p.pick(&["XOAUTH2".into()]), None);
         let b = login(LoginSecret::Bearer(Secret::new("tok")));
-        assert_eq!(b.pick(&["PLAIN".into(), "XOAUTH2".into()]), Some(Sasl::XOAuth2));
+        assert_eq!(
+            b.pick(&["PLAIN".into(), "XOAUTH2".into()]),
+            Some(Sasl::XOAuth2)
+        );
         assert!(format!("{b:?}").contains("[REDACTED]") && !format!("{b:?}").contains("tok"));
     }
 }

@@ -101,12 +101,19 @@ pub fn disabled(config: &crate::Config, lang: Lang) -> Option<crate::checks::Out
 /// The API of the configuration, its proxy rules and its client ([`client`]): what both
 /// Annuaire checks start from. `Err` is the check's `unknown` outcome naming why no client
 /// could be built.
-pub async fn connect(config: &crate::Config, lang: Lang) -> Result<(Api, crate::proxy::Proxies, reqwest::Client), crate::checks::Outcome> {
+pub async fn connect(
+    config: &crate::Config,
+    lang: Lang,
+) -> Result<(Api, crate::proxy::Proxies, reqwest::Client), crate::checks::Outcome> {
     let api = Api::from_config(config);
     let proxies = crate::proxy::Proxies::resolve(config);
     match client(&api, &proxies, config.timeout(), lang).await {
         Ok(c) => Ok((api, proxies, c)),
-        Err(cause) => Err(crate::checks::Outcome::unknown(tr!(lang, "Annuaire client: {cause}", "client de l'Annuaire : {cause}"))),
+        Err(cause) => Err(crate::checks::Outcome::unknown(tr!(
+            lang,
+            "Annuaire client: {cause}",
+            "client de l'Annuaire : {cause}"
+        ))),
     }
 }
 
@@ -866,7 +873,11 @@ impl SearchFailure {
                 "more than {max_pages} pages of results",
                 "plus de {max_pages} pages de résultats"
             ),
-            SearchFailure::TooManyBals { max_bals } => tr!(lang, "more than {max_bals} BALs published", "plus de {max_bals} BAL publiées"),
+            SearchFailure::TooManyBals { max_bals } => tr!(
+                lang,
+                "more than {max_bals} BALs published",
+                "plus de {max_bals} BAL publiées"
+            ),
             SearchFailure::OutOfTime { budget_secs, pages } => {
                 tr!(
                     lang,
@@ -992,11 +1003,13 @@ pub async fn search_mailboxes(
                     resource_bals(r, domains, &mut out.bals, &mut out.tally);
                 }
                 if out.bals.len() > bounds.max_bals {
-                    return Err(SearchFailure::TooManyBals { max_bals: bounds.max_bals });
+                    return Err(SearchFailure::TooManyBals {
+                        max_bals: bounds.max_bals,
+                    });
                 }
                 if let Some(link) = bundle.link.into_iter().find(|l| l.relation == "next") {
                     let joined =
-                        reqwest::Url::parse(&got.url.to_string()).and_then(|u| u.join(&link.url));
+                        reqwest::Url::parse(got.url.as_ref()).and_then(|u| u.join(&link.url));
                     match joined {
                         Ok(u) if u.origin() == origin && !seen.contains(u.as_str()) => {
                             next = Some(u.to_string())

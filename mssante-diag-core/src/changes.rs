@@ -56,7 +56,11 @@ impl Changes {
     #[must_use]
     pub fn report(&self, current: &Report) -> Report {
         let checks: Vec<CheckResult> = self.changes.iter().map(|c| c.check.clone()).collect();
-        Report { status: Report::overall(&checks), checks, ..current.clone() }
+        Report {
+            status: Report::overall(&checks),
+            checks,
+            ..current.clone()
+        }
     }
 }
 
@@ -79,10 +83,18 @@ pub fn diff(previous: Option<&Report>, current: &Report) -> Changes {
             Some(_) => Some(ChangeKind::Changed),
         };
         if let Some(kind) = kind {
-            changes.push(Change { kind, before, check: c.clone() });
+            changes.push(Change {
+                kind,
+                before,
+                check: c.clone(),
+            });
         }
     }
-    Changes { since: previous.map(|p| p.started_at.clone()), status: current.status, changes }
+    Changes {
+        since: previous.map(|p| p.started_at.clone()),
+        status: current.status,
+        changes,
+    }
 }
 
 /// The default state file of a project: `<state dir>/mssante-diag/<hash>.json`, the hash
@@ -92,7 +104,11 @@ pub fn default_state_file(project_dir: &Path, config_file: Option<&Path>) -> Pat
     let base = std::env::var_os("XDG_STATE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".local/state")))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/state"))
+        })
         .unwrap_or_else(std::env::temp_dir);
     let mut h = Sha256::new();
     h.update(project_dir.as_os_str().as_encoded_bytes());
@@ -126,16 +142,35 @@ pub fn save(path: &Path, previous: Option<&Report>, current: &Report) -> Result<
     use std::os::unix::fs::OpenOptionsExt;
     let mut merged = current.clone();
     if let Some(p) = previous {
-        merged.checks.extend(p.checks.iter().filter(|c| current.check(&c.id).is_none()).cloned());
+        merged.checks.extend(
+            p.checks
+                .iter()
+                .filter(|c| current.check(&c.id).is_none())
+                .cloned(),
+        );
         let order: Vec<&'static str> = crate::catalogue().iter().map(|d| d.id).collect();
-        merged.checks.sort_by_key(|c| order.iter().position(|id| *id == c.id).unwrap_or(usize::MAX));
+        merged.checks.sort_by_key(|c| {
+            order
+                .iter()
+                .position(|id| *id == c.id)
+                .unwrap_or(usize::MAX)
+        });
     }
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
     f.write_all(merged.to_json().as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     drop(f);
@@ -190,14 +225,30 @@ mod tests {
     fn first_run_is_all_new_then_only_changes() {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("sub/state.json");
-        let one = report(vec![result("smtp.auth", Status::Ok), result("postgres.size", Status::Warning), result("redis.memory", Status::Ok)]);
+        let one = report(vec![
+            result("smtp.auth", Status::Ok),
+            result("postgres.size", Status::Warning),
+            result("redis.memory", Status::Ok),
+        ]);
         let c = track(&state, &one).expect("first");
-        assert!(c.since.is_none() && c.changes.len() == 3 && c.changes.iter().all(|c| c.kind == ChangeKind::New));
+        assert!(
+            c.since.is_none()
+                && c.changes.len() == 3
+                && c.changes.iter().all(|c| c.kind == ChangeKind::New)
+        );
         let c = track(&state, &one).expect("same again");
         assert!(c.changes.is_empty(), "{c:?}");
-        let two = report(vec![result("smtp.auth", Status::Critical), result("postgres.size", Status::Ok), result("redis.memory", Status::Skipped)]);
+        let two = report(vec![
+            result("smtp.auth", Status::Critical),
+            result("postgres.size", Status::Ok),
+            result("redis.memory", Status::Skipped),
+        ]);
         let c = track(&state, &two).expect("second");
-        let kinds: Vec<(&str, ChangeKind, Option<Status>)> = c.changes.iter().map(|c| (c.check.id.as_str(), c.kind, c.before)).collect();
+        let kinds: Vec<(&str, ChangeKind, Option<Status>)> = c
+            .changes
+            .iter()
+            .map(|c| (c.check.id.as_str(), c.kind, c.before))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -208,26 +259,49 @@ mod tests {
         );
         assert_eq!(c.report(&two).checks.len(), 3);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&state).expect("state").permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&state)
+                .expect("state")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
     }
 
     #[test]
     fn a_partial_run_keeps_the_other_results_and_damage_is_a_first_run() {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("s.json");
-        track(&state, &report(vec![result("smtp.auth", Status::Critical), result("redis.memory", Status::Ok)])).expect("full");
+        track(
+            &state,
+            &report(vec![
+                result("smtp.auth", Status::Critical),
+                result("redis.memory", Status::Ok),
+            ]),
+        )
+        .expect("full");
         let c = track(&state, &report(vec![result("redis.memory", Status::Ok)])).expect("partial");
         assert!(c.changes.is_empty());
         let c = track(&state, &report(vec![result("smtp.auth", Status::Ok)])).expect("again");
         assert_eq!(c.changes[0].kind, ChangeKind::Resolved);
         std::fs::write(&state, b"{garbage").expect("damage");
-        assert!(track(&state, &report(vec![result("smtp.auth", Status::Ok)])).expect("damaged").since.is_none());
+        assert!(
+            track(&state, &report(vec![result("smtp.auth", Status::Ok)]))
+                .expect("damaged")
+                .since
+                .is_none()
+        );
     }
 
     #[test]
     fn state_file_depends_on_the_project() {
         let a = default_state_file(Path::new("/srv/a"), None);
         assert_ne!(a, default_state_file(Path::new("/srv/b"), None));
-        assert!(a.to_string_lossy().contains("mssante-diag/"), "{}", a.display());
+        assert!(
+            a.to_string_lossy().contains("mssante-diag/"),
+            "{}",
+            a.display()
+        );
     }
 }

@@ -58,7 +58,9 @@ impl<'de> Deserialize<'de> for Secret {
         struct Visitor;
         impl Visitor {
             fn not_a_string<E: serde::de::Error>(kind: &str) -> E {
-                E::custom(format_args!("a password must be a quoted string, not {kind} (value not shown)"))
+                E::custom(format_args!(
+                    "a password must be a quoted string, not {kind} (value not shown)"
+                ))
             }
         }
         impl serde::de::Visitor<'_> for Visitor {
@@ -69,7 +71,10 @@ impl<'de> Deserialize<'de> for Secret {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Secret, E> {
                 Ok(Secret::new(v))
             }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Secret, E> {
+            fn visit_string<E: serde::de::Error>(
+                self,
+                v: String,
+            ) -> std::result::Result<Secret, E> {
                 Ok(Secret(v))
             }
             fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Secret, E> {
@@ -98,7 +103,11 @@ thread_local! {
 }
 
 /// Serialises `value` itself during the override merge ([`to_table_with_secrets`]), else `shown()`.
-fn serialize_concealed<S: serde::Serializer>(s: S, value: &str, shown: impl FnOnce() -> String) -> std::result::Result<S::Ok, S::Error> {
+fn serialize_concealed<S: serde::Serializer>(
+    s: S,
+    value: &str,
+    shown: impl FnOnce() -> String,
+) -> std::result::Result<S::Ok, S::Error> {
     if REVEAL_SECRETS.with(std::cell::Cell::get) {
         s.serialize_str(value)
     } else {
@@ -131,10 +140,12 @@ fn to_table_with_secrets(config: &Config) -> std::result::Result<toml::Table, to
 pub fn inline_secrets(config: &Config) -> Vec<String> {
     fn walk(shown: &toml::Value, real: &toml::Value, out: &mut Vec<String>) {
         match (shown, real) {
-            (toml::Value::String(s), toml::Value::String(r)) if s != r => match reqwest::Url::parse(r) {
-                Ok(u) if u.password().is_some() => out.extend(u.password().map(str::to_owned)),
-                _ => out.push(r.clone()),
-            },
+            (toml::Value::String(s), toml::Value::String(r)) if s != r => {
+                match reqwest::Url::parse(r) {
+                    Ok(u) if u.password().is_some() => out.extend(u.password().map(str::to_owned)),
+                    _ => out.push(r.clone()),
+                }
+            }
             (toml::Value::Table(s), toml::Value::Table(r)) => {
                 for (k, v) in s {
                     if let Some(rv) = r.get(k) {
@@ -142,13 +153,19 @@ pub fn inline_secrets(config: &Config) -> Vec<String> {
                     }
                 }
             }
-            (toml::Value::Array(s), toml::Value::Array(r)) => s.iter().zip(r).for_each(|(a, b)| walk(a, b, out)),
+            (toml::Value::Array(s), toml::Value::Array(r)) => {
+                s.iter().zip(r).for_each(|(a, b)| walk(a, b, out))
+            }
             _ => {}
         }
     }
     let mut out = Vec::new();
     if let (Ok(shown), Ok(real)) = (toml::Table::try_from(config), to_table_with_secrets(config)) {
-        walk(&toml::Value::Table(shown), &toml::Value::Table(real), &mut out);
+        walk(
+            &toml::Value::Table(shown),
+            &toml::Value::Table(real),
+            &mut out,
+        );
     }
     out
 }
@@ -173,7 +190,10 @@ pub fn redact_url(url: &str) -> String {
         Ok(u) if u.has_host() => url.to_owned(),
         _ => match url.rsplit_once('@') {
             Some((before, host)) if before.contains(':') => {
-                let scheme = url.split_once("://").map(|(s, _)| format!("{s}://")).unwrap_or_default();
+                let scheme = url
+                    .split_once("://")
+                    .map(|(s, _)| format!("{s}://"))
+                    .unwrap_or_default();
                 format!("{scheme}{REDACTED}@{host}")
             }
             _ => url.to_owned(),
@@ -254,7 +274,12 @@ impl EnvFile {
             Err(e) => return Ok(Self::unreadable(path, &e)),
             Ok(_) => {}
         }
-        let unreadable = |e: &std::io::Error| Error::EnvFile { path: path.clone(), line: None, key: None, reason: e.kind().to_string() };
+        let unreadable = |e: &std::io::Error| Error::EnvFile {
+            path: path.clone(),
+            line: None,
+            key: None,
+            reason: e.kind().to_string(),
+        };
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(unreadable(&e)),
@@ -268,7 +293,12 @@ impl EnvFile {
     /// # Errors
     /// [`Error::EnvFile`] naming the line number and key of a line that cannot be parsed.
     pub fn parse(text: &str, path: PathBuf) -> Result<Self> {
-        let unreadable = |e: &std::io::Error| Error::EnvFile { path: path.clone(), line: None, key: None, reason: e.kind().to_string() };
+        let unreadable = |e: &std::io::Error| Error::EnvFile {
+            path: path.clone(),
+            line: None,
+            key: None,
+            reason: e.kind().to_string(),
+        };
         let mut vars = BTreeMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             match item {
@@ -277,20 +307,38 @@ impl EnvFile {
                 }
                 Err(dotenvy::Error::LineParse(bad, _)) => {
                     let (line, key) = locate_bad_line(text, &bad);
-                    return Err(Error::EnvFile { path, line, key, reason: "cannot parse this line (quote values holding spaces)".into() });
+                    return Err(Error::EnvFile {
+                        path,
+                        line,
+                        key,
+                        reason: "cannot parse this line (quote values holding spaces)".into(),
+                    });
                 }
                 Err(dotenvy::Error::Io(e)) => return Err(unreadable(&e)),
-                Err(_) => return Err(Error::EnvFile { path, line: None, key: None, reason: "cannot parse".into() }),
+                Err(_) => {
+                    return Err(Error::EnvFile {
+                        path,
+                        line: None,
+                        key: None,
+                        reason: "cannot parse".into(),
+                    })
+                }
             }
         }
-        Ok(Self { path: Some(path), vars, unreadable: None })
+        Ok(Self {
+            path: Some(path),
+            vars,
+            unreadable: None,
+        })
     }
 
     /// Parses `data` as a `.env` and derives every section's defaults from it (the `env` fuzz
     /// target): whatever the bytes, it returns.
     #[doc(hidden)]
     pub fn exercise(data: &[u8]) {
-        let Ok(text) = std::str::from_utf8(data) else { return };
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
         if let Ok(env) = Self::parse(text, PathBuf::from(".env")) {
             let config = Config::defaults(PathBuf::from("/nonexistent/mssante-diag-fuzz"), env);
             let _ = serde_json::to_string(&config);
@@ -300,26 +348,40 @@ impl EnvFile {
     /// An empty set recording that `path` could not be read.
     fn unreadable(path: PathBuf, e: &std::io::Error) -> Self {
         let record = crate::access::Unreadable::new(&path, e);
-        Self { path: Some(path), vars: BTreeMap::new(), unreadable: Some(record) }
+        Self {
+            path: Some(path),
+            vars: BTreeMap::new(),
+            unreadable: Some(record),
+        }
     }
 
     /// Builds one from pairs (tests, bindings).
     #[must_use]
     pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
-        Self { path: None, vars: pairs.into_iter().collect(), unreadable: None }
+        Self {
+            path: None,
+            vars: pairs.into_iter().collect(),
+            unreadable: None,
+        }
     }
 
     /// A variable of the file (not of the process environment).
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars.get(key).map(String::as_str).filter(|v| !v.is_empty()).filter(|_| crate::provenance::seen(key, crate::provenance::VarOrigin::EnvFile))
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .filter(|_| crate::provenance::seen(key, crate::provenance::VarOrigin::EnvFile))
     }
 
     /// A variable: the process environment first (as Docker Compose does), then the file.
     #[must_use]
     pub fn lookup(&self, key: &str) -> Option<String> {
         let environment = std::env::var(key).ok().filter(|v| !v.is_empty());
-        environment.filter(|_| crate::provenance::seen(key, crate::provenance::VarOrigin::Environment)).or_else(|| self.get(key).map(str::to_owned))
+        environment
+            .filter(|_| crate::provenance::seen(key, crate::provenance::VarOrigin::Environment))
+            .or_else(|| self.get(key).map(str::to_owned))
     }
 
     /// Variable names of the file, in order.
@@ -335,13 +397,19 @@ fn locate_bad_line(text: &str, bad: &str) -> (Option<usize>, Option<String>) {
     if part.is_empty() {
         return (None, None);
     }
-    let Some((index, line)) = text.lines().enumerate().find(|(_, l)| l.contains(part)) else { return (None, None) };
+    let Some((index, line)) = text.lines().enumerate().find(|(_, l)| l.contains(part)) else {
+        return (None, None);
+    };
     let key = line
         .trim()
         .trim_start_matches("export ")
         .split_once('=')
         .map(|(k, _)| k.trim())
-        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .filter(|k| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        })
         .map(str::to_owned);
     (Some(index + 1), key)
 }
@@ -362,7 +430,10 @@ impl Credential {
     /// A credential read from the variable `name`.
     #[must_use]
     pub fn from_env(name: &str) -> Self {
-        Self { password: None, password_env: Some(name.to_owned()) }
+        Self {
+            password: None,
+            password_env: Some(name.to_owned()),
+        }
     }
 }
 
@@ -377,7 +448,9 @@ pub struct Platform<'a> {
 }
 
 /// Compose service names that mean "inside the Docker network": from the host, use localhost.
-const COMPOSE_HOSTS: &[&str] = &["postgres", "redis", "postfix", "dovecot", "api", "traefik", "db"];
+const COMPOSE_HOSTS: &[&str] = &[
+    "postgres", "redis", "postfix", "dovecot", "api", "traefik", "db",
+];
 
 impl Platform<'_> {
     /// A host from `.env`, or `localhost` when it is unset or a compose service name.
@@ -392,7 +465,10 @@ impl Platform<'_> {
     /// A port from `.env`, else `default`.
     #[must_use]
     pub fn port(&self, key: &str, default: u16) -> u16 {
-        self.env.get(key).and_then(|p| p.parse().ok()).unwrap_or(default)
+        self.env
+            .get(key)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default)
     }
 
     /// A value from `.env`, else `default`.
@@ -404,7 +480,9 @@ impl Platform<'_> {
     /// The name mail clients and the certificate use: `mail.<DOMAIN>`, else `localhost`.
     #[must_use]
     pub fn mail_name(&self) -> String {
-        self.env.get("DOMAIN").map_or_else(|| "localhost".to_owned(), |d| format!("mail.{d}"))
+        self.env
+            .get("DOMAIN")
+            .map_or_else(|| "localhost".to_owned(), |d| format!("mail.{d}"))
     }
 }
 
@@ -432,12 +510,19 @@ pub trait Section: Sized {
 ///
 /// # Errors
 /// `(key, reason)` naming `key`.
-pub fn check_pct(key: &'static str, warn: f64, crit: f64) -> std::result::Result<(), (&'static str, String)> {
+pub fn check_pct(
+    key: &'static str,
+    warn: f64,
+    crit: f64,
+) -> std::result::Result<(), (&'static str, String)> {
     if !(0.0..=100.0).contains(&warn) || !(0.0..=100.0).contains(&crit) {
         return Err((key, "percentages must be between 0 and 100".into()));
     }
     if warn > crit {
-        return Err((key, "must not exceed the matching critical threshold".into()));
+        return Err((
+            key,
+            "must not exceed the matching critical threshold".into(),
+        ));
     }
     Ok(())
 }
@@ -485,7 +570,8 @@ impl Vars {
 
     /// Adds the values of one section, prefixed by its name.
     pub fn extend(&mut self, section: &str, vars: Vec<(&'static str, String)>) {
-        self.0.extend(vars.into_iter().map(|(k, v)| (format!("{section}.{k}"), v)));
+        self.0
+            .extend(vars.into_iter().map(|(k, v)| (format!("{section}.{k}"), v)));
     }
 }
 
@@ -545,8 +631,17 @@ impl Serialize for Config {
             #[serde(flatten)]
             sections: &'a Sections,
         }
-        let top = TopLevel { lang: self.lang, timeout_secs: self.timeout_secs, timeout_state: self.timeout_state, subsystems: self.subsystems.clone() };
-        Shape { top, sections: &self.sections }.serialize(s)
+        let top = TopLevel {
+            lang: self.lang,
+            timeout_secs: self.timeout_secs,
+            timeout_state: self.timeout_state,
+            subsystems: self.subsystems.clone(),
+        };
+        Shape {
+            top,
+            sections: &self.sections,
+        }
+        .serialize(s)
     }
 }
 
@@ -557,12 +652,23 @@ pub fn compose_project_name(dir: &Path) -> String {
     let name = dir
         .file_name()
         .map(std::ffi::OsStr::to_os_string)
-        .or_else(|| dir.canonicalize().ok().and_then(|d| d.file_name().map(std::ffi::OsStr::to_os_string)))
+        .or_else(|| {
+            dir.canonicalize()
+                .ok()
+                .and_then(|d| d.file_name().map(std::ffi::OsStr::to_os_string))
+        })
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
-    let kept: String = name.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-').collect();
+    let kept: String = name
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect();
     let trimmed = kept.trim_start_matches(['_', '-']);
-    if trimmed.is_empty() { "default".to_owned() } else { trimmed.to_owned() }
+    if trimmed.is_empty() {
+        "default".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
 }
 
 impl Config {
@@ -570,7 +676,10 @@ impl Config {
     /// with values from the platform's `.env`.
     #[must_use]
     pub fn defaults(project_dir: PathBuf, env: EnvFile) -> Self {
-        let sections = Sections::defaults(&Platform { dir: &project_dir, env: &env });
+        let sections = Sections::defaults(&Platform {
+            dir: &project_dir,
+            env: &env,
+        });
         Self {
             project_dir,
             lang: Lang::from_env(),
@@ -586,7 +695,10 @@ impl Config {
     /// The platform this configuration describes.
     #[must_use]
     pub fn platform(&self) -> Platform<'_> {
-        Platform { dir: &self.project_dir, env: &self.env }
+        Platform {
+            dir: &self.project_dir,
+            env: &self.env,
+        }
     }
 
     /// Values that remedies and titles cite, from the effective configuration.
@@ -605,11 +717,17 @@ impl Config {
     pub fn load(project_dir: &Path, config_file: Option<&Path>) -> Result<Self> {
         let env = EnvFile::read(project_dir)?;
         match (&env.path, &env.unreadable) {
-            (Some(path), None) => tracing::debug!(file = %path.display(), keys = env.vars.len(), ".env read (values not logged)"),
-            (Some(path), Some(u)) => tracing::info!(file = %path.display(), why = ?u, ".env not readable: its values are not used"),
+            (Some(path), None) => {
+                tracing::debug!(file = %path.display(), keys = env.vars.len(), ".env read (values not logged)")
+            }
+            (Some(path), Some(u)) => {
+                tracing::info!(file = %path.display(), why = ?u, ".env not readable: its values are not used")
+            }
             (None, _) => tracing::debug!(folder = %project_dir.display(), "no .env"),
         }
-        let dir = project_dir.canonicalize().unwrap_or_else(|_| project_dir.to_path_buf());
+        let dir = project_dir
+            .canonicalize()
+            .unwrap_or_else(|_| project_dir.to_path_buf());
         let defaults = Self::defaults(dir, env);
         let file = match config_file {
             Some(f) => Some(f.to_path_buf()),
@@ -638,7 +756,8 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] naming the key at fault.
     pub fn from_toml_str(text: &str, project_dir: &Path) -> Result<Self> {
-        Self::defaults(project_dir.to_path_buf(), EnvFile::default()).overlay(text, Path::new("<inline>"))
+        Self::defaults(project_dir.to_path_buf(), EnvFile::default())
+            .overlay(text, Path::new("<inline>"))
     }
 
     /// Applies overrides given as a JSON object (the shape of `mssante-diag.toml`),
@@ -650,8 +769,20 @@ impl Config {
         let file = Path::new("<overrides>");
         let table = match toml::Value::try_from(overrides) {
             Ok(toml::Value::Table(t)) => t,
-            Ok(_) => return Err(Error::Config { file: file.into(), key: "-".into(), reason: "overrides must be an object".into() }),
-            Err(e) => return Err(Error::Config { file: file.into(), key: "-".into(), reason: e.to_string() }),
+            Ok(_) => {
+                return Err(Error::Config {
+                    file: file.into(),
+                    key: "-".into(),
+                    reason: "overrides must be an object".into(),
+                })
+            }
+            Err(e) => {
+                return Err(Error::Config {
+                    file: file.into(),
+                    key: "-".into(),
+                    reason: e.to_string(),
+                })
+            }
         };
         tracing::debug!(keys = ?table.keys().collect::<Vec<_>>(), "overrides applied (values not logged)");
         self.overlay_table(table, file)
@@ -660,15 +791,25 @@ impl Config {
     /// Applies a TOML document over this configuration.
     pub(crate) fn overlay(self, text: &str, file: &Path) -> Result<Self> {
         let overrides: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e.span().map_or(1, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
             let reason = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
-            Error::Config { file: file.to_path_buf(), key: format!("line {line}"), reason }
+            Error::Config {
+                file: file.to_path_buf(),
+                key: format!("line {line}"),
+                reason,
+            }
         })?;
         self.overlay_table(overrides, file)
     }
 
     fn overlay_table(self, overrides: toml::Table, file: &Path) -> Result<Self> {
-        let err = |key: String, reason: String| Error::Config { file: file.to_path_buf(), key, reason };
+        let err = |key: String, reason: String| Error::Config {
+            file: file.to_path_buf(),
+            key,
+            reason,
+        };
         let mut base = to_table_with_secrets(&self).map_err(|e| err("-".into(), e.to_string()))?;
         merge(&mut base, overrides);
         let mut top = toml::Table::new();
@@ -680,15 +821,20 @@ impl Config {
         let path_error = |e: serde_path_to_error::Error<toml::de::Error>| {
             let key = e.path().to_string();
             // serde quotes the rejected value: never for a key that may hold a secret.
-            let reason = if ["password", "secret", "token"].iter().any(|w| key.contains(w)) {
+            let reason = if ["password", "secret", "token"]
+                .iter()
+                .any(|w| key.contains(w))
+            {
                 "invalid value (not shown: it may be a secret)".to_owned()
             } else {
                 e.inner().message().to_owned()
             };
             err(if key == "." { "-".into() } else { key }, reason)
         };
-        let t: TopLevel = serde_path_to_error::deserialize(toml::Value::Table(top)).map_err(path_error)?;
-        let sections: Sections = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(path_error)?;
+        let t: TopLevel =
+            serde_path_to_error::deserialize(toml::Value::Table(top)).map_err(path_error)?;
+        let sections: Sections =
+            serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(path_error)?;
         let cfg = Config {
             project_dir: self.project_dir,
             lang: t.lang,
@@ -705,11 +851,24 @@ impl Config {
 
     fn validate(&self) -> std::result::Result<(), (String, String)> {
         if !(self.timeout_secs > 0.0 && self.timeout_secs <= 600.0) {
-            return Err(("timeout_secs".into(), format!("must be between 0 and 600 seconds, got {}", self.timeout_secs)));
+            return Err((
+                "timeout_secs".into(),
+                format!(
+                    "must be between 0 and 600 seconds, got {}",
+                    self.timeout_secs
+                ),
+            ));
         }
         let known = crate::checks::subsystems();
-        if let Some(bad) = self.subsystems.iter().find(|s| !known.contains(&s.as_str())) {
-            return Err(("subsystems".into(), format!("unknown subsystem `{bad}` (see `mssante-diag list`)")));
+        if let Some(bad) = self
+            .subsystems
+            .iter()
+            .find(|s| !known.contains(&s.as_str()))
+        {
+            return Err((
+                "subsystems".into(),
+                format!("unknown subsystem `{bad}` (see `mssante-diag list`)"),
+            ));
         }
         self.sections.validate()
     }
@@ -723,9 +882,12 @@ impl Config {
     /// Resolves a credential: inline value, else its variable from the environment, then `.env`.
     #[must_use]
     pub fn secret(&self, cred: &Credential) -> Option<Secret> {
-        cred.password
-            .clone()
-            .or_else(|| cred.password_env.as_deref().and_then(|k| self.env.lookup(k)).map(Secret::new))
+        cred.password.clone().or_else(|| {
+            cred.password_env
+                .as_deref()
+                .and_then(|k| self.env.lookup(k))
+                .map(Secret::new)
+        })
     }
 
     /// A path of the configuration made absolute against the project folder.
@@ -766,7 +928,10 @@ mod tests {
     #[test]
     fn redact_url_hides_user_information_in_every_form() {
         for (url, shown) in [
-            ("postgres://u:pw1@h:5432/db", "postgres://[REDACTED]@h:5432/db"),
+            (
+                "postgres://u:pw1@h:5432/db",
+                "postgres://[REDACTED]@h:5432/db",
+            ),
             ("http://u:pw2@proxy:3128", "http://[REDACTED]@proxy:3128/"),
             ("u:pw3@proxy:3128", "[REDACTED]@proxy:3128"),
             ("smtp://u:pw/4@host:bad", "smtp://[REDACTED]@host:bad"),
@@ -795,7 +960,8 @@ mod tests {
 
     #[test]
     fn unknown_subsystem_is_named() {
-        let e = Config::from_toml_str("subsystems = [\"postgress\"]\n", Path::new(".")).unwrap_err();
+        let e =
+            Config::from_toml_str("subsystems = [\"postgress\"]\n", Path::new(".")).unwrap_err();
         assert!(e.to_string().contains("postgress"), "{e}");
     }
 
@@ -809,9 +975,15 @@ mod tests {
 
     #[test]
     fn inline_secret_survives_overrides() {
-        let c = Config::from_toml_str("[postgres]\npassword = \"s3cret\"\n", Path::new(".")).unwrap();
-        let c = c.with_overrides(&serde_json::json!({"postgres": {"port": 6000}})).unwrap();
-        assert_eq!(c.postgres.credential.password.as_ref().map(Secret::expose), Some("s3cret"));
+        let c =
+            Config::from_toml_str("[postgres]\npassword = \"s3cret\"\n", Path::new(".")).unwrap();
+        let c = c
+            .with_overrides(&serde_json::json!({"postgres": {"port": 6000}}))
+            .unwrap();
+        assert_eq!(
+            c.postgres.credential.password.as_ref().map(Secret::expose),
+            Some("s3cret")
+        );
         assert!(!serde_json::to_string(&c).unwrap().contains("s3cret"));
     }
 
@@ -824,14 +996,28 @@ mod tests {
 
     #[test]
     fn docker_defaults() {
-        assert_eq!(compose_project_name(Path::new("/srv/My Platform.v2")), "myplatformv2");
-        assert_eq!(compose_project_name(Path::new("/srv/_-MSSante_prod")), "mssante_prod");
-        let c = Config::from_toml_str("[docker]\nproject = \"p\"\nenabled = true\n", Path::new("/srv/x")).unwrap();
-        assert_eq!((c.docker.project.as_str(), c.docker.enabled), ("p", Some(true)));
+        assert_eq!(
+            compose_project_name(Path::new("/srv/My Platform.v2")),
+            "myplatformv2"
+        );
+        assert_eq!(
+            compose_project_name(Path::new("/srv/_-MSSante_prod")),
+            "mssante_prod"
+        );
+        let c = Config::from_toml_str(
+            "[docker]\nproject = \"p\"\nenabled = true\n",
+            Path::new("/srv/x"),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.docker.project.as_str(), c.docker.enabled),
+            ("p", Some(true))
+        );
         assert_eq!(c.docker.services.len(), 6);
         let e = Config::from_toml_str("[docker]\ncpu_warn_pct = 99\n", Path::new(".")).unwrap_err();
         assert!(e.to_string().contains("docker.cpu_warn_pct"), "{e}");
-        let e = Config::from_toml_str("[docker]\nlog_warning_patterns = [\"\"]\n", Path::new(".")).unwrap_err();
+        let e = Config::from_toml_str("[docker]\nlog_warning_patterns = [\"\"]\n", Path::new("."))
+            .unwrap_err();
         assert!(e.to_string().contains("docker.log_error_patterns"), "{e}");
     }
 
@@ -851,11 +1037,23 @@ mod tests {
     #[test]
     fn broken_env_line_is_named_never_quoted() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join(".env"), "DOMAIN=x.test\n# comment\nPOSTGRES_PASSWORD=hunter2 s3cret\n").expect("write");
+        std::fs::write(
+            dir.path().join(".env"),
+            "DOMAIN=x.test\n# comment\nPOSTGRES_PASSWORD=hunter2 s3cret\n",
+        )
+        .expect("write");
         let e = EnvFile::read(dir.path()).expect_err("unquoted space");
         let msg = e.chain();
-        assert!(msg.contains(".env:3") && msg.contains("POSTGRES_PASSWORD"), "{msg}");
-        assert!(!msg.contains("hunter2") && !msg.contains("s3cret") && !format!("{e:?}").contains("hunter2"), "{msg}");
+        assert!(
+            msg.contains(".env:3") && msg.contains("POSTGRES_PASSWORD"),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("hunter2")
+                && !msg.contains("s3cret")
+                && !format!("{e:?}").contains("hunter2"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -864,7 +1062,10 @@ mod tests {
         let c = Config::defaults("/srv/p".into(), env)
             .with_overrides(&serde_json::json!({"api": {"url": "http://u:pw-in-url@h:3000/health"}, "postgres": {"password": "inline-pw"}}))
             .expect("valid");
-        let shown = format!("{c:?} {:?}", crate::Ctx::new(std::sync::Arc::new(c.clone())));
+        let shown = format!(
+            "{c:?} {:?}",
+            crate::Ctx::new(std::sync::Arc::new(c.clone()))
+        );
         for secret in ["hunter2", "pw-in-url", "inline-pw"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
@@ -876,7 +1077,8 @@ mod tests {
         let readme = include_str!("../../README.md");
         let start = readme.find("```toml\n").expect("README has a TOML example") + 8;
         let text = &readme[start..start + readme[start..].find("```").expect("closed")];
-        let c = Config::from_toml_str(text, Path::new("/srv/mssante")).expect("the README's example is a valid configuration");
+        let c = Config::from_toml_str(text, Path::new("/srv/mssante"))
+            .expect("the README's example is a valid configuration");
         assert_eq!(c.timeout_state, TimeoutState::Critical);
     }
 }

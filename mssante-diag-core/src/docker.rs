@@ -21,7 +21,12 @@ pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 /// Compose files whose presence in the project folder means Docker is expected.
-pub const COMPOSE_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
+pub const COMPOSE_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
 
 /// Where the engine listens, parsed from a `DOCKER_HOST`-style address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,17 +43,31 @@ pub enum Endpoint {
 /// Why the address is not usable (unsupported scheme, no port, ...), in `lang`.
 pub fn parse_host(host: &str, lang: Lang) -> Result<Endpoint, String> {
     let host = host.trim();
-    if let Some(path) = host.strip_prefix("unix://").or_else(|| host.starts_with('/').then_some(host)) {
+    if let Some(path) = host
+        .strip_prefix("unix://")
+        .or_else(|| host.starts_with('/').then_some(host))
+    {
         return if path.starts_with('/') {
             Ok(Endpoint::Unix(PathBuf::from(path)))
         } else {
-            Err(tr!(lang, "`{path}` is not an absolute socket path", "`{path}` n'est pas un chemin de socket absolu"))
+            Err(tr!(
+                lang,
+                "`{path}` is not an absolute socket path",
+                "`{path}` n'est pas un chemin de socket absolu"
+            ))
         };
     }
-    if let Some(rest) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
+    if let Some(rest) = host
+        .strip_prefix("tcp://")
+        .or_else(|| host.strip_prefix("http://"))
+    {
         let authority = rest.trim_end_matches('/');
         if authority.is_empty() || authority.contains('/') {
-            return Err(tr!(lang, "not of the form tcp://HOST:PORT", "pas de la forme tcp://HÔTE:PORT"));
+            return Err(tr!(
+                lang,
+                "not of the form tcp://HOST:PORT",
+                "pas de la forme tcp://HÔTE:PORT"
+            ));
         }
         if authority.contains('@') {
             // Never quoted: `user:password@` would be shown.
@@ -59,8 +78,12 @@ pub fn parse_host(host: &str, lang: Lang) -> Result<Endpoint, String> {
             ));
         }
         return match authority.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(Endpoint::Tcp(authority.to_owned())),
-            Some((_, p)) if !authority.ends_with(']') => Err(tr!(lang, "bad port `{p}`", "port `{p}` invalide")),
+            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {
+                Ok(Endpoint::Tcp(authority.to_owned()))
+            }
+            Some((_, p)) if !authority.ends_with(']') => {
+                Err(tr!(lang, "bad port `{p}`", "port `{p}` invalide"))
+            }
             _ => Ok(Endpoint::Tcp(format!("{authority}:2375"))),
         };
     }
@@ -70,7 +93,11 @@ pub fn parse_host(host: &str, lang: Lang) -> Result<Endpoint, String> {
             "scheme `{scheme}://` is not supported (use unix:// or tcp://)",
             "le schéma `{scheme}://` n'est pas pris en charge (utiliser unix:// ou tcp://)"
         )),
-        None => Err(tr!(lang, "neither unix:///path nor tcp://host:port", "ni unix:///chemin ni tcp://hôte:port")),
+        None => Err(tr!(
+            lang,
+            "neither unix:///path nor tcp://host:port",
+            "ni unix:///chemin ni tcp://hôte:port"
+        )),
     }
 }
 
@@ -178,9 +205,24 @@ impl DaemonError {
 }
 
 const NOT_RUNNING: &[Step] = &[
-    step!("Check that Docker is started", "Vérifier que Docker est démarré", guide = "Démarrage P2", cmd = "sudo systemctl status docker"),
-    step!("Start Docker", "Démarrer Docker", guide = "Démarrage P2", cmd = "sudo systemctl start docker"),
-    step!("Check that DOCKER_HOST (or [docker] host) names the engine's socket", "Vérifier que DOCKER_HOST (ou [docker] host) désigne le socket du moteur", guide = "Démarrage P2", cmd = "echo \"$DOCKER_HOST\""),
+    step!(
+        "Check that Docker is started",
+        "Vérifier que Docker est démarré",
+        guide = "Démarrage P2",
+        cmd = "sudo systemctl status docker"
+    ),
+    step!(
+        "Start Docker",
+        "Démarrer Docker",
+        guide = "Démarrage P2",
+        cmd = "sudo systemctl start docker"
+    ),
+    step!(
+        "Check that DOCKER_HOST (or [docker] host) names the engine's socket",
+        "Vérifier que DOCKER_HOST (ou [docker] host) désigne le socket du moteur",
+        guide = "Démarrage P2",
+        cmd = "echo \"$DOCKER_HOST\""
+    ),
     step!("Test", "Tester", guide = "Démarrage P2", cmd = "docker ps"),
 ];
 
@@ -203,8 +245,18 @@ const WRONG_HOST: &[Step] = &[
 ];
 
 const API: &[Step] = &[
-    step!("Read the engine's version and state", "Lire la version et l'état du moteur", guide = "Démarrage P2", cmd = "docker version && docker info"),
-    step!("Read the engine's log", "Lire le journal du moteur", guide = "Démarrage P2", cmd = "sudo journalctl -u docker --since -1h"),
+    step!(
+        "Read the engine's version and state",
+        "Lire la version et l'état du moteur",
+        guide = "Démarrage P2",
+        cmd = "docker version && docker info"
+    ),
+    step!(
+        "Read the engine's log",
+        "Lire le journal du moteur",
+        guide = "Démarrage P2",
+        cmd = "sudo journalctl -u docker --since -1h"
+    ),
 ];
 
 /// Facts of a reachable engine.
@@ -249,7 +301,13 @@ fn expected(host: &str, project_dir: &Path) -> bool {
 ///
 /// # Errors
 /// A [`DaemonError`] naming the cause.
-pub async fn connect(host: &str, enabled: Option<bool>, project_dir: &Path, timeout: Duration, lang: Lang) -> Result<Engine, DaemonError> {
+pub async fn connect(
+    host: &str,
+    enabled: Option<bool>,
+    project_dir: &Path,
+    timeout: Duration,
+    lang: Lang,
+) -> Result<Engine, DaemonError> {
     let shown = crate::config::redact_url(host);
     tracing::debug!(host = %shown, "Docker: connecting");
     let got = connect_within(host, enabled, project_dir, timeout, lang).await;
@@ -261,13 +319,22 @@ pub async fn connect(host: &str, enabled: Option<bool>, project_dir: &Path, time
 }
 
 /// [`connect`] itself.
-async fn connect_within(host: &str, enabled: Option<bool>, project_dir: &Path, timeout: Duration, lang: Lang) -> Result<Engine, DaemonError> {
+async fn connect_within(
+    host: &str,
+    enabled: Option<bool>,
+    project_dir: &Path,
+    timeout: Duration,
+    lang: Lang,
+) -> Result<Engine, DaemonError> {
     if enabled == Some(false) {
         return Err(DaemonError::Disabled);
     }
     // What messages show: credentials in the address (`tcp://user:password@host`) are not.
     let (real, host) = (host, crate::config::redact_url(host));
-    let endpoint = parse_host(real, lang).map_err(|detail| DaemonError::WrongHost { host: host.clone(), detail })?;
+    let endpoint = parse_host(real, lang).map_err(|detail| DaemonError::WrongHost {
+        host: host.clone(),
+        detail,
+    })?;
     if enabled.is_none() && !expected(real, project_dir) {
         return Err(DaemonError::NotConfigured);
     }
@@ -281,17 +348,33 @@ async fn connect_within(host: &str, enabled: Option<bool>, project_dir: &Path, t
         Endpoint::Tcp(addr) => Docker::connect_with_http(addr, secs, API_DEFAULT_VERSION),
     }
     .map_err(|e| classify(&endpoint, &host, &e, lang))?;
-    let docker = docker.negotiate_version().await.map_err(|e| not_docker(classify(&endpoint, &host, &e, lang), &e, lang))?;
-    let v = docker.version().await.map_err(|e| not_docker(classify(&endpoint, &host, &e, lang), &e, lang))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| not_docker(classify(&endpoint, &host, &e, lang), &e, lang))?;
+    let v = docker
+        .version()
+        .await
+        .map_err(|e| not_docker(classify(&endpoint, &host, &e, lang), &e, lang))?;
     let client = docker.client_version();
     let version = EngineVersion {
         version: v.version,
         api_version: v.api_version,
         client_api_version: format!("{}.{}", client.major_version, client.minor_version),
-        platform: format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
+        platform: format!(
+            "{}/{}",
+            v.os.unwrap_or_default(),
+            v.arch.unwrap_or_default()
+        ),
         kernel: v.kernel_version,
     };
-    Ok(Engine { docker, host, endpoint, version, lang })
+    Ok(Engine {
+        docker,
+        host,
+        endpoint,
+        version,
+        lang,
+    })
 }
 
 /// Looks at the socket file itself: missing, not a socket, or not reachable by this user.
@@ -300,14 +383,28 @@ fn check_socket(path: &Path, host: &str, lang: Lang) -> Result<(), DaemonError> 
     let shown = path.display();
     match std::fs::metadata(path) {
         Ok(m) if m.file_type().is_socket() => Ok(()),
-        Ok(_) => Err(DaemonError::WrongHost { host: host.into(), detail: tr!(lang, "{shown} is not a socket", "{shown} n'est pas un socket") }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(DaemonError::NotRunning { host: host.into(), detail: tr!(lang, "no socket at {shown}", "pas de socket {shown}") })
-        }
+        Ok(_) => Err(DaemonError::WrongHost {
+            host: host.into(),
+            detail: tr!(
+                lang,
+                "{shown} is not a socket",
+                "{shown} n'est pas un socket"
+            ),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DaemonError::NotRunning {
+            host: host.into(),
+            detail: tr!(lang, "no socket at {shown}", "pas de socket {shown}"),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            Err(DaemonError::PermissionDenied { host: host.into(), detail: format!("{shown}: {e}") })
+            Err(DaemonError::PermissionDenied {
+                host: host.into(),
+                detail: format!("{shown}: {e}"),
+            })
         }
-        Err(e) => Err(DaemonError::WrongHost { host: host.into(), detail: format!("{shown}: {e}") }),
+        Err(e) => Err(DaemonError::WrongHost {
+            host: host.into(),
+            detail: format!("{shown}: {e}"),
+        }),
     }
 }
 
@@ -315,9 +412,20 @@ fn check_socket(path: &Path, host: &str, lang: Lang) -> Result<(), DaemonError> 
 fn not_docker(d: DaemonError, e: &bollard::errors::Error, lang: Lang) -> DaemonError {
     match d {
         DaemonError::Api { host, detail }
-            if !matches!(e, bollard::errors::Error::DockerResponseServerError { .. } | bollard::errors::Error::RequestTimeoutError) =>
+            if !matches!(
+                e,
+                bollard::errors::Error::DockerResponseServerError { .. }
+                    | bollard::errors::Error::RequestTimeoutError
+            ) =>
         {
-            DaemonError::WrongHost { host, detail: tr!(lang, "does not answer like a Docker engine ({detail})", "ne répond pas comme un moteur Docker ({detail})") }
+            DaemonError::WrongHost {
+                host,
+                detail: tr!(
+                    lang,
+                    "does not answer like a Docker engine ({detail})",
+                    "ne répond pas comme un moteur Docker ({detail})"
+                ),
+            }
         }
         other => other,
     }
@@ -325,7 +433,12 @@ fn not_docker(d: DaemonError, e: &bollard::errors::Error, lang: Lang) -> DaemonE
 
 /// Explains a failed request to the engine.
 #[must_use]
-pub fn classify(endpoint: &Endpoint, host: &str, e: &bollard::errors::Error, lang: Lang) -> DaemonError {
+pub fn classify(
+    endpoint: &Endpoint,
+    host: &str,
+    e: &bollard::errors::Error,
+    lang: Lang,
+) -> DaemonError {
     use bollard::errors::Error as B;
     use std::io::ErrorKind as K;
     let host = host.to_owned();
@@ -333,23 +446,50 @@ pub fn classify(endpoint: &Endpoint, host: &str, e: &bollard::errors::Error, lan
         let detail = io.to_string();
         return match (io.kind(), endpoint) {
             (K::PermissionDenied, _) => DaemonError::PermissionDenied { host, detail },
-            (K::NotFound | K::ConnectionRefused, Endpoint::Unix(_)) => DaemonError::NotRunning { host, detail },
-            (K::ConnectionRefused, Endpoint::Tcp(_)) => {
-                DaemonError::WrongHost { host, detail: tr!(lang, "nothing listens there ({detail})", "rien n'écoute à cette adresse ({detail})") }
+            (K::NotFound | K::ConnectionRefused, Endpoint::Unix(_)) => {
+                DaemonError::NotRunning { host, detail }
             }
+            (K::ConnectionRefused, Endpoint::Tcp(_)) => DaemonError::WrongHost {
+                host,
+                detail: tr!(
+                    lang,
+                    "nothing listens there ({detail})",
+                    "rien n'écoute à cette adresse ({detail})"
+                ),
+            },
             (_, Endpoint::Tcp(_)) => DaemonError::WrongHost { host, detail },
             _ => DaemonError::Api { host, detail },
         };
     }
     match e {
-        B::DockerResponseServerError { status_code, message } => {
-            DaemonError::Api { host, detail: format!("HTTP {status_code}: {}", crate::logscan::sample(message.as_bytes())) }
-        }
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => DaemonError::Api {
+            host,
+            detail: format!(
+                "HTTP {status_code}: {}",
+                crate::logscan::sample(message.as_bytes())
+            ),
+        },
         B::JsonDataError { .. } | B::JsonSerdeError { .. } | B::APIVersionParseError {} => {
-            DaemonError::WrongHost { host, detail: tr!(lang, "does not answer like a Docker engine ({e})", "ne répond pas comme un moteur Docker ({e})") }
+            DaemonError::WrongHost {
+                host,
+                detail: tr!(
+                    lang,
+                    "does not answer like a Docker engine ({e})",
+                    "ne répond pas comme un moteur Docker ({e})"
+                ),
+            }
         }
-        B::UnsupportedURISchemeError { .. } | B::SocketNotFoundError(_) => DaemonError::WrongHost { host, detail: e.to_string() },
-        _ => DaemonError::Api { host, detail: e.to_string() },
+        B::UnsupportedURISchemeError { .. } | B::SocketNotFoundError(_) => DaemonError::WrongHost {
+            host,
+            detail: e.to_string(),
+        },
+        _ => DaemonError::Api {
+            host,
+            detail: e.to_string(),
+        },
     }
 }
 
@@ -367,27 +507,64 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(parse_host("unix:///run/d.sock", Lang::En), Ok(Endpoint::Unix("/run/d.sock".into())));
-        assert_eq!(parse_host("/run/d.sock", Lang::En), Ok(Endpoint::Unix("/run/d.sock".into())));
-        assert_eq!(parse_host("tcp://127.0.0.1:2376", Lang::En), Ok(Endpoint::Tcp("127.0.0.1:2376".into())));
-        assert_eq!(parse_host("tcp://docker", Lang::En), Ok(Endpoint::Tcp("docker:2375".into())));
-        assert!(parse_host("ssh://me@box", Lang::En).unwrap_err().contains("ssh://"));
+        assert_eq!(
+            parse_host("unix:///run/d.sock", Lang::En),
+            Ok(Endpoint::Unix("/run/d.sock".into()))
+        );
+        assert_eq!(
+            parse_host("/run/d.sock", Lang::En),
+            Ok(Endpoint::Unix("/run/d.sock".into()))
+        );
+        assert_eq!(
+            parse_host("tcp://127.0.0.1:2376", Lang::En),
+            Ok(Endpoint::Tcp("127.0.0.1:2376".into()))
+        );
+        assert_eq!(
+            parse_host("tcp://docker", Lang::En),
+            Ok(Endpoint::Tcp("docker:2375".into()))
+        );
+        assert!(parse_host("ssh://me@box", Lang::En)
+            .unwrap_err()
+            .contains("ssh://"));
         assert!(parse_host("unix://relative", Lang::En).is_err());
         assert!(parse_host("tcp://h:99999", Lang::En).is_err());
-        let e = parse_host("tcp://me:pw-in-host@box:2375", Lang::En).expect_err("credentials refused");
-        assert!(!e.contains("pw-in-host") && e.contains("user information"), "{e}");
+        let e =
+            parse_host("tcp://me:pw-in-host@box:2375", Lang::En).expect_err("credentials refused");
+        assert!(
+            !e.contains("pw-in-host") && e.contains("user information"),
+            "{e}"
+        );
         assert!(parse_host("docker.sock", Lang::En).is_err());
     }
 
     #[test]
     fn causes_have_remedies() {
-        let e = DaemonError::PermissionDenied { host: "unix:///x".into(), detail: "EACCES".into() };
+        let e = DaemonError::PermissionDenied {
+            host: "unix:///x".into(),
+            detail: "EACCES".into(),
+        };
         let o = e.outcome(Lang::Fr);
-        assert_eq!(o.status, crate::Status::Unknown, "a permission the tool lacks is not a broken platform");
+        assert_eq!(
+            o.status,
+            crate::Status::Unknown,
+            "a permission the tool lacks is not a broken platform"
+        );
         assert!(o.summary.contains("groupe docker"), "{}", o.summary);
-        assert!(o.remediation.iter().any(|r| r.command.as_deref() == Some("sudo usermod -aG docker $USER")));
-        assert!(o.remediation.iter().any(|r| r.text.contains("lecture seule")), "{:?}", o.remediation);
-        assert_eq!(DaemonError::NotConfigured.outcome(Lang::En).status, crate::Status::Skipped);
+        assert!(o
+            .remediation
+            .iter()
+            .any(|r| r.command.as_deref() == Some("sudo usermod -aG docker $USER")));
+        assert!(
+            o.remediation
+                .iter()
+                .any(|r| r.text.contains("lecture seule")),
+            "{:?}",
+            o.remediation
+        );
+        assert_eq!(
+            DaemonError::NotConfigured.outcome(Lang::En).status,
+            crate::Status::Skipped
+        );
     }
 }
 
@@ -412,9 +589,30 @@ pub struct LogWindow {
 ///
 /// # Errors
 /// The engine's error.
-pub async fn read_log(docker: &Docker, id: &str, lines: u32, since_secs: Option<u64>, sink: impl FnMut(&[u8])) -> Result<(), bollard::errors::Error> {
-    let since = since_secs.map(|s| chrono::Utc::now().timestamp().saturating_sub(i64::try_from(s).unwrap_or(i64::MAX)));
-    stream_log(docker, id, &LogWindow { tail: Some(lines), since, timestamps: false, max_bytes: LOG_BYTES }, sink).await
+pub async fn read_log(
+    docker: &Docker,
+    id: &str,
+    lines: u32,
+    since_secs: Option<u64>,
+    sink: impl FnMut(&[u8]),
+) -> Result<(), bollard::errors::Error> {
+    let since = since_secs.map(|s| {
+        chrono::Utc::now()
+            .timestamp()
+            .saturating_sub(i64::try_from(s).unwrap_or(i64::MAX))
+    });
+    stream_log(
+        docker,
+        id,
+        &LogWindow {
+            tail: Some(lines),
+            since,
+            timestamps: false,
+            max_bytes: LOG_BYTES,
+        },
+        sink,
+    )
+    .await
 }
 
 /// Streams the part of a container's log (stdout and stderr) that `window` says into `sink`,
@@ -422,9 +620,17 @@ pub async fn read_log(docker: &Docker, id: &str, lines: u32, since_secs: Option<
 ///
 /// # Errors
 /// The engine's error.
-pub async fn stream_log(docker: &Docker, id: &str, window: &LogWindow, mut sink: impl FnMut(&[u8])) -> Result<(), bollard::errors::Error> {
+pub async fn stream_log(
+    docker: &Docker,
+    id: &str,
+    window: &LogWindow,
+    mut sink: impl FnMut(&[u8]),
+) -> Result<(), bollard::errors::Error> {
     use futures::StreamExt;
-    let mut opts = bollard::query_parameters::LogsOptionsBuilder::new().stdout(true).stderr(true).timestamps(window.timestamps);
+    let mut opts = bollard::query_parameters::LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(window.timestamps);
     if let Some(lines) = window.tail {
         opts = opts.tail(&lines.to_string());
     }
@@ -450,9 +656,26 @@ pub async fn stream_log(docker: &Docker, id: &str, window: &LogWindow, mut sink:
 ///
 /// # Errors
 /// The engine's error.
-pub async fn service_containers(docker: &Docker, project: &str, service: &str) -> Result<Vec<String>, bollard::errors::Error> {
-    let filters = std::collections::HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}"), format!("{SERVICE_LABEL}={service}")])]);
-    let mut list = docker.list_containers(Some(bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build())).await?;
+pub async fn service_containers(
+    docker: &Docker,
+    project: &str,
+    service: &str,
+) -> Result<Vec<String>, bollard::errors::Error> {
+    let filters = std::collections::HashMap::from([(
+        "label",
+        vec![
+            format!("{PROJECT_LABEL}={project}"),
+            format!("{SERVICE_LABEL}={service}"),
+        ],
+    )]);
+    let mut list = docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await?;
     list.sort_by_key(|c| std::cmp::Reverse(c.created.unwrap_or(0)));
     Ok(list.into_iter().filter_map(|c| c.id).collect())
 }

@@ -90,14 +90,23 @@ mod tests {
 
     #[test]
     fn chain_prints_each_cause_once() {
-        let e = Error::Io { path: "/srv/p/report.json".into(), source: std::io::Error::from_raw_os_error(13) };
+        let e = Error::Io {
+            path: "/srv/p/report.json".into(),
+            source: std::io::Error::from_raw_os_error(13),
+        };
         let chain = e.chain();
         assert_eq!(chain.matches("os error 13").count(), 1, "{chain}");
-        assert!(chain.starts_with("/srv/p/report.json: Permission denied"), "{chain}");
+        assert!(
+            chain.starts_with("/srv/p/report.json: Permission denied"),
+            "{chain}"
+        );
         // A cause that adds something is kept.
         #[derive(Debug, thiserror::Error)]
         #[error("outer")]
         struct Outer(#[source] std::io::Error);
-        assert_eq!(chain_of(&Outer(std::io::Error::other("inner"))), "outer: inner");
+        assert_eq!(
+            chain_of(&Outer(std::io::Error::other("inner"))),
+            "outer: inner"
+        );
     }
 }

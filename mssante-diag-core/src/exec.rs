@@ -26,8 +26,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use crate::docker::{DaemonError, PROJECT_LABEL, SERVICE_LABEL};
 use crate::checks::{elapsed_ms, Ctx};
+use crate::docker::{DaemonError, PROJECT_LABEL, SERVICE_LABEL};
 use crate::{tr, Lang};
 
 /// Bytes kept of each of stdout and stderr; the rest is read and dropped.
@@ -151,18 +151,40 @@ struct Rule {
 
 const RULES: &[Rule] = &[
     // Show the queue (plain or JSON); -c selects a configuration directory. Not -f/-s/-i (flush).
-    Rule { program: "postqueue", allowed: |a| flags_only(a, "pjv", "c") && a.iter().any(|x| x.starts_with('-') && (x.contains('p') || x.contains('j'))) },
+    Rule {
+        program: "postqueue",
+        allowed: |a| {
+            flags_only(a, "pjv", "c")
+                && a.iter()
+                    .any(|x| x.starts_with('-') && (x.contains('p') || x.contains('j')))
+        },
+    },
     // Show parameters; never -e/-X/-#/-o or name=value (edits main.cf / master.cf).
-    Rule { program: "postconf", allowed: |a| flags_and_names(a, "nhdxmlaAbtfHMFPpvT", "cC") },
+    Rule {
+        program: "postconf",
+        allowed: |a| flags_and_names(a, "nhdxmlaAbtfHMFPpvT", "cC"),
+    },
     // Read-only doveadm commands only.
-    Rule { program: "doveadm", allowed: doveadm_allowed },
+    Rule {
+        program: "doveadm",
+        allowed: doveadm_allowed,
+    },
     // Dovecot's configuration dump has no writing mode.
-    Rule { program: "doveconf", allowed: |a| flags_and_names(a, "nNaPhsSx", "cfm") },
+    Rule {
+        program: "doveconf",
+        allowed: |a| flags_and_names(a, "nNaPhsSx", "cfm"),
+    },
     // Reads a dump file: its table of contents, or the whole script to standard output. Never
     // -d (it would restore into a database) nor a -f other than `-`.
-    Rule { program: "pg_restore", allowed: pg_restore_allowed },
+    Rule {
+        program: "pg_restore",
+        allowed: pg_restore_allowed,
+    },
     // SMART health and attributes of one device. Never -s/-t/-X/-o/-S/--set (they change the disk's state).
-    Rule { program: "smartctl", allowed: smartctl_allowed },
+    Rule {
+        program: "smartctl",
+        allowed: smartctl_allowed,
+    },
 ];
 
 /// `pg_restore --list FILE` or `pg_restore --file=- FILE` (the script to standard output).
@@ -172,7 +194,9 @@ fn pg_restore_allowed(args: &[&str]) -> bool {
 
 /// `smartctl [-H] [-A] [-i] [-j|--json] [-n POWERMODE] [-d TYPE] /dev/NAME`.
 fn smartctl_allowed(args: &[&str]) -> bool {
-    let Some((device, flags)) = args.split_last() else { return false };
+    let Some((device, flags)) = args.split_last() else {
+        return false;
+    };
     if !device.starts_with("/dev/") || device.contains("..") {
         return false;
     }
@@ -182,13 +206,20 @@ fn smartctl_allowed(args: &[&str]) -> bool {
             "-H" | "-A" | "-i" | "-j" | "--json" => {}
             "-n" => {
                 i += 1;
-                if !flags.get(i).is_some_and(|m| ["never", "sleep", "standby", "idle"].contains(m)) {
+                if !flags
+                    .get(i)
+                    .is_some_and(|m| ["never", "sleep", "standby", "idle"].contains(m))
+                {
                     return false;
                 }
             }
             "-d" => {
                 i += 1;
-                if !flags.get(i).is_some_and(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || ",_+".contains(c))) {
+                if !flags.get(i).is_some_and(|t| {
+                    !t.is_empty()
+                        && t.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || ",_+".contains(c))
+                }) {
                     return false;
                 }
             }
@@ -206,15 +237,22 @@ fn flags_only(args: &[&str], single: &str, with_value: &str) -> bool {
 
 /// Flags, then plain names (no `=`, no leading `-`).
 fn flags_and_names(args: &[&str], single: &str, with_value: &str) -> bool {
-    parse_flags(args, single, with_value)
-        .is_some_and(|rest| rest.iter().all(|n| !n.is_empty() && !n.starts_with('-') && !n.contains('=')))
+    parse_flags(args, single, with_value).is_some_and(|rest| {
+        rest.iter()
+            .all(|n| !n.is_empty() && !n.starts_with('-') && !n.contains('='))
+    })
 }
 
 /// Consumes leading flags; `None` when a flag is not allowed. Returns the operands.
 fn parse_flags<'a>(args: &'a [&'a str], single: &str, with_value: &str) -> Option<&'a [&'a str]> {
     let mut i = 0;
     while let Some(a) = args.get(i) {
-        let Some(cluster) = a.strip_prefix('-').filter(|c| !c.is_empty() && !c.starts_with('-')) else { break };
+        let Some(cluster) = a
+            .strip_prefix('-')
+            .filter(|c| !c.is_empty() && !c.starts_with('-'))
+        else {
+            break;
+        };
         i += 1;
         let chars: Vec<char> = cluster.chars().collect();
         for (k, c) in chars.iter().enumerate() {
@@ -246,12 +284,16 @@ fn doveadm_allowed(args: &[&str]) -> bool {
         &["user"],
         &["director", "status"],
     ];
-    let Some(rest) = parse_flags(args, "Dv", "cfo") else { return false };
+    let Some(rest) = parse_flags(args, "Dv", "cfo") else {
+        return false;
+    };
     // `-o key=value` would override the configuration of this one run only, but keep it simple: refuse it.
     if args.iter().any(|a| a.starts_with("-o")) {
         return false;
     }
-    READ_ONLY.iter().any(|cmd| rest.len() >= cmd.len() && rest[..cmd.len()] == **cmd)
+    READ_ONLY
+        .iter()
+        .any(|cmd| rest.len() >= cmd.len() && rest[..cmd.len()] == **cmd)
 }
 
 /// Checks a command line against the allow-list.
@@ -262,7 +304,10 @@ pub fn check_allowed(argv: &[&str]) -> Result<(), ExecError> {
     let refused = || ExecError::NotAllowed(argv.join(" "));
     let (program, args) = argv.split_first().ok_or_else(refused)?;
     let name = program.rsplit('/').next().unwrap_or(program);
-    let rule = RULES.iter().find(|r| r.program == name).ok_or_else(refused)?;
+    let rule = RULES
+        .iter()
+        .find(|r| r.program == name)
+        .ok_or_else(refused)?;
     if (rule.allowed)(args) {
         Ok(())
     } else {
@@ -286,7 +331,9 @@ pub async fn run(ctx: &Ctx, place: &Place, argv: &[&str]) -> Result<Output, Exec
         Ok((code, out, err, ran_in)) => {
             tracing::debug!(?argv, exit_code = ?code, stdout_bytes = out.0.len(), stderr_bytes = err.0.len(), %ran_in, duration_ms = elapsed_ms(start), "exec finished");
         }
-        Err(e) => tracing::debug!(?argv, error = %e.describe(crate::Lang::En), duration_ms = elapsed_ms(start), "exec failed"),
+        Err(e) => {
+            tracing::debug!(?argv, error = %e.describe(crate::Lang::En), duration_ms = elapsed_ms(start), "exec failed")
+        }
     }
     let (exit_code, stdout, stderr, ran_in) = ran?;
     let truncated = stdout.1 || stderr.1;
@@ -307,7 +354,9 @@ async fn run_allowed(ctx: &Ctx, place: &Place, argv: &[&str]) -> Result<Ran, Exe
         Place::Host => on_host(argv, ctx.config.timeout()).await.ok_or(timed_out)?,
         Place::Service(service) => {
             let kill_after = kill_after_secs(ctx.config.timeout_secs);
-            ctx.step_named("exec", in_service(ctx, service, argv, kill_after)).await.map_err(|_| timed_out)?
+            ctx.step_named("exec", in_service(ctx, service, argv, kill_after))
+                .await
+                .map_err(|_| timed_out)?
         }
     }
 }
@@ -340,7 +389,10 @@ async fn drain(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Kept {
 /// Runs on the host; `None` when it did not finish within `limit` (the process is then killed
 /// and reaped; were this future dropped instead, `kill_on_drop` kills it).
 async fn on_host(argv: &[&str], limit: std::time::Duration) -> Option<Result<Ran, ExecError>> {
-    let spawn_error = |e: std::io::Error| ExecError::Spawn { program: argv[0].to_owned(), reason: e.to_string() };
+    let spawn_error = |e: std::io::Error| ExecError::Spawn {
+        program: argv[0].to_owned(),
+        reason: e.to_string(),
+    };
     let mut child = match tokio::process::Command::new(argv[0])
         .args(&argv[1..])
         .env("LC_ALL", "C")
@@ -356,7 +408,10 @@ async fn on_host(argv: &[&str], limit: std::time::Duration) -> Option<Result<Ran
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let finished = tokio::time::timeout(limit, async {
         let (out, err) = tokio::join!(drain(stdout), drain(stderr));
-        child.wait().await.map(|status| (status.code().map(i64::from), out, err, "host".to_owned()))
+        child
+            .wait()
+            .await
+            .map(|status| (status.code().map(i64::from), out, err, "host".to_owned()))
     })
     .await;
     match finished {
@@ -389,31 +444,61 @@ fn in_container_argv<'a>(argv: &[&'a str], kill_after: &'a str) -> Vec<&'a str> 
     wrapped
 }
 
-async fn in_service(ctx: &Ctx, service: &str, argv: &[&str], kill_after: u64) -> Result<Ran, ExecError> {
+async fn in_service(
+    ctx: &Ctx,
+    service: &str,
+    argv: &[&str],
+    kill_after: u64,
+) -> Result<Ran, ExecError> {
     let engine = ctx.engine().await.map_err(ExecError::Docker)?;
     let d = &engine.docker;
     let project = &ctx.config.docker.project;
     let filters = HashMap::from([
-        ("label", vec![format!("{PROJECT_LABEL}={project}"), format!("{SERVICE_LABEL}={service}")]),
+        (
+            "label",
+            vec![
+                format!("{PROJECT_LABEL}={project}"),
+                format!("{SERVICE_LABEL}={service}"),
+            ],
+        ),
         ("status", vec!["running".to_owned()]),
     ]);
     let list = d
-        .list_containers(Some(ListContainersOptionsBuilder::new().filters(&filters).build()))
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
         .await
         .map_err(|e| ExecError::Docker(engine.explain(&e)))?;
-    let no_container = || ExecError::NoContainer { service: service.to_owned(), project: project.clone() };
-    let container = list.into_iter().find_map(|c| c.id).ok_or_else(no_container)?;
+    let no_container = || ExecError::NoContainer {
+        service: service.to_owned(),
+        project: project.clone(),
+    };
+    let container = list
+        .into_iter()
+        .find_map(|c| c.id)
+        .ok_or_else(no_container)?;
     let name = format!("{} ({service})", &container[..container.len().min(12)]);
     let kill_after = kill_after.to_string();
     let ran = exec_in(d, &container, &in_container_argv(argv, &kill_after)).await?;
     // A container without a shell: run the command bare (it then runs on past a timeout).
-    let no_shell = matches!(ran.0, Some(126 | 127)) && String::from_utf8_lossy(&ran.1 .0).contains("\"sh\": executable file not found");
-    let (exit_code, out, err) = if no_shell { exec_in(d, &container, argv).await? } else { ran };
+    let no_shell = matches!(ran.0, Some(126 | 127))
+        && String::from_utf8_lossy(&ran.1 .0).contains("\"sh\": executable file not found");
+    let (exit_code, out, err) = if no_shell {
+        exec_in(d, &container, argv).await?
+    } else {
+        ran
+    };
     Ok((exit_code, out, err, name))
 }
 
 /// One exec in a container: its exit code and bounded output.
-async fn exec_in(d: &bollard::Docker, container: &str, argv: &[&str]) -> Result<(Option<i64>, Kept, Kept), ExecError> {
+async fn exec_in(
+    d: &bollard::Docker,
+    container: &str,
+    argv: &[&str],
+) -> Result<(Option<i64>, Kept, Kept), ExecError> {
     let exec_err = |e: bollard::errors::Error| ExecError::Exec(e.to_string());
     let exec = d
         .create_exec(
@@ -429,7 +514,9 @@ async fn exec_in(d: &bollard::Docker, container: &str, argv: &[&str]) -> Result<
         .await
         .map_err(exec_err)?;
     let (mut out, mut err) = ((Vec::new(), false), (Vec::new(), false));
-    if let StartExecResults::Attached { mut output, .. } = d.start_exec(&exec.id, None).await.map_err(exec_err)? {
+    if let StartExecResults::Attached { mut output, .. } =
+        d.start_exec(&exec.id, None).await.map_err(exec_err)?
+    {
         while let Some(frame) = output.next().await {
             match frame.map_err(exec_err)? {
                 bollard::container::LogOutput::StdErr { message } => keep(&mut err, &message),
@@ -452,7 +539,14 @@ mod tests {
             &["/usr/sbin/postqueue", "-c", "/etc/postfix", "-p"],
             &["postqueue", "-j"],
             &["postconf", "-n"],
-            &["postconf", "-c", "/etc/pf", "-h", "relayhost", "smtp_tls_security_level"],
+            &[
+                "postconf",
+                "-c",
+                "/etc/pf",
+                "-h",
+                "relayhost",
+                "smtp_tls_security_level",
+            ],
             &["postconf", "-nc/etc/pf"],
             &["doveadm", "who"],
             &["doveadm", "-c", "/etc/dovecot/dovecot.conf", "who", "-1"],
@@ -479,7 +573,9 @@ mod tests {
             &["doveadm", "expunge", "-A", "mailbox", "INBOX", "all"],
             &["doveadm", "-o", "x=y", "who"],
             // Opening a mailbox may write its index files.
-            &["doveadm", "mailbox", "status", "-u", "a@b", "messages", "INBOX"],
+            &[
+                "doveadm", "mailbox", "status", "-u", "a@b", "messages", "INBOX",
+            ],
             &["doveadm", "mailbox", "list", "-u", "a@b"],
             &["doveadm", "quota", "get", "-u", "a@b"],
             &["pg_restore", "-d", "mssante", "/backup/db.dump"],
@@ -502,8 +598,14 @@ mod tests {
     #[test]
     fn places() {
         assert_eq!(Place::try_from("host".to_owned()), Ok(Place::Host));
-        assert_eq!(Place::try_from("service:postfix".to_owned()), Ok(Place::Service("postfix".into())));
+        assert_eq!(
+            Place::try_from("service:postfix".to_owned()),
+            Ok(Place::Service("postfix".into()))
+        );
         assert!(Place::try_from("postfix".to_owned()).is_err());
-        assert_eq!(String::from(Place::Service("dovecot".into())), "service:dovecot");
+        assert_eq!(
+            String::from(Place::Service("dovecot".into())),
+            "service:dovecot"
+        );
     }
 }

@@ -50,7 +50,10 @@ pub fn filesystems(paths: &[PathBuf]) -> (Vec<FsUsage>, Vec<Unmeasured>) {
             {
                 Some(found) => found,
                 None => {
-                    unmeasured.push(Unmeasured { path: p.clone(), reason: e.kind().to_string() });
+                    unmeasured.push(Unmeasured {
+                        path: p.clone(),
+                        reason: e.kind().to_string(),
+                    });
                     continue;
                 }
             },
@@ -64,7 +67,10 @@ pub fn filesystems(paths: &[PathBuf]) -> (Vec<FsUsage>, Vec<Unmeasured>) {
                 u.paths = vec![p.clone()];
                 out.push((meta.dev(), u));
             }
-            Err(e) => unmeasured.push(Unmeasured { path: p.clone(), reason: e.desc().to_owned() }),
+            Err(e) => unmeasured.push(Unmeasured {
+                path: p.clone(),
+                reason: e.desc().to_owned(),
+            }),
         }
     }
     (out.into_iter().map(|(_, u)| u).collect(), unmeasured)
@@ -99,9 +105,14 @@ fn unescape_mount_path(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let octal = b.get(i + 1..i + 4).filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         if let Some(d) = octal {
-            out.push(d.iter().fold(0u8, |acc, c| acc.wrapping_mul(8).wrapping_add(c - b'0')));
+            out.push(
+                d.iter()
+                    .fold(0u8, |acc, c| acc.wrapping_mul(8).wrapping_add(c - b'0')),
+            );
             i += 4;
         } else {
             out.push(b[i]);
@@ -119,9 +130,17 @@ fn usage(p: &Path) -> nix::Result<FsUsage> {
     let free = st.blocks_free() * frag;
     let avail = st.blocks_available() * frag;
     let used = total.saturating_sub(free);
-    let used_pct = if used + avail == 0 { 0.0 } else { used as f64 * 100.0 / (used + avail) as f64 };
+    let used_pct = if used + avail == 0 {
+        0.0
+    } else {
+        used as f64 * 100.0 / (used + avail) as f64
+    };
     let inodes = st.files();
-    let inodes_used_pct = if inodes == 0 { 0.0 } else { (inodes - st.files_free()) as f64 * 100.0 / inodes as f64 };
+    let inodes_used_pct = if inodes == 0 {
+        0.0
+    } else {
+        (inodes - st.files_free()) as f64 * 100.0 / inodes as f64
+    };
     Ok(FsUsage {
         paths: vec![p.to_path_buf()],
         total_bytes: total,
@@ -132,7 +151,6 @@ fn usage(p: &Path) -> nix::Result<FsUsage> {
     })
 }
 
-
 /// Reads at most `max` bytes of a small text file (`/proc`, `/sys`), lossily as UTF-8: a file
 /// that grew without bound (or a hostile one) never costs more than `max`.
 ///
@@ -141,7 +159,9 @@ fn usage(p: &Path) -> nix::Result<FsUsage> {
 pub fn read_capped(path: &Path, max: u64) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(max).read_to_end(&mut bytes)?;
+    std::fs::File::open(path)?
+        .take(max)
+        .read_to_end(&mut bytes)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -184,6 +204,9 @@ mod tests {
         let mp = mount_point_of(Path::new("/no/such/../folder")).expect("mountinfo lists /");
         assert!(Path::new("/no/folder").starts_with(&mp), "{}", mp.display());
         // /proc is a mount of its own on Linux: a path below it resolves there, not to /.
-        assert_eq!(mount_point_of(Path::new("/proc/1/status")), Some(PathBuf::from("/proc")));
+        assert_eq!(
+            mount_point_of(Path::new("/proc/1/status")),
+            Some(PathBuf::from("/proc"))
+        );
     }
 }

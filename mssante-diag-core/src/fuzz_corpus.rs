@@ -41,8 +41,39 @@ impl Rng {
 
 /// Bytes that matter to one of the formats (JSON, XML, tag lists, PEM, JWT, `.env`).
 const INTERESTING: &[&[u8]] = &[
-    b"\n", b"\"", b"{", b"}", b"[", b"]", b":", b",", b";", b"=", b".", b"/", b"<", b">", b"</", b"&", b"'", b"\\", b"$", b"#", b"%",
-    b"\xff", b"\x00", b"\xc3\xa9", b"-----BEGIN ", b"-----END ", b"v=spf1 ", b"v=DMARC1;", b"p=", b"null", b"1e999", b"-1", b"99999999999999999999",
+    b"\n",
+    b"\"",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b",",
+    b";",
+    b"=",
+    b".",
+    b"/",
+    b"<",
+    b">",
+    b"</",
+    b"&",
+    b"'",
+    b"\\",
+    b"$",
+    b"#",
+    b"%",
+    b"\xff",
+    b"\x00",
+    b"\xc3\xa9",
+    b"-----BEGIN ",
+    b"-----END ",
+    b"v=spf1 ",
+    b"v=DMARC1;",
+    b"p=",
+    b"null",
+    b"1e999",
+    b"-1",
+    b"99999999999999999999",
 ];
 
 /// One mutation of `v`: a bit flip, an `interesting` token inserted, bytes deleted, a
@@ -56,7 +87,10 @@ pub(crate) fn mutate(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8], interesting: 
         }
         1 => {
             let i = rng.below(len + 1);
-            v.splice(i..i, interesting[rng.below(interesting.len())].iter().copied());
+            v.splice(
+                i..i,
+                interesting[rng.below(interesting.len())].iter().copied(),
+            );
         }
         2 if len > 1 => {
             let i = rng.below(len);
@@ -80,7 +114,9 @@ pub(crate) fn mutate(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8], interesting: 
         }
         _ => {
             let i = rng.below(len + 1);
-            let bytes: Vec<u8> = (0..rng.below(32)).map(|_| u8::try_from(rng.next() & 0xff).unwrap_or(0)).collect();
+            let bytes: Vec<u8> = (0..rng.below(32))
+                .map(|_| u8::try_from(rng.next() & 0xff).unwrap_or(0))
+                .collect();
             v.splice(i..i, bytes);
         }
     }
@@ -90,9 +126,13 @@ pub(crate) fn mutate(v: &mut Vec<u8>, rng: &mut Rng, other: &[u8], interesting: 
 /// fails the test naming `what`.
 fn run(target: &str, f: &(dyn Fn(&[u8]) + std::panic::RefUnwindSafe), input: &[u8], what: &str) {
     if std::panic::catch_unwind(|| f(input)).is_err() {
-        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/fuzz-{target}-crash.bin"));
+        let out = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../target/fuzz-{target}-crash.bin"));
         let _ = std::fs::write(&out, input);
-        panic!("{target} panicked on {what}; input saved to {}", out.display());
+        panic!(
+            "{target} panicked on {what}; input saved to {}",
+            out.display()
+        );
     }
 }
 
@@ -106,18 +146,32 @@ pub(crate) fn drive(
     default_n: usize,
     mut mutate: impl FnMut(&mut Vec<u8>, &mut Rng, &[u8]),
 ) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("the seed corpus {} is committed: {e}", dir.display()))
         .map(|e| e.expect("entry").path())
-        .map(|p| (p.display().to_string(), std::fs::read(&p).expect("seed readable")))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read(&p).expect("seed readable"),
+            )
+        })
         .collect();
     seeds.sort();
-    assert!(seeds.len() >= min_seeds, "{target} seed corpus: {} files", seeds.len());
+    assert!(
+        seeds.len() >= min_seeds,
+        "{target} seed corpus: {} files",
+        seeds.len()
+    );
     for (p, b) in &seeds {
         run(target, f, b, p);
     }
-    let n: usize = std::env::var("MSSANTE_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(default_n);
+    let n: usize = std::env::var("MSSANTE_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_n);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for i in 0..n {
         let (p, seed) = &seeds[i % seeds.len()];
@@ -142,10 +196,24 @@ fn parser_fuzz_corpus_and_mutations_never_panic() {
 /// Every target of `fuzz/Cargo.toml` but the two with their own stable test is listed here.
 #[test]
 fn every_fuzz_target_has_a_stable_run_and_a_corpus() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/Cargo.toml")).expect("fuzz/Cargo.toml");
-    for name in manifest.lines().filter_map(|l| l.strip_prefix("name = \"")).filter_map(|l| l.strip_suffix('"')).filter(|n| *n != "mssante-diag-fuzz") {
-        let here = TARGETS.iter().any(|(t, _)| *t == name) || ["load_certificates", "maillog"].contains(&name);
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/Cargo.toml"))
+            .expect("fuzz/Cargo.toml");
+    for name in manifest
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .filter(|n| *n != "mssante-diag-fuzz")
+    {
+        let here = TARGETS.iter().any(|(t, _)| *t == name)
+            || ["load_certificates", "maillog"].contains(&name);
         assert!(here, "fuzz target {name} has no stable mutation run");
-        assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(name).is_dir(), "fuzz target {name} has no corpus");
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fuzz/corpus")
+                .join(name)
+                .is_dir(),
+            "fuzz target {name} has no corpus"
+        );
     }
 }

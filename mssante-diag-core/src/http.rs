@@ -40,7 +40,10 @@ pub enum Failure {
 /// connection not made in time is named as such (the rest of the time is the answer's), and
 /// which follows the run's proxy rules ([`crate::proxy::Proxies`]: `HTTPS_PROXY`, `NO_PROXY`...
 /// of the environment and `.env`, or `[network]`). Every HTTP client of the tool starts here.
-pub fn client_builder(timeout: Duration, proxies: &crate::proxy::Proxies) -> reqwest::ClientBuilder {
+pub fn client_builder(
+    timeout: Duration,
+    proxies: &crate::proxy::Proxies,
+) -> reqwest::ClientBuilder {
     proxies.apply(reqwest::Client::builder().connect_timeout(timeout.mul_f64(0.9)))
 }
 
@@ -50,12 +53,19 @@ pub fn client_builder(timeout: Duration, proxies: &crate::proxy::Proxies) -> req
 ///
 /// # Errors
 /// The file and why it cannot be used (unreadable, not PEM, no certificate), in a few words.
-pub fn add_ca_bundle(mut builder: reqwest::ClientBuilder, path: &std::path::Path, limit: u64) -> Result<reqwest::ClientBuilder, String> {
+pub fn add_ca_bundle(
+    mut builder: reqwest::ClientBuilder,
+    path: &std::path::Path,
+    limit: u64,
+) -> Result<reqwest::ClientBuilder, String> {
     use std::io::Read;
     let shown = path.display().to_string();
     let mut pem = Vec::new();
-    std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut pem)).map_err(|e| format!("{shown}: {}", e.kind()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{shown}: {}", root_cause(&e)))?;
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut pem))
+        .map_err(|e| format!("{shown}: {}", e.kind()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{shown}: {}", root_cause(&e)))?;
     if certs.is_empty() {
         return Err(format!("{shown}: no PEM certificate"));
     }
@@ -70,41 +80,82 @@ pub fn add_ca_bundle(mut builder: reqwest::ClientBuilder, path: &std::path::Path
 /// # Errors
 /// The transport error, or the step ([`Phase::Connect`], [`Phase::HttpResponse`],
 /// [`Phase::Body`]) that got no answer in time.
-pub async fn get_bounded(client: &reqwest::Client, url: &str, timeout: Duration, limit: usize) -> Result<Fetched, Failure> {
+pub async fn get_bounded(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Fetched, Failure> {
     let shown = crate::config::redact_url(url);
     tracing::debug!(url = %shown, timeout_s = timeout.as_secs_f64(), "HTTP GET");
     let got = get_within(client, url, timeout, limit).await;
     match &got {
-        Ok(f) => tracing::debug!(url = %shown, status = f.status.as_u16(), bytes = f.body.len(), truncated = f.truncated, latency_ms = f.latency_ms, "HTTP answer"),
-        Err(Failure::Transport(e)) => tracing::debug!(url = %shown, cause = %root_cause(e), "HTTP request failed"),
-        Err(Failure::NoAnswer(h)) => tracing::debug!(url = %shown, step = ?h.step, timeout_s = h.timeout_secs, "HTTP: no answer in time"),
+        Ok(f) => {
+            tracing::debug!(url = %shown, status = f.status.as_u16(), bytes = f.body.len(), truncated = f.truncated, latency_ms = f.latency_ms, "HTTP answer")
+        }
+        Err(Failure::Transport(e)) => {
+            tracing::debug!(url = %shown, cause = %root_cause(e), "HTTP request failed")
+        }
+        Err(Failure::NoAnswer(h)) => {
+            tracing::debug!(url = %shown, step = ?h.step, timeout_s = h.timeout_secs, "HTTP: no answer in time")
+        }
     }
     got
 }
 
 /// [`get_bounded`] itself.
-async fn get_within(client: &reqwest::Client, url: &str, timeout: Duration, limit: usize) -> Result<Fetched, Failure> {
+async fn get_within(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Fetched, Failure> {
     let deadline = Deadline::after(timeout);
     let start = Instant::now();
-    let mut resp = match deadline.step(Phase::HttpResponse, client.get(url).send()).await.map_err(Failure::NoAnswer)? {
+    let mut resp = match deadline
+        .step(Phase::HttpResponse, client.get(url).send())
+        .await
+        .map_err(Failure::NoAnswer)?
+    {
         Ok(r) => r,
         Err(e) if e.is_connect() && e.is_timeout() => {
             // An HTTPS client's connection step includes the TLS handshake.
-            let step = if url.starts_with("https:") { Phase::HttpsConnect } else { Phase::Connect };
-            return Err(Failure::NoAnswer(Hung { step, timeout_secs: timeout.as_secs_f64() }));
+            let step = if url.starts_with("https:") {
+                Phase::HttpsConnect
+            } else {
+                Phase::Connect
+            };
+            return Err(Failure::NoAnswer(Hung {
+                step,
+                timeout_secs: timeout.as_secs_f64(),
+            }));
         }
         Err(e) => return Err(Failure::Transport(e)),
     };
     let (status, headers, url) = (resp.status(), resp.headers().clone(), resp.url().clone());
-    let (body, truncated) = deadline.step(Phase::Body, read_bounded(&mut resp, limit)).await.map_err(Failure::NoAnswer)?.map_err(Failure::Transport)?;
-    Ok(Fetched { status, headers, url, body, truncated, latency_ms: elapsed_ms(start) })
+    let (body, truncated) = deadline
+        .step(Phase::Body, read_bounded(&mut resp, limit))
+        .await
+        .map_err(Failure::NoAnswer)?
+        .map_err(Failure::Transport)?;
+    Ok(Fetched {
+        status,
+        headers,
+        url,
+        body,
+        truncated,
+        latency_ms: elapsed_ms(start),
+    })
 }
 
 /// Reads at most `limit` bytes of a response's body; `true` when there was more (never read).
 ///
 /// # Errors
 /// The transport error while reading.
-pub async fn read_bounded(resp: &mut reqwest::Response, limit: usize) -> reqwest::Result<(Vec<u8>, bool)> {
+pub async fn read_bounded(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> reqwest::Result<(Vec<u8>, bool)> {
     let mut bytes = Vec::new();
     while let Some(chunk) = resp.chunk().await? {
         let room = limit - bytes.len();
@@ -135,7 +186,10 @@ pub fn tls_failure(e: &reqwest::Error) -> Option<&tokio_rustls::rustls::Error> {
         if let Some(tls) = err.downcast_ref::<tokio_rustls::rustls::Error>() {
             return Some(tls);
         }
-        cur = match err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
             Some(inner) => Some(inner),
             None => err.source(),
         };
@@ -147,7 +201,10 @@ pub fn tls_failure(e: &reqwest::Error) -> Option<&tokio_rustls::rustls::Error> {
 #[must_use]
 pub fn is_untrusted(e: &reqwest::Error) -> bool {
     use tokio_rustls::rustls::{CertificateError, Error};
-    matches!(tls_failure(e), Some(Error::InvalidCertificate(CertificateError::UnknownIssuer)))
+    matches!(
+        tls_failure(e),
+        Some(Error::InvalidCertificate(CertificateError::UnknownIssuer))
+    )
 }
 
 /// A failed request in a few words: the TLS library's reason (an untrusted certificate), the

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Language of summaries and remedies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     /// English (the default).
@@ -20,7 +22,11 @@ impl Lang {
         for var in ["LC_ALL", "LC_MESSAGES", "LANG"] {
             if let Ok(v) = std::env::var(var) {
                 if !v.is_empty() {
-                    return if v.starts_with("fr") { Lang::Fr } else { Lang::En };
+                    return if v.starts_with("fr") {
+                        Lang::Fr
+                    } else {
+                        Lang::En
+                    };
                 }
             }
         }

@@ -16,6 +16,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod access;
 pub mod account;
 pub mod annuaire;
@@ -34,8 +36,8 @@ pub mod init;
 pub mod lang;
 pub mod log;
 pub mod logscan;
-pub mod mailqueue;
 pub mod maillog;
+pub mod mailqueue;
 pub mod model;
 pub mod output;
 pub mod pgread;

@@ -39,7 +39,9 @@ pub fn directives(verbosity: u8, env: Option<&str>) -> Result<Option<String>> {
     if let Some(level) = level {
         return Ok(Some(format!("{LIBRARIES},{}", own(level))));
     }
-    let Some(env) = env.map(str::trim).filter(|e| !e.is_empty()) else { return Ok(None) };
+    let Some(env) = env.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Ok(None);
+    };
     let mut out = vec![LIBRARIES.to_string()];
     for d in env.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         match d.parse::<LevelFilter>() {
@@ -54,7 +56,11 @@ pub fn directives(verbosity: u8, env: Option<&str>) -> Result<Option<String>> {
 
 /// The filter of `text`; its error names [`ENV_VAR`].
 fn parse(text: &str) -> Result<EnvFilter> {
-    EnvFilter::builder().parse(text).map_err(|e| Error::Config { file: ENV_VAR.into(), key: "-".into(), reason: e.to_string() })
+    EnvFilter::builder().parse(text).map_err(|e| Error::Config {
+        file: ENV_VAR.into(),
+        key: "-".into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Installs the log on standard error as [`directives`] says; `false` when no log is asked
@@ -63,9 +69,16 @@ fn parse(text: &str) -> Result<EnvFilter> {
 /// # Errors
 /// As [`directives`].
 pub fn init_stderr(verbosity: u8, env: Option<&str>) -> Result<bool> {
-    let Some(text) = directives(verbosity, env)? else { return Ok(false) };
+    let Some(text) = directives(verbosity, env)? else {
+        return Ok(false);
+    };
     let filter = parse(&text)?;
-    Ok(tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init().is_ok())
+    Ok(tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init()
+        .is_ok())
 }
 
 #[cfg(test)]
@@ -76,11 +89,23 @@ mod tests {
     fn flags_win_levels_are_the_tools_and_bad_values_are_named() {
         assert_eq!(directives(0, None).ok().flatten(), None);
         assert_eq!(directives(0, Some(" ")).ok().flatten(), None);
-        assert_eq!(directives(2, Some("trace")).ok().flatten().as_deref(), Some("warn,mssante_diag_core=debug,mssante_diag=debug"));
-        assert_eq!(directives(1, None).ok().flatten().as_deref(), Some("warn,mssante_diag_core=info,mssante_diag=info"));
-        assert_eq!(directives(9, None).ok().flatten().as_deref(), Some("warn,mssante_diag_core=trace,mssante_diag=trace"));
         assert_eq!(
-            directives(0, Some("debug,reqwest=info")).ok().flatten().as_deref(),
+            directives(2, Some("trace")).ok().flatten().as_deref(),
+            Some("warn,mssante_diag_core=debug,mssante_diag=debug")
+        );
+        assert_eq!(
+            directives(1, None).ok().flatten().as_deref(),
+            Some("warn,mssante_diag_core=info,mssante_diag=info")
+        );
+        assert_eq!(
+            directives(9, None).ok().flatten().as_deref(),
+            Some("warn,mssante_diag_core=trace,mssante_diag=trace")
+        );
+        assert_eq!(
+            directives(0, Some("debug,reqwest=info"))
+                .ok()
+                .flatten()
+                .as_deref(),
             Some("warn,mssante_diag_core=debug,mssante_diag=debug,reqwest=info")
         );
         let e = directives(0, Some("reqwest=loud")).expect_err("not a level");

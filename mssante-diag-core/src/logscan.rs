@@ -62,11 +62,16 @@ impl Matcher {
     ///
     /// # Errors
     /// [`PatternError`] for an empty pattern (it would match every line) or an automaton too large.
-    pub fn new<E: AsRef<str>, W: AsRef<str>>(errors: &[E], warnings: &[W]) -> Result<Self, PatternError> {
+    pub fn new<E: AsRef<str>, W: AsRef<str>>(
+        errors: &[E],
+        warnings: &[W],
+    ) -> Result<Self, PatternError> {
         let errors: Vec<&str> = errors.iter().map(AsRef::as_ref).collect();
         let warnings: Vec<&str> = warnings.iter().map(AsRef::as_ref).collect();
         if errors.iter().chain(&warnings).any(|p| p.is_empty()) {
-            return Err(PatternError("a pattern is empty (it would match every line)".into()));
+            return Err(PatternError(
+                "a pattern is empty (it would match every line)".into(),
+            ));
         }
         let build = |pats: &[&str]| {
             AhoCorasickBuilder::new()
@@ -76,7 +81,12 @@ impl Matcher {
                 .map_err(|e| PatternError(e.to_string()))
         };
         let all: Vec<&str> = errors.iter().chain(&warnings).copied().collect();
-        Ok(Self { any: build(&all)?, errors: build(&errors)?, error_count: errors.len(), samples: DEFAULT_SAMPLES })
+        Ok(Self {
+            any: build(&all)?,
+            errors: build(&errors)?,
+            error_count: errors.len(),
+            samples: DEFAULT_SAMPLES,
+        })
     }
 
     /// The default patterns ([`DEFAULT_ERROR_PATTERNS`], [`DEFAULT_WARNING_PATTERNS`]).
@@ -85,7 +95,8 @@ impl Matcher {
     /// Never: the defaults compile.
     #[must_use]
     pub fn defaults() -> Self {
-        Self::new(DEFAULT_ERROR_PATTERNS, DEFAULT_WARNING_PATTERNS).expect("default patterns compile")
+        Self::new(DEFAULT_ERROR_PATTERNS, DEFAULT_WARNING_PATTERNS)
+            .expect("default patterns compile")
     }
 
     /// Keeps `n` samples per level instead of [`DEFAULT_SAMPLES`].
@@ -115,10 +126,14 @@ impl Matcher {
         }
         let mut pos = 0;
         while pos < text.len() {
-            let Some(m) = self.any.find(Input::new(text).span(pos..text.len())) else { break };
+            let Some(m) = self.any.find(Input::new(text).span(pos..text.len())) else {
+                break;
+            };
             let start = memchr::memrchr(b'\n', &text[..m.start()]).map_or(0, |i| i + 1);
             let end = memchr::memchr(b'\n', &text[m.end()..]).map_or(text.len(), |i| m.end() + i);
-            let level = if m.pattern().as_usize() < self.error_count || self.errors.is_match(&text[m.end()..end]) {
+            let level = if m.pattern().as_usize() < self.error_count
+                || self.errors.is_match(&text[m.end()..end])
+            {
                 Level::Error
             } else {
                 Level::Warning
@@ -131,7 +146,11 @@ impl Matcher {
     /// A streaming scan over chunks that may split lines anywhere.
     #[must_use]
     pub fn stream(&self) -> Stream<'_> {
-        Stream { matcher: self, carry: Vec::new(), tally: Tally::default() }
+        Stream {
+            matcher: self,
+            carry: Vec::new(),
+            tally: Tally::default(),
+        }
     }
 
     /// Scans everything a reader yields (read in 1 MiB blocks; call from a blocking thread).
@@ -188,7 +207,10 @@ impl Tally {
         self.lines += other.lines;
         self.errors += other.errors;
         self.warnings += other.warnings;
-        for (mine, theirs) in [(&mut self.error_samples, other.error_samples), (&mut self.warning_samples, other.warning_samples)] {
+        for (mine, theirs) in [
+            (&mut self.error_samples, other.error_samples),
+            (&mut self.warning_samples, other.warning_samples),
+        ] {
             mine.extend(theirs);
             while mine.len() > keep {
                 mine.pop_front();
@@ -201,7 +223,12 @@ impl Tally {
 #[must_use]
 pub fn sample(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(line);
-    let mut out: String = text.trim().chars().filter(|c| !c.is_control()).take(SAMPLE_CHARS + 1).collect();
+    let mut out: String = text
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(SAMPLE_CHARS + 1)
+        .collect();
     if out.chars().count() > SAMPLE_CHARS {
         out = out.chars().take(SAMPLE_CHARS - 1).collect();
         out.push('…');
@@ -223,7 +250,8 @@ impl Stream<'_> {
         if !self.carry.is_empty() {
             let Some(nl) = memchr::memchr(b'\n', chunk) else {
                 let room = MAX_LINE.saturating_sub(self.carry.len());
-                self.carry.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                self.carry
+                    .extend_from_slice(&chunk[..chunk.len().min(room)]);
                 return;
             };
             let room = MAX_LINE.saturating_sub(self.carry.len());
@@ -237,9 +265,12 @@ impl Stream<'_> {
             Some(last) => {
                 self.matcher.scan(&chunk[..=last], &mut self.tally);
                 let rest = &chunk[last + 1..];
-                self.carry.extend_from_slice(&rest[..rest.len().min(MAX_LINE)]);
+                self.carry
+                    .extend_from_slice(&rest[..rest.len().min(MAX_LINE)]);
             }
-            None => self.carry.extend_from_slice(&chunk[..chunk.len().min(MAX_LINE)]),
+            None => self
+                .carry
+                .extend_from_slice(&chunk[..chunk.len().min(MAX_LINE)]),
         }
     }
 
@@ -268,12 +299,18 @@ mod tests {
     fn counts_levels_and_priority() {
         let m = Matcher::defaults();
         let mut t = Tally::default();
-        m.scan(b"start\nWARN slow\nwarning: then Error\nFatal: x\nno newline error", &mut t);
+        m.scan(
+            b"start\nWARN slow\nwarning: then Error\nFatal: x\nno newline error",
+            &mut t,
+        );
         assert_eq!(t.lines, 5);
         assert_eq!(t.errors, 3);
         assert_eq!(t.warnings, 1);
         assert_eq!(t.warning_samples, ["WARN slow"]);
-        assert_eq!(t.error_samples, ["warning: then Error", "Fatal: x", "no newline error"]);
+        assert_eq!(
+            t.error_samples,
+            ["warning: then Error", "Fatal: x", "no newline error"]
+        );
         assert_eq!(m.classify(b"all fine"), None);
         assert_eq!(m.classify(b"a warn then an ERROR"), Some(Level::Error));
     }

@@ -55,7 +55,11 @@ pub fn parse_json(text: &str) -> (Vec<QueuedMessage>, usize) {
                 id: m.queue_id,
                 arrival_time: m.arrival_time,
                 size: m.message_size,
-                recipients: m.recipients.into_iter().map(|r| (r.address, r.delay_reason)).collect(),
+                recipients: m
+                    .recipients
+                    .into_iter()
+                    .map(|r| (r.address, r.delay_reason))
+                    .collect(),
             }),
             Err(_) => bad += 1,
         }
@@ -74,7 +78,11 @@ pub fn parse_text(text: &str, now: chrono::DateTime<chrono::Local>) -> (Vec<Queu
     let mut reason: Option<String> = None;
     for line in text.lines() {
         let t = line.trim();
-        if t.is_empty() || t.starts_with("-Queue ID-") || t.starts_with("-- ") || t == "Mail queue is empty" {
+        if t.is_empty()
+            || t.starts_with("-Queue ID-")
+            || t.starts_with("-- ")
+            || t == "Mail queue is empty"
+        {
             continue;
         }
         if !line.starts_with(char::is_whitespace) {
@@ -120,11 +128,19 @@ fn parse_header(line: &str, now: chrono::DateTime<chrono::Local>) -> Option<Queu
     let date = w.get(3..6)?.join(" ");
     let year = chrono::Datelike::year(&now);
     let arrival = [year, year - 1].into_iter().find_map(|y| {
-        let naive = chrono::NaiveDateTime::parse_from_str(&format!("{y} {date}"), "%Y %b %d %H:%M:%S").ok()?;
+        let naive =
+            chrono::NaiveDateTime::parse_from_str(&format!("{y} {date}"), "%Y %b %d %H:%M:%S")
+                .ok()?;
         let t = chrono::Local.from_local_datetime(&naive).earliest()?;
         (t <= now + chrono::Duration::minutes(5)).then_some(t)
     })?;
-    Some(QueuedMessage { queue: queue.to_owned(), id: id.to_owned(), arrival_time: arrival.timestamp(), size, recipients: Vec::new() })
+    Some(QueuedMessage {
+        queue: queue.to_owned(),
+        id: id.to_owned(),
+        arrival_time: arrival.timestamp(),
+        size,
+        recipients: Vec::new(),
+    })
 }
 
 /// Why the queue could not be read.
@@ -142,9 +158,14 @@ pub enum QueueError {
 }
 
 fn first_error(stderr: &str) -> String {
-    stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().chars().take(300).collect()
+    stderr
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
 }
-
 
 /// The queue as postqueue listed it.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,7 +189,11 @@ pub struct Listing {
 ///
 /// # Errors
 /// [`QueueError`]: postqueue did not run, or failed.
-pub async fn list(ctx: &Ctx, place: &Place, config_dir: Option<&std::path::Path>) -> Result<Listing, QueueError> {
+pub async fn list(
+    ctx: &Ctx,
+    place: &Place,
+    config_dir: Option<&std::path::Path>,
+) -> Result<Listing, QueueError> {
     let dir = config_dir.map(|d| d.to_string_lossy().into_owned());
     let argv = |flag: &'static str| {
         let mut a = vec!["postqueue"];
@@ -178,23 +203,39 @@ pub async fn list(ctx: &Ctx, place: &Place, config_dir: Option<&std::path::Path>
         a.push(flag);
         a
     };
-    let mut out = exec::run(ctx, place, &argv("-j")).await.map_err(QueueError::Exec)?;
+    let mut out = exec::run(ctx, place, &argv("-j"))
+        .await
+        .map_err(QueueError::Exec)?;
     let mut format = "json";
-    let unknown_flag = |s: &str| s.contains("invalid option") || s.contains("illegal option") || s.contains("usage:");
+    let unknown_flag = |s: &str| {
+        s.contains("invalid option") || s.contains("illegal option") || s.contains("usage:")
+    };
     if !out.success() && unknown_flag(&out.stderr) {
-        out = exec::run(ctx, place, &argv("-p")).await.map_err(QueueError::Exec)?;
+        out = exec::run(ctx, place, &argv("-p"))
+            .await
+            .map_err(QueueError::Exec)?;
         format = "text";
     }
     if !out.success() {
-        return Err(QueueError::Failed { exit_code: out.exit_code, stderr: first_error(&out.stderr) });
+        return Err(QueueError::Failed {
+            exit_code: out.exit_code,
+            stderr: first_error(&out.stderr),
+        });
     }
-    let (messages, unparsed_lines) = if format == "json" { parse_json(&out.stdout) } else { parse_text(&out.stdout, chrono::Local::now()) };
+    let (messages, unparsed_lines) = if format == "json" {
+        parse_json(&out.stdout)
+    } else {
+        parse_text(&out.stdout, chrono::Local::now())
+    };
     Ok(Listing {
         messages,
         format,
         unparsed_lines,
         truncated: out.truncated,
         ran_in: out.ran_in,
-        mail_system_down: out.stderr.to_ascii_lowercase().contains("mail system is down"),
+        mail_system_down: out
+            .stderr
+            .to_ascii_lowercase()
+            .contains("mail system is down"),
     })
 }

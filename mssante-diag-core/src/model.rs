@@ -253,7 +253,10 @@ impl Report {
     /// JSON Schema of the report document, as serialised (fields always present are required).
     #[must_use]
     pub fn json_schema() -> serde_json::Value {
-        let schema = schemars::generate::SchemaSettings::default().for_serialize().into_generator().into_root_schema_for::<Report>();
+        let schema = schemars::generate::SchemaSettings::default()
+            .for_serialize()
+            .into_generator()
+            .into_root_schema_for::<Report>();
         serde_json::to_value(schema).expect("schema serialises")
     }
 }

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
 
@@ -18,9 +20,17 @@ use crate::tr;
 pub fn io_cause(lang: Lang, e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     match e.kind() {
-        K::ConnectionRefused => tr!(lang, "connection refused (nothing listens)", "connexion refusée (aucun service n'écoute)"),
+        K::ConnectionRefused => tr!(
+            lang,
+            "connection refused (nothing listens)",
+            "connexion refusée (aucun service n'écoute)"
+        ),
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-            tr!(lang, "connection closed by the server", "connexion fermée par le serveur")
+            tr!(
+                lang,
+                "connection closed by the server",
+                "connexion fermée par le serveur"
+            )
         }
         K::PermissionDenied => tr!(lang, "permission denied", "permission refusée"),
         K::TimedOut => tr!(lang, "connection timed out", "délai de connexion dépassé"),
@@ -57,13 +67,16 @@ pub fn tls_connector() -> tokio_rustls::TlsConnector {
 /// The certificates a server sent during the handshake, in the order it sent them.
 #[must_use]
 pub fn peer_chain(conn: &rustls::ClientConnection) -> Vec<CertificateDer<'static>> {
-    conn.peer_certificates().map(|c| c.iter().map(|d| d.clone().into_owned()).collect()).unwrap_or_default()
+    conn.peer_certificates()
+        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+        .unwrap_or_default()
 }
 
 /// The TLS library's reason inside a failed handshake's I/O error.
 #[must_use]
 pub fn tls_error(e: &std::io::Error) -> Option<&rustls::Error> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
 /// Whether a failed handshake means the server speaks only TLS versions older than 1.2.
@@ -73,7 +86,10 @@ pub fn is_old_protocol(e: &rustls::Error) -> bool {
     matches!(
         e,
         rustls::Error::AlertReceived(AlertDescription::ProtocolVersion)
-            | rustls::Error::PeerIncompatible(PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig | PeerIncompatible::ServerDoesNotSupportTls12Or13)
+            | rustls::Error::PeerIncompatible(
+                PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig
+                    | PeerIncompatible::ServerDoesNotSupportTls12Or13
+            )
     )
 }
 
@@ -82,26 +98,38 @@ pub fn is_old_protocol(e: &rustls::Error) -> bool {
 ///
 /// # Errors
 /// The client's reason to reject it (unknown issuer, name, signature...).
-pub fn verify_chain(anchors: &[CertificateDer<'_>], chain: &[CertificateDer<'_>], name: &str, at_unix: u64) -> Result<(), rustls::Error> {
+pub fn verify_chain(
+    anchors: &[CertificateDer<'_>],
+    chain: &[CertificateDer<'_>],
+    name: &str,
+    at_unix: u64,
+) -> Result<(), rustls::Error> {
     let mut roots = rustls::RootCertStore::empty();
     for a in anchors {
         // An anchor webpki cannot use is simply not an anchor.
         let _ = roots.add(a.clone().into_owned());
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-        .build()
-        .map_err(|e| rustls::Error::General(e.to_string()))?;
-    let (leaf, rest) = chain.split_first().ok_or(rustls::Error::NoCertificatesPresented)?;
-    let name = ServerName::try_from(name.to_owned()).map_err(|e| rustls::Error::General(e.to_string()))?;
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let (leaf, rest) = chain
+        .split_first()
+        .ok_or(rustls::Error::NoCertificatesPresented)?;
+    let name =
+        ServerName::try_from(name.to_owned()).map_err(|e| rustls::Error::General(e.to_string()))?;
     let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(at_unix));
-    verifier.verify_server_cert(leaf, rest, &name, &[], at).map(drop)
+    verifier
+        .verify_server_cert(leaf, rest, &name, &[], at)
+        .map(drop)
 }
 
 /// A server name for SNI: the configured name, else the host, else `localhost`.
 #[must_use]
 pub fn server_name(name: &str) -> ServerName<'static> {
-    ServerName::try_from(name.to_owned()).unwrap_or_else(|_| ServerName::try_from("localhost").expect("valid name"))
+    ServerName::try_from(name.to_owned())
+        .unwrap_or_else(|_| ServerName::try_from("localhost").expect("valid name"))
 }
 
 /// Facts of a completed handshake.
@@ -122,10 +150,17 @@ pub struct TlsFacts {
 #[must_use]
 pub fn tls_facts(conn: &rustls::ClientConnection) -> TlsFacts {
     TlsFacts {
-        version: conn.protocol_version().map_or_else(|| "?".into(), |v| format!("{v:?}")),
-        cipher: conn.negotiated_cipher_suite().map_or_else(|| "?".into(), |c| format!("{:?}", c.suite())),
+        version: conn
+            .protocol_version()
+            .map_or_else(|| "?".into(), |v| format!("{v:?}")),
+        cipher: conn
+            .negotiated_cipher_suite()
+            .map_or_else(|| "?".into(), |c| format!("{:?}", c.suite())),
         chain_len: conn.peer_certificates().map_or(0, <[_]>::len),
-        certificate: conn.peer_certificates().and_then(<[_]>::first).and_then(|c| CertFacts::from_der(c)),
+        certificate: conn
+            .peer_certificates()
+            .and_then(<[_]>::first)
+            .and_then(|c| CertFacts::from_der(c)),
     }
 }
 
@@ -157,8 +192,13 @@ impl CertFacts {
     pub fn from_der(der: &[u8]) -> Option<Self> {
         let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
         let validity = cert.validity();
-        let (nb, na) = (validity.not_before.timestamp(), validity.not_after.timestamp());
-        let rfc3339 = |t: i64| chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339());
+        let (nb, na) = (
+            validity.not_before.timestamp(),
+            validity.not_after.timestamp(),
+        );
+        let rfc3339 = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
+        };
         let dns_names = match cert.subject_alternative_name() {
             Ok(Some(san)) => san
                 .value
@@ -190,7 +230,11 @@ impl CertFacts {
         let now = chrono::Utc::now().timestamp();
         let (subject, after, before) = (&self.subject, &self.not_after, &self.not_before);
         if now > self.not_after_ts {
-            Some(tr!(lang, "{what} serves an expired certificate ({subject}, expired {after})", "{what} présente un certificat expiré ({subject}, expiré le {after})"))
+            Some(tr!(
+                lang,
+                "{what} serves an expired certificate ({subject}, expired {after})",
+                "{what} présente un certificat expiré ({subject}, expiré le {after})"
+            ))
         } else if now < self.not_before_ts {
             Some(tr!(lang, "{what} serves a certificate not valid yet ({subject}, valid from {before})", "{what} présente un certificat pas encore valide ({subject}, valide à partir du {before})"))
         } else {
@@ -220,7 +264,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -229,7 +278,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -254,7 +308,10 @@ pub const READ_BUDGET: usize = 64 * 1024;
 impl<S> Bounded<S> {
     /// Wraps a stream with a read budget.
     pub fn new(inner: S, budget: usize) -> Self {
-        Self { inner, left: budget }
+        Self {
+            inner,
+            left: budget,
+        }
     }
     /// The wrapped stream.
     pub fn into_inner(self) -> S {
@@ -293,10 +350,16 @@ macro_rules! write_through {
             ) -> std::task::Poll<std::io::Result<usize>> {
                 std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
             }
-            fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+            fn poll_flush(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
                 std::pin::Pin::new(&mut self.inner).poll_flush(cx)
             }
-            fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+            fn poll_shutdown(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
                 std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
             }
         }
@@ -329,7 +392,13 @@ impl<S> Watched<S> {
     /// Wraps a stream; the second value reads what it saw.
     pub fn new(inner: S) -> (Self, Arc<std::sync::Mutex<Seen>>) {
         let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
-        (Self { inner, seen: Arc::clone(&seen) }, seen)
+        (
+            Self {
+                inner,
+                seen: Arc::clone(&seen),
+            },
+            seen,
+        )
     }
 }
 
@@ -342,7 +411,10 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
         let (before, room) = (buf.filled().len(), buf.remaining());
         let res = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         if let std::task::Poll::Ready(r) = &res {
-            let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let got = &buf.filled()[before..];
             match r {
                 Err(_) => seen.failed = true,
@@ -364,13 +436,21 @@ write_through!(Watched);
 ///
 /// # Errors
 /// The I/O error, or [`std::io::ErrorKind::InvalidData`] for a line over `max` bytes.
-pub async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> std::io::Result<Vec<u8>> {
+pub async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Vec<u8>> {
     use tokio::io::AsyncBufReadExt;
     let mut line = Vec::new();
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    tokio::io::AsyncReadExt::take(&mut *reader, limit).read_until(b'\n', &mut line).await?;
+    tokio::io::AsyncReadExt::take(&mut *reader, limit)
+        .read_until(b'\n', &mut line)
+        .await?;
     if line.len() > max {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("line longer than {max} bytes")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line longer than {max} bytes"),
+        ));
     }
     Ok(line)
 }
@@ -378,7 +458,12 @@ pub async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, max: 
 /// The first bytes a peer sent, for a message that names what it is not: `0x41 0x41 ...`.
 #[must_use]
 pub fn show_bytes(bytes: &[u8]) -> String {
-    let mut s = bytes.iter().take(8).map(|b| format!("{b:#04x}")).collect::<Vec<_>>().join(" ");
+    let mut s = bytes
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:#04x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     if bytes.len() > 8 {
         s.push_str(" ...");
     }
@@ -491,15 +576,27 @@ impl Hung {
     pub fn describe(&self, lang: Lang, what: &str) -> String {
         let s = self.timeout_secs;
         match self.step {
-            Phase::Connect => tr!(lang, "{what}: no TCP connection within {s} s", "{what} : pas de connexion TCP en {s} s"),
+            Phase::Connect => tr!(
+                lang,
+                "{what}: no TCP connection within {s} s",
+                "{what} : pas de connexion TCP en {s} s"
+            ),
             Phase::HttpsConnect => tr!(
                 lang,
                 "{what}: connection and TLS handshake not complete within {s} s",
                 "{what} : connexion et négociation TLS inachevées en {s} s"
             ),
-            Phase::Banner => tr!(lang, "{what} accepted the connection, no banner within {s} s", "{what} a accepté la connexion, pas de bannière en {s} s"),
+            Phase::Banner => tr!(
+                lang,
+                "{what} accepted the connection, no banner within {s} s",
+                "{what} a accepté la connexion, pas de bannière en {s} s"
+            ),
             Phase::Greeting => {
-                tr!(lang, "{what} accepted the connection, no greeting within {s} s", "{what} a accepté la connexion, pas de message d'accueil en {s} s")
+                tr!(
+                    lang,
+                    "{what} accepted the connection, no greeting within {s} s",
+                    "{what} a accepté la connexion, pas de message d'accueil en {s} s"
+                )
             }
             Phase::Startup => tr!(
                 lang,
@@ -511,19 +608,60 @@ impl Hung {
                 "{what} accepted the connection, no answer to AUTH / CLIENT SETINFO within {s} s",
                 "{what} a accepté la connexion, pas de réponse à AUTH / CLIENT SETINFO en {s} s"
             ),
-            Phase::HttpResponse => tr!(lang, "{what}: no HTTP response within {s} s", "{what} : pas de réponse HTTP en {s} s"),
-            Phase::Body => tr!(lang, "{what}: HTTP headers received, body not complete within {s} s", "{what} : en-têtes HTTP reçus, corps incomplet en {s} s"),
-            Phase::TlsHandshake => tr!(lang, "{what}: TLS handshake not complete within {s} s", "{what} : négociation TLS inachevée en {s} s"),
-            Phase::Login => tr!(lang, "{what}: authentication not complete within {s} s", "{what} : authentification inachevée en {s} s"),
-            Phase::Query => tr!(lang, "{what}: no answer to the query within {s} s", "{what} : pas de réponse à la requête en {s} s"),
-            Phase::EhloAfterTls => tr!(lang, "{what}: no answer to EHLO after STARTTLS within {s} s", "{what} : pas de réponse à EHLO après STARTTLS en {s} s"),
+            Phase::HttpResponse => tr!(
+                lang,
+                "{what}: no HTTP response within {s} s",
+                "{what} : pas de réponse HTTP en {s} s"
+            ),
+            Phase::Body => tr!(
+                lang,
+                "{what}: HTTP headers received, body not complete within {s} s",
+                "{what} : en-têtes HTTP reçus, corps incomplet en {s} s"
+            ),
+            Phase::TlsHandshake => tr!(
+                lang,
+                "{what}: TLS handshake not complete within {s} s",
+                "{what} : négociation TLS inachevée en {s} s"
+            ),
+            Phase::Login => tr!(
+                lang,
+                "{what}: authentication not complete within {s} s",
+                "{what} : authentification inachevée en {s} s"
+            ),
+            Phase::Query => tr!(
+                lang,
+                "{what}: no answer to the query within {s} s",
+                "{what} : pas de réponse à la requête en {s} s"
+            ),
+            Phase::EhloAfterTls => tr!(
+                lang,
+                "{what}: no answer to EHLO after STARTTLS within {s} s",
+                "{what} : pas de réponse à EHLO après STARTTLS en {s} s"
+            ),
             Phase::MxLookup | Phase::AddressLookup => {
                 let q = self.step.name();
-                tr!(lang, "{what}: no DNS answer to the {q} within {s} s", "{what} : pas de réponse DNS à la requête ({q}) en {s} s")
+                tr!(
+                    lang,
+                    "{what}: no DNS answer to the {q} within {s} s",
+                    "{what} : pas de réponse DNS à la requête ({q}) en {s} s"
+                )
             }
-            Phase::Ehlo | Phase::StartTls | Phase::Capability | Phase::Ping | Phase::Info | Phase::MailFrom | Phase::RcptTo | Phase::Select | Phase::Fetch | Phase::Logout => {
+            Phase::Ehlo
+            | Phase::StartTls
+            | Phase::Capability
+            | Phase::Ping
+            | Phase::Info
+            | Phase::MailFrom
+            | Phase::RcptTo
+            | Phase::Select
+            | Phase::Fetch
+            | Phase::Logout => {
                 let cmd = self.step.name();
-                tr!(lang, "{what}: no answer to {cmd} within {s} s", "{what} : pas de réponse à {cmd} en {s} s")
+                tr!(
+                    lang,
+                    "{what}: no answer to {cmd} within {s} s",
+                    "{what} : pas de réponse à {cmd} en {s} s"
+                )
             }
         }
     }
@@ -561,15 +699,25 @@ impl Deadline {
     /// Time left.
     #[must_use]
     pub fn remaining(&self) -> std::time::Duration {
-        self.at.saturating_duration_since(tokio::time::Instant::now())
+        self.at
+            .saturating_duration_since(tokio::time::Instant::now())
     }
 
     /// Runs one step until the deadline; the runner's deadline message names it too.
     ///
     /// # Errors
     /// [`Hung`] naming the step when the deadline passed first.
-    pub async fn step<F: std::future::Future>(&self, step: Phase, fut: F) -> Result<F::Output, Hung> {
+    pub async fn step<F: std::future::Future>(
+        &self,
+        step: Phase,
+        fut: F,
+    ) -> Result<F::Output, Hung> {
         crate::checks::enter_step(step.name());
-        tokio::time::timeout_at(self.at, fut).await.map_err(|_| Hung { step, timeout_secs: self.secs })
+        tokio::time::timeout_at(self.at, fut)
+            .await
+            .map_err(|_| Hung {
+                step,
+                timeout_secs: self.secs,
+            })
     }
 }

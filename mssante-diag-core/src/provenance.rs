@@ -177,8 +177,12 @@ fn flatten(config: &Config) -> BTreeMap<String, serde_json::Value> {
     /// Credentials written in a URL of a plain setting (`tcp://user:password@host`) are not shown.
     fn shown(value: serde_json::Value) -> serde_json::Value {
         match value {
-            serde_json::Value::String(s) => serde_json::Value::String(crate::config::redact_url(&s)),
-            serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(shown).collect()),
+            serde_json::Value::String(s) => {
+                serde_json::Value::String(crate::config::redact_url(&s))
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.into_iter().map(shown).collect())
+            }
             other => other,
         }
     }
@@ -470,7 +474,10 @@ pub fn render_human(config: &EffectiveConfig, lang: Lang) -> String {
             u.path.display(),
             u.reason,
             u.user,
-            u.grant.as_ref().map_or_else(String::new, |g| format!(" — {}: {g}", lang.pick("grant", "accorder")))
+            u.grant.as_ref().map_or_else(String::new, |g| format!(
+                " — {}: {g}",
+                lang.pick("grant", "accorder")
+            ))
         );
     }
     let _ = writeln!(

@@ -72,12 +72,20 @@ impl NoProxy {
     #[must_use]
     pub fn parse(list: &str) -> Self {
         let mut out = Vec::new();
-        for raw in list.split([',', ' ', '\t']).map(str::trim).filter(|e| !e.is_empty()) {
+        for raw in list
+            .split([',', ' ', '\t'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             let entry = if raw == "*" {
                 Entry::All
             } else if let Ok(net) = raw.parse::<ipnet::IpNet>() {
                 Entry::Net(net)
-            } else if let Ok(ip) = raw.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+            } else if let Ok(ip) = raw
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+            {
                 Entry::Ip(ip)
             } else {
                 // `[::1]:8080`, `host:3128`: the port is ignored.
@@ -88,7 +96,11 @@ impl NoProxy {
                 if let Ok(ip) = host.parse::<IpAddr>() {
                     Entry::Ip(ip)
                 } else {
-                    let name = host.trim_start_matches("*.").trim_start_matches('.').trim_end_matches('.').to_ascii_lowercase();
+                    let name = host
+                        .trim_start_matches("*.")
+                        .trim_start_matches('.')
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase();
                     if name.is_empty() {
                         continue;
                     }
@@ -103,7 +115,11 @@ impl NoProxy {
     /// The entry that names `host` (a name or an address as written in a URL), if any.
     #[must_use]
     pub fn matching(&self, host: &str) -> Option<&str> {
-        let host = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         let ip = host.parse::<IpAddr>().ok();
         self.0
             .iter()
@@ -111,7 +127,12 @@ impl NoProxy {
                 Entry::All => true,
                 Entry::Ip(a) => ip == Some(*a),
                 Entry::Net(n) => ip.is_some_and(|ip| n.contains(&ip)),
-                Entry::Domain(d) => host == *d || host.strip_suffix(d.as_str()).is_some_and(|rest| rest.ends_with('.')),
+                Entry::Domain(d) => {
+                    host == *d
+                        || host
+                            .strip_suffix(d.as_str())
+                            .is_some_and(|rest| rest.ends_with('.'))
+                }
             })
             .map(|(raw, _)| raw.as_str())
     }
@@ -174,10 +195,18 @@ pub struct Invalid {
 /// [`BadProxy`]: why it is not a usable proxy URL.
 pub fn parse_proxy_url(value: &str) -> Result<reqwest::Url, BadProxy> {
     let value = value.trim();
-    let with_scheme = if value.contains("://") { value.to_owned() } else { format!("http://{value}") };
-    let url = reqwest::Url::parse(&with_scheme).map_err(|e| BadProxy::NotUrl { reason: e.to_string() })?;
+    let with_scheme = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| BadProxy::NotUrl {
+        reason: e.to_string(),
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(BadProxy::Scheme { scheme: url.scheme().chars().take(32).collect() });
+        return Err(BadProxy::Scheme {
+            scheme: url.scheme().chars().take(32).collect(),
+        });
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(BadProxy::NoHost);
@@ -202,7 +231,10 @@ impl std::fmt::Debug for Proxies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Proxies")
             .field("http", &self.http.as_ref().map(|u| redact_url(u.as_str())))
-            .field("https", &self.https.as_ref().map(|u| redact_url(u.as_str())))
+            .field(
+                "https",
+                &self.https.as_ref().map(|u| redact_url(u.as_str())),
+            )
             .field("no_proxy", &self.no_proxy)
             .finish_non_exhaustive()
     }
@@ -221,9 +253,21 @@ impl Proxies {
     #[must_use]
     pub fn resolve(config: &Config) -> Self {
         let env = &config.env;
-        Self::from_lookup(config.network.proxy.as_ref().map(crate::config::CredentialUrl::expose), config.network.no_proxy.as_deref(), |name| {
-            std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| (v, Origin::Environment)).or_else(|| env.get(name).map(|v| (v.to_owned(), Origin::EnvFile)))
-        })
+        Self::from_lookup(
+            config
+                .network
+                .proxy
+                .as_ref()
+                .map(crate::config::CredentialUrl::expose),
+            config.network.no_proxy.as_deref(),
+            |name| {
+                std::env::var(name)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| (v, Origin::Environment))
+                    .or_else(|| env.get(name).map(|v| (v.to_owned(), Origin::EnvFile)))
+            },
+        )
     }
 
     /// Rules from explicit values only (no variable): for Rust callers and tests.
@@ -233,11 +277,19 @@ impl Proxies {
     }
 
     /// Rules from the overrides, then variables found by `lookup` (value, where it was found).
-    fn from_lookup(proxy: Option<&str>, no_proxy: Option<&str>, lookup: impl Fn(&str) -> Option<(String, Origin)>) -> Self {
+    fn from_lookup(
+        proxy: Option<&str>,
+        no_proxy: Option<&str>,
+        lookup: impl Fn(&str) -> Option<(String, Origin)>,
+    ) -> Self {
         let mut me = Self::default();
         let mut find = |names: &[&str]| -> Option<(String, String)> {
             let (name, (value, origin)) = names.iter().find_map(|n| lookup(n).map(|v| (*n, v)))?;
-            me.variables.push(Variable { name: name.to_owned(), origin, value: redact_url(&value) });
+            me.variables.push(Variable {
+                name: name.to_owned(),
+                origin,
+                value: redact_url(&value),
+            });
             Some((name.to_owned(), value))
         };
         let configured = |p: &str| Some(("[network] proxy".to_owned(), p.to_owned()));
@@ -250,10 +302,21 @@ impl Proxies {
             None => find(NO_PROXY_NAMES).map(|(_, v)| v),
         };
         if let Some(p) = proxy {
-            me.variables.insert(0, Variable { name: "[network] proxy".into(), origin: Origin::Config, value: redact_url(p) });
+            me.variables.insert(
+                0,
+                Variable {
+                    name: "[network] proxy".into(),
+                    origin: Origin::Config,
+                    value: redact_url(p),
+                },
+            );
         }
         if let Some(n) = no_proxy {
-            me.variables.push(Variable { name: "[network] no_proxy".into(), origin: Origin::Config, value: n.to_owned() });
+            me.variables.push(Variable {
+                name: "[network] no_proxy".into(),
+                origin: Origin::Config,
+                value: n.to_owned(),
+            });
         }
         let mut parse = |found: Option<(String, String)>| -> Option<reqwest::Url> {
             let (name, value) = found.filter(|(_, v)| !v.trim().is_empty())?;
@@ -287,8 +350,14 @@ impl Proxies {
     /// Which way a request to `url` goes.
     #[must_use]
     pub fn route(&self, url: &reqwest::Url) -> Route {
-        let proxy = if url.scheme() == "https" { &self.https } else { &self.http };
-        let Some(proxy) = proxy else { return Route::Direct };
+        let proxy = if url.scheme() == "https" {
+            &self.https
+        } else {
+            &self.http
+        };
+        let Some(proxy) = proxy else {
+            return Route::Direct;
+        };
         let host = url.host_str().unwrap_or_default();
         match self.no_proxy.matching(host) {
             Some(entry) => Route::Bypass(entry.to_owned()),
@@ -321,7 +390,9 @@ mod tests {
 
     #[test]
     fn no_proxy_matches_as_curl_does() {
-        let n = NoProxy::parse("localhost, .example.org,*.corp.test 10.0.0.0/8,192.168.1.5,[::1],intra:8080");
+        let n = NoProxy::parse(
+            "localhost, .example.org,*.corp.test 10.0.0.0/8,192.168.1.5,[::1],intra:8080",
+        );
         assert_eq!(n.matching("localhost"), Some("localhost"));
         assert_eq!(n.matching("a.example.org"), Some(".example.org"));
         assert_eq!(n.matching("example.org"), Some(".example.org"));
@@ -345,23 +416,54 @@ mod tests {
             _ => None,
         });
         assert_eq!(p.route(&url("http://annuaire.example/")), Route::Direct);
-        assert_eq!(p.route(&url("https://127.0.0.1:3000/")), Route::Bypass("127.0.0.1".into()));
-        let Route::Proxy(via) = p.route(&url("https://gateway.api.esante.gouv.fr/fhir/v2/metadata")) else { panic!("proxied") };
+        assert_eq!(
+            p.route(&url("https://127.0.0.1:3000/")),
+            Route::Bypass("127.0.0.1".into())
+        );
+        let Route::Proxy(via) =
+            p.route(&url("https://gateway.api.esante.gouv.fr/fhir/v2/metadata"))
+        else {
+            panic!("proxied")
+        };
         assert_eq!(via.host_str(), Some("proxy.local"));
         let shown = format!("{p:?} {:?}", p.variables);
-        assert!(!shown.contains("secret") && shown.contains("HTTPS_PROXY") && shown.contains("[REDACTED]"), "{shown}");
+        assert!(
+            !shown.contains("secret")
+                && shown.contains("HTTPS_PROXY")
+                && shown.contains("[REDACTED]"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn the_configuration_overrides_the_variables() {
-        let p = Proxies::from_lookup(Some("proxy.hopital:8080"), Some(""), |n| (n == "https_proxy").then(|| ("http://other:1".into(), Origin::Environment)));
-        let Route::Proxy(via) = p.route(&url("https://a.example/")) else { panic!("proxied") };
+        let p = Proxies::from_lookup(Some("proxy.hopital:8080"), Some(""), |n| {
+            (n == "https_proxy").then(|| ("http://other:1".into(), Origin::Environment))
+        });
+        let Route::Proxy(via) = p.route(&url("https://a.example/")) else {
+            panic!("proxied")
+        };
         assert_eq!(via.as_str(), "http://proxy.hopital:8080/");
-        assert!(p.variables.iter().all(|v| v.origin == Origin::Config), "{:?}", p.variables);
+        assert!(
+            p.variables.iter().all(|v| v.origin == Origin::Config),
+            "{:?}",
+            p.variables
+        );
         let none = Proxies::explicit(Some(""), None);
         assert!(!none.any());
         let bad = Proxies::explicit(Some("socks5://p:1080"), None);
-        assert!(!bad.any() && bad.invalid[0].problem == BadProxy::Scheme { scheme: "socks5".into() }, "{:?}", bad.invalid);
-        assert!(bad.invalid[0].problem.describe(crate::Lang::Fr).starts_with("schéma de proxy socks5 non pris en charge"));
+        assert!(
+            !bad.any()
+                && bad.invalid[0].problem
+                    == BadProxy::Scheme {
+                        scheme: "socks5".into()
+                    },
+            "{:?}",
+            bad.invalid
+        );
+        assert!(bad.invalid[0]
+            .problem
+            .describe(crate::Lang::Fr)
+            .starts_with("schéma de proxy socks5 non pris en charge"));
     }
 }

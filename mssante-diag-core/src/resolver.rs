@@ -33,7 +33,9 @@ impl TryFrom<String> for Nameserver {
         }
         s.parse::<IpAddr>()
             .map(|ip| Self(SocketAddr::new(ip, 53)))
-            .map_err(|_| format!("`{s}`: expected an IP address, optionally with a port (\"192.0.2.1:53\")"))
+            .map_err(|_| {
+                format!("`{s}`: expected an IP address, optionally with a port (\"192.0.2.1:53\")")
+            })
     }
 }
 
@@ -62,11 +64,16 @@ pub fn build(nameservers: &[Nameserver], timeout: Duration) -> Result<TokioResol
 ///
 /// # Errors
 /// The system configuration or the trust anchor file could not be read, in a few words.
-pub fn build_validating(nameservers: &[Nameserver], timeout: Duration, trust_anchors: Option<&std::path::Path>) -> Result<TokioResolver, String> {
+pub fn build_validating(
+    nameservers: &[Nameserver],
+    timeout: Duration,
+    trust_anchors: Option<&std::path::Path>,
+) -> Result<TokioResolver, String> {
     let mut b = builder(nameservers, timeout)?;
     b.options_mut().validate = true;
     if let Some(path) = trust_anchors {
-        let anchors = hickory_resolver::proto::dnssec::TrustAnchors::from_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let anchors = hickory_resolver::proto::dnssec::TrustAnchors::from_file(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         if anchors.is_empty() {
             return Err(format!("{}: no DNSKEY record", path.display()));
         }
@@ -84,7 +91,8 @@ pub fn effective_nameservers(nameservers: &[Nameserver]) -> Result<Vec<Nameserve
     if !nameservers.is_empty() {
         return Ok(nameservers.to_vec());
     }
-    let (config, _) = hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
+    let (config, _) =
+        hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
     let mut out: Vec<Nameserver> = Vec::new();
     for ns in config.name_servers() {
         let n = Nameserver(ns.socket_addr);
@@ -95,13 +103,21 @@ pub fn effective_nameservers(nameservers: &[Nameserver]) -> Result<Vec<Nameserve
     Ok(out)
 }
 
-fn builder(nameservers: &[Nameserver], timeout: Duration) -> Result<hickory_resolver::ResolverBuilder<TokioConnectionProvider>, String> {
+fn builder(
+    nameservers: &[Nameserver],
+    timeout: Duration,
+) -> Result<hickory_resolver::ResolverBuilder<TokioConnectionProvider>, String> {
     let mut builder = if nameservers.is_empty() {
         TokioResolver::builder_tokio().map_err(|e| e.to_string())?
     } else {
         let group: Vec<NameServerConfig> = nameservers
             .iter()
-            .flat_map(|n| [NameServerConfig::new(n.0, Protocol::Udp), NameServerConfig::new(n.0, Protocol::Tcp)])
+            .flat_map(|n| {
+                [
+                    NameServerConfig::new(n.0, Protocol::Udp),
+                    NameServerConfig::new(n.0, Protocol::Tcp),
+                ]
+            })
             .collect();
         let config = ResolverConfig::from_parts(None, Vec::new(), group);
         TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
@@ -130,8 +146,17 @@ impl reqwest::dns::Resolve for ForHttp {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let resolver = self.0.clone();
         Box::pin(async move {
-            let ips = addresses(&resolver, name.as_str()).await.map_err(|e| Box::new(std::io::Error::other(e.describe(Lang::En))) as Box<dyn std::error::Error + Send + Sync>)?;
-            let addrs: reqwest::dns::Addrs = Box::new(ips.into_iter().take(4).map(|ip| SocketAddr::new(ip, 0)).collect::<Vec<_>>().into_iter());
+            let ips = addresses(&resolver, name.as_str()).await.map_err(|e| {
+                Box::new(std::io::Error::other(e.describe(Lang::En)))
+                    as Box<dyn std::error::Error + Send + Sync>
+            })?;
+            let addrs: reqwest::dns::Addrs = Box::new(
+                ips.into_iter()
+                    .take(4)
+                    .map(|ip| SocketAddr::new(ip, 0))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            );
             Ok(addrs)
         })
     }
@@ -186,11 +211,27 @@ impl LookupError {
     #[must_use]
     pub fn describe(&self, lang: Lang) -> String {
         match self {
-            Self::NoSuchDomain => tr!(lang, "no such domain (NXDOMAIN)", "domaine inexistant (NXDOMAIN)"),
-            Self::NoRecords => tr!(lang, "no record of that type", "aucun enregistrement de ce type"),
-            Self::ServerError(code) => tr!(lang, "the nameserver answered {code}", "le serveur DNS a répondu {code}"),
+            Self::NoSuchDomain => tr!(
+                lang,
+                "no such domain (NXDOMAIN)",
+                "domaine inexistant (NXDOMAIN)"
+            ),
+            Self::NoRecords => tr!(
+                lang,
+                "no record of that type",
+                "aucun enregistrement de ce type"
+            ),
+            Self::ServerError(code) => tr!(
+                lang,
+                "the nameserver answered {code}",
+                "le serveur DNS a répondu {code}"
+            ),
             // hickory drops an answer that does not parse (it could be spoofed) and waits on.
-            Self::Timeout => tr!(lang, "no nameserver answered in time (silence, or answers that do not parse)", "aucun serveur DNS n'a répondu à temps (silence, ou réponses illisibles)"),
+            Self::Timeout => tr!(
+                lang,
+                "no nameserver answered in time (silence, or answers that do not parse)",
+                "aucun serveur DNS n'a répondu à temps (silence, ou réponses illisibles)"
+            ),
             Self::Failed(m) => m.clone(),
         }
     }
@@ -227,19 +268,33 @@ fn absolute(name: &str) -> String {
 /// # Errors
 /// [`LookupError`]: no such domain, no MX record, nameserver error or silence.
 pub async fn mx(resolver: &TokioResolver, domain: &str) -> Result<Vec<Mx>, LookupError> {
-    let lookup = resolver.mx_lookup(absolute(domain)).await.map_err(|e| LookupError::from_resolve(&e))?;
+    let lookup = resolver
+        .mx_lookup(absolute(domain))
+        .await
+        .map_err(|e| LookupError::from_resolve(&e))?;
     let mut records: Vec<Mx> = lookup
         .iter()
         .map(|m| {
             let host = m.exchange().to_utf8();
-            let exchange = if host == "." { host } else { host.trim_end_matches('.').to_owned() };
-            Mx { preference: m.preference(), exchange }
+            let exchange = if host == "." {
+                host
+            } else {
+                host.trim_end_matches('.').to_owned()
+            };
+            Mx {
+                preference: m.preference(),
+                exchange,
+            }
         })
         .collect();
     if records.is_empty() {
         return Err(LookupError::NoRecords);
     }
-    records.sort_by(|a, b| a.preference.cmp(&b.preference).then_with(|| a.exchange.cmp(&b.exchange)));
+    records.sort_by(|a, b| {
+        a.preference
+            .cmp(&b.preference)
+            .then_with(|| a.exchange.cmp(&b.exchange))
+    });
     Ok(records)
 }
 
@@ -251,7 +306,10 @@ pub async fn addresses(resolver: &TokioResolver, host: &str) -> Result<Vec<IpAdd
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
-    let lookup = resolver.lookup_ip(absolute(host)).await.map_err(|e| LookupError::from_resolve(&e))?;
+    let lookup = resolver
+        .lookup_ip(absolute(host))
+        .await
+        .map_err(|e| LookupError::from_resolve(&e))?;
     let ips: Vec<IpAddr> = lookup.iter().collect();
     if ips.is_empty() {
         Err(LookupError::NoRecords)
@@ -279,7 +337,10 @@ pub struct Txt {
 /// # Errors
 /// [`LookupError`]: no such name, no TXT record, nameserver error or silence.
 pub async fn txt(resolver: &TokioResolver, name: &str) -> Result<Vec<Txt>, LookupError> {
-    let lookup = resolver.txt_lookup(absolute(name)).await.map_err(|e| LookupError::from_resolve(&e))?;
+    let lookup = resolver
+        .txt_lookup(absolute(name))
+        .await
+        .map_err(|e| LookupError::from_resolve(&e))?;
     Ok(lookup
         .iter()
         .map(|t| {
@@ -294,7 +355,10 @@ pub async fn txt(resolver: &TokioResolver, name: &str) -> Result<Vec<Txt>, Looku
                 }
                 bytes.extend_from_slice(part);
             }
-            Txt { text: String::from_utf8_lossy(&bytes).into_owned(), truncated }
+            Txt {
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+                truncated,
+            }
         })
         .collect())
 }
@@ -305,13 +369,25 @@ pub async fn txt(resolver: &TokioResolver, name: &str) -> Result<Vec<Txt>, Looku
 ///
 /// # Errors
 /// [`LookupError`]: no PTR record, nameserver error or silence.
-pub async fn reverse(nameservers: &[Nameserver], ip: IpAddr, timeout: Duration) -> Result<Vec<String>, LookupError> {
+pub async fn reverse(
+    nameservers: &[Nameserver],
+    ip: IpAddr,
+    timeout: Duration,
+) -> Result<Vec<String>, LookupError> {
     use hickory_resolver::name_server::NameServerPool;
     use hickory_resolver::proto::op::Query;
     use hickory_resolver::proto::rr::{Name, RData, RecordType};
     use hickory_resolver::proto::xfer::{DnsHandle, DnsRequestOptions, FirstAnswer};
     let servers = effective_nameservers(nameservers).map_err(LookupError::Failed)?;
-    let group: Vec<NameServerConfig> = servers.iter().flat_map(|n| [NameServerConfig::new(n.0, Protocol::Udp), NameServerConfig::new(n.0, Protocol::Tcp)]).collect();
+    let group: Vec<NameServerConfig> = servers
+        .iter()
+        .flat_map(|n| {
+            [
+                NameServerConfig::new(n.0, Protocol::Udp),
+                NameServerConfig::new(n.0, Protocol::Tcp),
+            ]
+        })
+        .collect();
     let mut opts = hickory_resolver::config::ResolverOpts::default();
     opts.timeout = timeout;
     opts.attempts = 1;
@@ -319,16 +395,27 @@ pub async fn reverse(nameservers: &[Nameserver], ip: IpAddr, timeout: Duration) 
     let mut request = DnsRequestOptions::default();
     request.recursion_desired = true;
     let query = Query::query(Name::from(ip), RecordType::PTR);
-    let answer = tokio::time::timeout(timeout + timeout / 10, pool.lookup(query, request).first_answer())
-        .await
-        .map_err(|_| LookupError::Timeout)?
-        .map_err(|e| match e.kind() {
-            ProtoErrorKind::Timeout => LookupError::Timeout,
-            ProtoErrorKind::NoRecordsFound { response_code: ResponseCode::NXDomain, .. } => LookupError::NoSuchDomain,
-            ProtoErrorKind::NoRecordsFound { response_code: ResponseCode::NoError, .. } => LookupError::NoRecords,
-            ProtoErrorKind::NoRecordsFound { response_code, .. } => LookupError::ServerError(response_code.to_string()),
-            _ => LookupError::Failed(e.to_string().chars().take(200).collect()),
-        })?;
+    let answer = tokio::time::timeout(
+        timeout + timeout / 10,
+        pool.lookup(query, request).first_answer(),
+    )
+    .await
+    .map_err(|_| LookupError::Timeout)?
+    .map_err(|e| match e.kind() {
+        ProtoErrorKind::Timeout => LookupError::Timeout,
+        ProtoErrorKind::NoRecordsFound {
+            response_code: ResponseCode::NXDomain,
+            ..
+        } => LookupError::NoSuchDomain,
+        ProtoErrorKind::NoRecordsFound {
+            response_code: ResponseCode::NoError,
+            ..
+        } => LookupError::NoRecords,
+        ProtoErrorKind::NoRecordsFound { response_code, .. } => {
+            LookupError::ServerError(response_code.to_string())
+        }
+        _ => LookupError::Failed(e.to_string().chars().take(200).collect()),
+    })?;
     match answer.response_code() {
         ResponseCode::NoError => {}
         ResponseCode::NXDomain => return Err(LookupError::NoSuchDomain),
@@ -354,8 +441,14 @@ pub async fn reverse(nameservers: &[Nameserver], ip: IpAddr, timeout: Duration) 
 ///
 /// # Errors
 /// [`LookupError`]: no such name, no A record, nameserver error or silence.
-pub async fn ipv4(resolver: &TokioResolver, host: &str) -> Result<Vec<std::net::Ipv4Addr>, LookupError> {
-    let lookup = resolver.ipv4_lookup(absolute(host)).await.map_err(|e| LookupError::from_resolve(&e))?;
+pub async fn ipv4(
+    resolver: &TokioResolver,
+    host: &str,
+) -> Result<Vec<std::net::Ipv4Addr>, LookupError> {
+    let lookup = resolver
+        .ipv4_lookup(absolute(host))
+        .await
+        .map_err(|e| LookupError::from_resolve(&e))?;
     Ok(lookup.iter().map(|a| a.0).collect())
 }
 
@@ -378,7 +471,10 @@ pub struct Tlsa {
 /// [`LookupError`]: no such name, no TLSA record, nameserver error or silence.
 pub async fn tlsa(resolver: &TokioResolver, name: &str) -> Result<Vec<Tlsa>, LookupError> {
     use hickory_resolver::proto::rr::{RData, RecordType};
-    let lookup = resolver.lookup(absolute(name), RecordType::TLSA).await.map_err(|e| LookupError::from_resolve(&e))?;
+    let lookup = resolver
+        .lookup(absolute(name), RecordType::TLSA)
+        .await
+        .map_err(|e| LookupError::from_resolve(&e))?;
     Ok(lookup
         .iter()
         .filter_map(|r| match r {
@@ -413,9 +509,16 @@ pub enum Proof {
 /// # Errors
 /// [`LookupError`]: no such name, no record, nameserver error or silence; a validation failure
 /// is `Failed` with the resolver's reason.
-pub async fn validated(resolver: &TokioResolver, name: &str, rtype: hickory_resolver::proto::rr::RecordType) -> Result<(usize, Proof), LookupError> {
+pub async fn validated(
+    resolver: &TokioResolver,
+    name: &str,
+    rtype: hickory_resolver::proto::rr::RecordType,
+) -> Result<(usize, Proof), LookupError> {
     use hickory_resolver::proto::dnssec::Proof as P;
-    let lookup = resolver.lookup(absolute(name), rtype).await.map_err(|e| LookupError::from_resolve(&e))?;
+    let lookup = resolver
+        .lookup(absolute(name), rtype)
+        .await
+        .map_err(|e| LookupError::from_resolve(&e))?;
     let mut worst = Proof::Secure;
     let mut n = 0;
     for r in lookup.record_iter().filter(|r| r.record_type() == rtype) {
@@ -445,11 +548,23 @@ mod tests {
 
     #[test]
     fn nameservers_parse_with_and_without_port() {
-        assert_eq!(Nameserver::try_from("127.0.77.1:10053".to_owned()), Ok(Nameserver("127.0.77.1:10053".parse().expect("addr"))));
-        assert_eq!(Nameserver::try_from("192.0.2.1".to_owned()).map(|n| n.0.port()), Ok(53));
-        assert_eq!(Nameserver::try_from("[::1]:5353".to_owned()).map(|n| n.0.port()), Ok(5353));
+        assert_eq!(
+            Nameserver::try_from("127.0.77.1:10053".to_owned()),
+            Ok(Nameserver("127.0.77.1:10053".parse().expect("addr")))
+        );
+        assert_eq!(
+            Nameserver::try_from("192.0.2.1".to_owned()).map(|n| n.0.port()),
+            Ok(53)
+        );
+        assert_eq!(
+            Nameserver::try_from("[::1]:5353".to_owned()).map(|n| n.0.port()),
+            Ok(5353)
+        );
         assert!(Nameserver::try_from("ns1.example".to_owned()).is_err());
-        assert_eq!(String::from(Nameserver("192.0.2.1:53".parse().expect("addr"))), "192.0.2.1");
+        assert_eq!(
+            String::from(Nameserver("192.0.2.1:53".parse().expect("addr"))),
+            "192.0.2.1"
+        );
     }
 
     #[test]

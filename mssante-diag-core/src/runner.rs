@@ -42,17 +42,26 @@ impl Selection {
     /// [`Error::UnknownCheck`] for a name that is neither a check id nor a subsystem.
     pub fn resolve(&self, config: &Config) -> Result<Vec<&'static CheckDef>> {
         let all = catalogue();
-        let enabled = |d: &CheckDef| config.subsystems.is_empty() || config.subsystems.iter().any(|s| s == d.subsystem());
+        let enabled = |d: &CheckDef| {
+            config.subsystems.is_empty() || config.subsystems.iter().any(|s| s == d.subsystem())
+        };
         match self {
             Selection::All => Ok(all.into_iter().filter(|d| enabled(d)).collect()),
             Selection::Quick => Ok(all.into_iter().filter(|d| d.quick && enabled(d)).collect()),
             Selection::Only(names) => {
-                if let Some(bad) = names.iter().find(|n| !all.iter().any(|d| d.id == n.as_str() || d.subsystem() == n.as_str())) {
+                if let Some(bad) = names.iter().find(|n| {
+                    !all.iter()
+                        .any(|d| d.id == n.as_str() || d.subsystem() == n.as_str())
+                }) {
                     return Err(Error::UnknownCheck(bad.clone()));
                 }
                 Ok(all
                     .into_iter()
-                    .filter(|d| names.iter().any(|n| d.id == n.as_str() || d.subsystem() == n.as_str()))
+                    .filter(|d| {
+                        names
+                            .iter()
+                            .any(|n| d.id == n.as_str() || d.subsystem() == n.as_str())
+                    })
                     .collect())
             }
         }
@@ -84,7 +93,11 @@ pub async fn run_with_progress(
     mut progress: impl FnMut(&CheckResult),
 ) -> Result<Report> {
     let defs = selection.resolve(&config)?;
-    tracing::info!(checks = defs.len(), timeout_s = config.timeout_secs, "run started");
+    tracing::info!(
+        checks = defs.len(),
+        timeout_s = config.timeout_secs,
+        "run started"
+    );
     let started_at = chrono::Utc::now();
     let start = Instant::now();
     let ctx = Arc::new(Ctx::new(config.clone()));
@@ -123,10 +136,15 @@ pub async fn run_with_progress(
 pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
     let lang = ctx.lang();
     let limit = deadline(def, &ctx.config);
-    tracing::debug!(check = def.id, deadline_s = limit.as_secs_f64(), "check started");
+    tracing::debug!(
+        check = def.id,
+        deadline_s = limit.as_secs_f64(),
+        "check started"
+    );
     let start = Instant::now();
     let step = Arc::new(std::sync::Mutex::new(String::new()));
-    let task = tokio::spawn(crate::checks::CURRENT_STEP.scope(step.clone(), (def.run)(ctx.clone())));
+    let task =
+        tokio::spawn(crate::checks::CURRENT_STEP.scope(step.clone(), (def.run)(ctx.clone())));
     let abort = task.abort_handle();
     // A cancelled run (its future dropped) stops its checks too.
     let _stop_on_drop = AbortOnDrop(abort.clone());
@@ -135,13 +153,21 @@ pub async fn run_one(def: &'static CheckDef, ctx: Arc<Ctx>) -> CheckResult {
         Ok(Err(join)) => {
             let reason = panic_message(join);
             tracing::warn!(check = def.id, %reason, "check failed internally");
-            Outcome::unknown(tr!(lang, "check failed internally: {reason}", "échec interne de la vérification : {reason}"))
+            Outcome::unknown(tr!(
+                lang,
+                "check failed internally: {reason}",
+                "échec interne de la vérification : {reason}"
+            ))
         }
         Err(_) => {
             abort.abort();
             let secs = limit.as_secs_f64().round();
             let at = step.lock().map(|s| s.clone()).unwrap_or_default();
-            let what = if at.is_empty() { def.id.to_owned() } else { tr!(lang, "{} (step {at})", "{} (étape {at})", def.id) };
+            let what = if at.is_empty() {
+                def.id.to_owned()
+            } else {
+                tr!(lang, "{} (step {at})", "{} (étape {at})", def.id)
+            };
             tracing::debug!(check = def.id, step = %at, deadline_s = limit.as_secs_f64(), "check past its deadline");
             ctx.timed_out(&what, TimedOut(secs))
         }
@@ -161,12 +187,19 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn finish(def: &CheckDef, o: Outcome, lang: crate::Lang, vars: &crate::config::Vars, took: Duration) -> CheckResult {
-    let remediation = if o.status == Status::Ok || o.status == Status::Skipped || !o.remediation.is_empty() {
-        o.remediation.into_iter().map(|r| r.render(vars)).collect()
-    } else {
-        def.remediation(lang, vars)
-    };
+fn finish(
+    def: &CheckDef,
+    o: Outcome,
+    lang: crate::Lang,
+    vars: &crate::config::Vars,
+    took: Duration,
+) -> CheckResult {
+    let remediation =
+        if o.status == Status::Ok || o.status == Status::Skipped || !o.remediation.is_empty() {
+            o.remediation.into_iter().map(|r| r.render(vars)).collect()
+        } else {
+            def.remediation(lang, vars)
+        };
     CheckResult {
         id: def.id.to_owned(),
         subsystem: def.subsystem().to_owned(),
@@ -195,7 +228,10 @@ fn millis(d: Duration) -> u64 {
 }
 
 fn hostname() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".to_owned())
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[cfg(test)]
@@ -225,9 +261,17 @@ mod tests {
     async fn a_check_past_its_deadline_names_the_step_it_hung_in() {
         let mut config = Config::default();
         config.timeout_secs = 0.05;
-        let r = run_one(&HANGS_IN_BANNER, Arc::new(Ctx::new(Arc::new(config.clone())))).await;
+        let r = run_one(
+            &HANGS_IN_BANNER,
+            Arc::new(Ctx::new(Arc::new(config.clone()))),
+        )
+        .await;
         assert_eq!(r.status, Status::Critical);
-        assert!(r.summary.contains("smtp.hangs (step banner)"), "{}", r.summary);
+        assert!(
+            r.summary.contains("smtp.hangs (step banner)"),
+            "{}",
+            r.summary
+        );
         config.timeout_state = crate::config::TimeoutState::Unknown;
         let r = run_one(&HANGS_IN_BANNER, Arc::new(Ctx::new(Arc::new(config)))).await;
         assert_eq!(r.status, Status::Unknown);

@@ -84,13 +84,21 @@ impl Failure {
             Self::Connect { cause } => tr!(lang, "{what}: {cause}", "{what} : {cause}"),
             Self::Refused { step, code, text } => {
                 let s = step.name();
-                tr!(lang, "{what}, {s}: answered {code} {text}", "{what}, {s} : a répondu {code} {text}")
+                tr!(
+                    lang,
+                    "{what}, {s}: answered {code} {text}",
+                    "{what}, {s} : a répondu {code} {text}"
+                )
             }
             Self::Protocol { step, cause } => {
                 let s = step.name();
                 tr!(lang, "{what}, {s}: {cause}", "{what}, {s} : {cause}")
             }
-            Self::Tls { cause, .. } => tr!(lang, "{what}: TLS handshake failed: {cause}", "{what} : échec de la négociation TLS : {cause}"),
+            Self::Tls { cause, .. } => tr!(
+                lang,
+                "{what}: TLS handshake failed: {cause}",
+                "{what} : échec de la négociation TLS : {cause}"
+            ),
             Self::NoAnswer(h) => h.describe(lang, what),
         }
     }
@@ -101,7 +109,12 @@ impl Failure {
 /// # Errors
 /// [`Failure::Connect`], or no connection in time.
 pub async fn connect(addr: impl ToSocketAddrs, d: &Deadline, lang: Lang) -> Result<Tcp, Failure> {
-    let tcp = d.step(Phase::Connect, TcpStream::connect(addr)).await?.map_err(|e| Failure::Connect { cause: probe::io_cause(lang, &e) })?;
+    let tcp = d
+        .step(Phase::Connect, TcpStream::connect(addr))
+        .await?
+        .map_err(|e| Failure::Connect {
+            cause: probe::io_cause(lang, &e),
+        })?;
     Ok(Bounded::new(tcp, READ_BUDGET))
 }
 
@@ -109,8 +122,18 @@ pub async fn connect(addr: impl ToSocketAddrs, d: &Deadline, lang: Lang) -> Resu
 ///
 /// # Errors
 /// [`Failure::Tls`], or no handshake in time.
-pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(io: S, tls_name: &str, d: &Deadline, lang: Lang) -> Result<TlsStream<S>, Failure> {
-    d.step(Phase::TlsHandshake, probe::tls_connector().connect(probe::server_name(tls_name), io)).await?.map_err(|e| Failure::Tls {
+pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+    io: S,
+    tls_name: &str,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<TlsStream<S>, Failure> {
+    d.step(
+        Phase::TlsHandshake,
+        probe::tls_connector().connect(probe::server_name(tls_name), io),
+    )
+    .await?
+    .map_err(|e| Failure::Tls {
         cause: probe::tls_error(&e).map_or_else(|| probe::io_cause(lang, &e), ToString::to_string),
         old_version: probe::tls_error(&e).is_some_and(probe::is_old_protocol),
     })
@@ -120,12 +143,35 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(io: S, tls_name: &str, d
 /// certificate valid now (else `critical`); no AUTH offered before TLS (else a `warning`).
 /// `None` when all of it holds.
 #[must_use]
-pub fn tls_verdict(offered: bool, tls: Option<&TlsFacts>, auth_before_tls: &[String], target: &str, lang: Lang) -> Option<(Status, String)> {
+pub fn tls_verdict(
+    offered: bool,
+    tls: Option<&TlsFacts>,
+    auth_before_tls: &[String],
+    target: &str,
+    lang: Lang,
+) -> Option<(Status, String)> {
     if !offered {
-        Some((Status::Critical, tr!(lang, "{target} does not offer STARTTLS", "{target} ne propose pas STARTTLS")))
+        Some((
+            Status::Critical,
+            tr!(
+                lang,
+                "{target} does not offer STARTTLS",
+                "{target} ne propose pas STARTTLS"
+            ),
+        ))
     } else if tls.is_none() {
-        Some((Status::Critical, tr!(lang, "STARTTLS did not complete on {target}", "STARTTLS n'a pas abouti sur {target}")))
-    } else if let Some(problem) = tls.and_then(|t| t.certificate.as_ref()).and_then(|c| c.validity_problem(lang, target)) {
+        Some((
+            Status::Critical,
+            tr!(
+                lang,
+                "STARTTLS did not complete on {target}",
+                "STARTTLS n'a pas abouti sur {target}"
+            ),
+        ))
+    } else if let Some(problem) = tls
+        .and_then(|t| t.certificate.as_ref())
+        .and_then(|c| c.validity_problem(lang, target))
+    {
         Some((Status::Critical, problem))
     } else if !auth_before_tls.is_empty() {
         let m = auth_before_tls.join(" ");
@@ -183,9 +229,17 @@ impl Reply {
         let enhanced = first
             .split_whitespace()
             .next()
-            .filter(|w| w.split('.').count() == 3 && w.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+            .filter(|w| {
+                w.split('.').count() == 3
+                    && w.split('.')
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            })
             .map(str::to_owned);
-        SmtpReply { code: self.code, enhanced, text: first.chars().take(200).collect() }
+        SmtpReply {
+            code: self.code,
+            enhanced,
+            text: first.chars().take(200).collect(),
+        }
     }
 }
 
@@ -216,7 +270,12 @@ pub type Io = BufReader<Box<dyn Stream>>;
 
 /// `ddd-text` (more lines follow) or `ddd text` / `ddd` (last line).
 fn parse_line(line: &str) -> Option<(u16, bool, &str)> {
-    let code = line.get(..3).filter(|c| c.bytes().all(|b| b.is_ascii_digit()))?.parse().ok().filter(|c| (200..600).contains(c))?;
+    let code = line
+        .get(..3)
+        .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))?
+        .parse()
+        .ok()
+        .filter(|c| (200..600).contains(c))?;
     match line.as_bytes().get(3) {
         None => Some((code, true, "")),
         Some(b' ') => Some((code, true, &line[4..])),
@@ -227,7 +286,14 @@ fn parse_line(line: &str) -> Option<(u16, bool, &str)> {
 
 fn not_smtp(step: Phase, got: &[u8], lang: Lang) -> Failure {
     let b = probe::show_bytes(got);
-    Failure::Protocol { step, cause: tr!(lang, "not an SMTP answer ({b})", "réponse qui n'est pas du SMTP ({b})") }
+    Failure::Protocol {
+        step,
+        cause: tr!(
+            lang,
+            "not an SMTP answer ({b})",
+            "réponse qui n'est pas du SMTP ({b})"
+        ),
+    }
 }
 
 fn io_failure(step: Phase, e: &std::io::Error, lang: Lang) -> Failure {
@@ -239,16 +305,28 @@ fn io_failure(step: Phase, e: &std::io::Error, lang: Lang) -> Failure {
     Failure::Protocol { step, cause }
 }
 
-async fn read_reply<S: AsyncRead + Unpin>(io: &mut BufReader<S>, step: Phase, lang: Lang) -> Result<Reply, Failure> {
+async fn read_reply<S: AsyncRead + Unpin>(
+    io: &mut BufReader<S>,
+    step: Phase,
+    lang: Lang,
+) -> Result<Reply, Failure> {
     let mut lines = Vec::new();
     let mut code = 0;
     for _ in 0..MAX_LINES {
-        let raw = probe::read_line(io, MAX_LINE).await.map_err(|e| io_failure(step, &e, lang))?;
+        let raw = probe::read_line(io, MAX_LINE)
+            .await
+            .map_err(|e| io_failure(step, &e, lang))?;
         if raw.is_empty() {
-            let cause = tr!(lang, "connection closed by the server", "connexion fermée par le serveur");
+            let cause = tr!(
+                lang,
+                "connection closed by the server",
+                "connexion fermée par le serveur"
+            );
             return Err(Failure::Protocol { step, cause });
         }
-        let text = std::str::from_utf8(&raw).map_err(|_| not_smtp(step, &raw, lang))?.trim_end_matches(['\r', '\n']);
+        let text = std::str::from_utf8(&raw)
+            .map_err(|_| not_smtp(step, &raw, lang))?
+            .trim_end_matches(['\r', '\n']);
         let (c, last, rest) = parse_line(text).ok_or_else(|| not_smtp(step, &raw, lang))?;
         if !lines.is_empty() && c != code {
             return Err(not_smtp(step, &raw, lang));
@@ -259,7 +337,11 @@ async fn read_reply<S: AsyncRead + Unpin>(io: &mut BufReader<S>, step: Phase, la
             return Ok(Reply { code, lines });
         }
     }
-    let cause = tr!(lang, "more than {MAX_LINES} reply lines", "plus de {MAX_LINES} lignes de réponse");
+    let cause = tr!(
+        lang,
+        "more than {MAX_LINES} reply lines",
+        "plus de {MAX_LINES} lignes de réponse"
+    );
     Err(Failure::Protocol { step, cause })
 }
 
@@ -267,24 +349,52 @@ async fn read_reply<S: AsyncRead + Unpin>(io: &mut BufReader<S>, step: Phase, la
 ///
 /// # Errors
 /// [`Failure::Protocol`]: not SMTP, too long, or the connection closed.
-pub async fn command<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, command: Option<&str>, step: Phase, lang: Lang) -> Result<Reply, Failure> {
+pub async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    command: Option<&str>,
+    step: Phase,
+    lang: Lang,
+) -> Result<Reply, Failure> {
     if let Some(c) = command {
-        io.get_mut().write_all(c.as_bytes()).await.map_err(|e| io_failure(step, &e, lang))?;
-        io.get_mut().flush().await.map_err(|e| io_failure(step, &e, lang))?;
+        io.get_mut()
+            .write_all(c.as_bytes())
+            .await
+            .map_err(|e| io_failure(step, &e, lang))?;
+        io.get_mut()
+            .flush()
+            .await
+            .map_err(|e| io_failure(step, &e, lang))?;
     }
     read_reply(io, step, lang).await
 }
 
 /// Sends a command (if any) within the deadline's step, reads the reply, and requires `expected`.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, command: Option<&str>, expected: u16, step: Phase, d: &Deadline, lang: Lang) -> Result<Reply, Failure> {
-    let reply = d.step(step, self::command(io, command, step, lang)).await??;
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    command: Option<&str>,
+    expected: u16,
+    step: Phase,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<Reply, Failure> {
+    let reply = d
+        .step(step, self::command(io, command, step, lang))
+        .await??;
     if reply.code == expected {
         Ok(reply)
     } else if reply.code >= 400 {
-        Err(Failure::Refused { step, code: reply.code, text: reply.first().chars().take(200).collect() })
+        Err(Failure::Refused {
+            step,
+            code: reply.code,
+            text: reply.first().chars().take(200).collect(),
+        })
     } else {
         let code = reply.code;
-        let cause = tr!(lang, "unexpected reply {code} (expected {expected})", "réponse inattendue {code} ({expected} attendu)");
+        let cause = tr!(
+            lang,
+            "unexpected reply {code} (expected {expected})",
+            "réponse inattendue {code} ({expected} attendu)"
+        );
         Err(Failure::Protocol { step, cause })
     }
 }
@@ -301,10 +411,22 @@ pub struct EhloFacts {
 }
 
 fn ehlo_facts(reply: &Reply) -> EhloFacts {
-    let mut f = EhloFacts { name: reply.first().split_whitespace().next().unwrap_or_default().to_owned(), ..EhloFacts::default() };
+    let mut f = EhloFacts {
+        name: reply
+            .first()
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        ..EhloFacts::default()
+    };
     for line in reply.lines.iter().skip(1) {
-        let mut words = line.split(|c: char| c.is_whitespace() || c == '=').filter(|w| !w.is_empty());
-        let Some(keyword) = words.next().map(str::to_ascii_uppercase) else { continue };
+        let mut words = line
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .filter(|w| !w.is_empty());
+        let Some(keyword) = words.next().map(str::to_ascii_uppercase) else {
+            continue;
+        };
         if keyword == "AUTH" {
             for m in words.map(str::to_ascii_uppercase) {
                 if !f.auth.contains(&m) {
@@ -323,14 +445,26 @@ fn ehlo_facts(reply: &Reply) -> EhloFacts {
 ///
 /// # Errors
 /// The step's failure, or no answer in time.
-pub async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, hello: &str, step: Phase, d: &Deadline, lang: Lang) -> Result<EhloFacts, Failure> {
+pub async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    hello: &str,
+    step: Phase,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<EhloFacts, Failure> {
     let ehlo = Ehlo::new(ClientId::Domain(hello.to_owned())).to_string();
-    Ok(ehlo_facts(&exchange(io, Some(&ehlo), 250, step, d, lang).await?))
+    Ok(ehlo_facts(
+        &exchange(io, Some(&ehlo), 250, step, d, lang).await?,
+    ))
 }
 
 /// Sends QUIT, reads the `221` and closes (TLS close_notify included), briefly: a session
 /// that already told what it had to is not failed by a slow goodbye.
-pub async fn goodbye<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, d: &Deadline, lang: Lang) {
+pub async fn goodbye<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    d: &Deadline,
+    lang: Lang,
+) {
     let _ = tokio::time::timeout(GOODBYE_GRACE.min(d.remaining()), async {
         let _ = command(io, Some(&Quit.to_string()), Phase::Logout, lang).await;
         let _ = io.get_mut().shutdown().await;
@@ -342,9 +476,15 @@ pub async fn goodbye<S: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<S>, d
 ///
 /// # Errors
 /// The connection or the banner failed, or did not come in time.
-pub async fn smtp_banner(addr: impl ToSocketAddrs, d: &Deadline, lang: Lang) -> Result<Reply, Failure> {
+pub async fn smtp_banner(
+    addr: impl ToSocketAddrs,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<Reply, Failure> {
     let mut io = BufReader::new(connect(addr, d, lang).await?);
-    let banner = d.step(Phase::Banner, command(&mut io, None, Phase::Banner, lang)).await??;
+    let banner = d
+        .step(Phase::Banner, command(&mut io, None, Phase::Banner, lang))
+        .await??;
     goodbye(&mut io, d, lang).await;
     Ok(banner)
 }
@@ -362,7 +502,14 @@ pub enum SmtpConn {
 ///
 /// # Errors
 /// The failure of the step that failed (a step without answer in time included).
-pub async fn smtp_starttls(s: &mut SmtpSession, addr: impl ToSocketAddrs, hello: &str, tls_name: &str, d: &Deadline, lang: Lang) -> Result<SmtpConn, Failure> {
+pub async fn smtp_starttls(
+    s: &mut SmtpSession,
+    addr: impl ToSocketAddrs,
+    hello: &str,
+    tls_name: &str,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<SmtpConn, Failure> {
     let mut io = BufReader::new(connect(addr, d, lang).await?);
     let banner = exchange(&mut io, None, 220, Phase::Banner, d, lang).await?;
     s.banner = banner.first().chars().take(200).collect();
@@ -372,7 +519,15 @@ pub async fn smtp_starttls(s: &mut SmtpSession, addr: impl ToSocketAddrs, hello:
     if !s.starttls_offered {
         return Ok(SmtpConn::Plain(io.into_inner()));
     }
-    exchange(&mut io, Some(&Starttls.to_string()), 220, Phase::StartTls, d, lang).await?;
+    exchange(
+        &mut io,
+        Some(&Starttls.to_string()),
+        220,
+        Phase::StartTls,
+        d,
+        lang,
+    )
+    .await?;
     // Whatever the server sent past its 220 is dropped with the buffer (no command injection).
     let tls = upgrade(io.into_inner(), tls_name, d, lang).await?;
     s.tls_established = true;
@@ -384,11 +539,24 @@ pub async fn smtp_starttls(s: &mut SmtpSession, addr: impl ToSocketAddrs, hello:
 ///
 /// # Errors
 /// As [`smtp_starttls`]; STARTTLS not offered is a [`Failure::Protocol`] at EHLO.
-pub async fn smtp_tls(addr: impl ToSocketAddrs, hello: &str, tls_name: &str, d: &Deadline, lang: Lang) -> Result<(SmtpSession, Tls), Failure> {
+pub async fn smtp_tls(
+    addr: impl ToSocketAddrs,
+    hello: &str,
+    tls_name: &str,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<(SmtpSession, Tls), Failure> {
     let mut s = SmtpSession::default();
     match smtp_starttls(&mut s, addr, hello, tls_name, d, lang).await? {
         SmtpConn::Tls(tls) => Ok((s, *tls)),
-        SmtpConn::Plain(_) => Err(Failure::Protocol { step: Phase::Ehlo, cause: tr!(lang, "STARTTLS is not offered", "STARTTLS n'est pas proposé") }),
+        SmtpConn::Plain(_) => Err(Failure::Protocol {
+            step: Phase::Ehlo,
+            cause: tr!(
+                lang,
+                "STARTTLS is not offered",
+                "STARTTLS n'est pas proposé"
+            ),
+        }),
     }
 }
 
@@ -405,18 +573,33 @@ pub struct SmtpPeer {
 }
 
 fn peer_of(banner: &str) -> SmtpPeer {
-    let host = banner.split_whitespace().next().map(|h| h.trim_end_matches('.').to_ascii_lowercase());
-    SmtpPeer { banner: Some(banner.to_owned()), banner_host: host, chain: Vec::new() }
+    let host = banner
+        .split_whitespace()
+        .next()
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase());
+    SmtpPeer {
+        banner: Some(banner.to_owned()),
+        banner_host: host,
+        chain: Vec::new(),
+    }
 }
 
 /// Reads the `220` banner of the SMTP server at `addr` (and says `QUIT`).
 ///
 /// # Errors
 /// Connection, banner (a refusal included), or no answer in time.
-pub async fn banner(addr: std::net::SocketAddr, d: &Deadline, lang: Lang) -> Result<SmtpPeer, Failure> {
+pub async fn banner(
+    addr: std::net::SocketAddr,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<SmtpPeer, Failure> {
     let reply = smtp_banner(addr, d, lang).await?;
     if reply.code != 220 {
-        return Err(Failure::Refused { step: Phase::Banner, code: reply.code, text: reply.first().chars().take(200).collect() });
+        return Err(Failure::Refused {
+            step: Phase::Banner,
+            code: reply.code,
+            text: reply.first().chars().take(200).collect(),
+        });
     }
     Ok(peer_of(reply.first()))
 }
@@ -426,9 +609,17 @@ pub async fn banner(addr: std::net::SocketAddr, d: &Deadline, lang: Lang) -> Res
 ///
 /// # Errors
 /// The step that failed or did not answer in time.
-pub async fn handshake(addr: std::net::SocketAddr, tls_name: &str, d: &Deadline, lang: Lang) -> Result<SmtpPeer, Failure> {
+pub async fn handshake(
+    addr: std::net::SocketAddr,
+    tls_name: &str,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<SmtpPeer, Failure> {
     let (s, tls) = smtp_tls(addr, HELLO, tls_name, d, lang).await?;
-    Ok(SmtpPeer { chain: probe::peer_chain(tls.get_ref().1), ..peer_of(&s.banner) })
+    Ok(SmtpPeer {
+        chain: probe::peer_chain(tls.get_ref().1),
+        ..peer_of(&s.banner)
+    })
 }
 
 // ---- IMAP ----
@@ -467,24 +658,53 @@ fn capability_name(c: &Capability<'_>) -> String {
 fn imap_cause(e: &impl std::fmt::Display, lang: Lang) -> String {
     let text = e.to_string();
     if text.contains("input:") || text.contains("during parsing") {
-        return tr!(lang, "an answer that does not parse as IMAP", "une réponse qui n'est pas de l'IMAP");
+        return tr!(
+            lang,
+            "an answer that does not parse as IMAP",
+            "une réponse qui n'est pas de l'IMAP"
+        );
     }
     text.chars().take(200).collect()
 }
 
-async fn read_greeting<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut async_imap::Client<S>, lang: Lang) -> Result<(String, Vec<String>), Failure> {
-    let greeting = |cause: String| Failure::Protocol { step: Phase::Greeting, cause };
-    let closed = || greeting(tr!(lang, "connection closed before the greeting", "connexion fermée avant le message d'accueil"));
-    let resp = client.read_response().await.ok_or_else(closed)?.map_err(|e| greeting(imap_cause(&e, lang)))?;
+async fn read_greeting<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(
+    client: &mut async_imap::Client<S>,
+    lang: Lang,
+) -> Result<(String, Vec<String>), Failure> {
+    let greeting = |cause: String| Failure::Protocol {
+        step: Phase::Greeting,
+        cause,
+    };
+    let closed = || {
+        greeting(tr!(
+            lang,
+            "connection closed before the greeting",
+            "connexion fermée avant le message d'accueil"
+        ))
+    };
+    let resp = client
+        .read_response()
+        .await
+        .ok_or_else(closed)?
+        .map_err(|e| greeting(imap_cause(&e, lang)))?;
     match resp.parsed() {
-        Response::Data { status: async_imap::imap_proto::Status::Ok, code, information } => {
+        Response::Data {
+            status: async_imap::imap_proto::Status::Ok,
+            code,
+            information,
+        } => {
             let caps = match code {
                 Some(ResponseCode::Capabilities(c)) => c.iter().map(capability_name).collect(),
                 _ => Vec::new(),
             };
             Ok((information.as_deref().unwrap_or_default().to_owned(), caps))
         }
-        other => Err(greeting(format!("not an OK greeting: {other:?}").chars().take(200).collect())),
+        other => Err(greeting(
+            format!("not an OK greeting: {other:?}")
+                .chars()
+                .take(200)
+                .collect(),
+        )),
     }
 }
 
@@ -492,11 +712,20 @@ async fn read_greeting<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debu
 ///
 /// # Errors
 /// A refusal or nonsense ([`Failure::Protocol`]), or no answer in time.
-pub async fn imap_capabilities<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut async_imap::Client<S>, d: &Deadline, lang: Lang) -> Result<Vec<String>, Failure> {
+pub async fn imap_capabilities<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(
+    client: &mut async_imap::Client<S>,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<Vec<String>, Failure> {
     // Untagged answers reach us through the "unsolicited" channel.
     let (tx, rx) = async_channel::bounded(64);
     let asked = client.run_command_and_check_ok("CAPABILITY", Some(tx));
-    d.step(Phase::Capability, asked).await?.map_err(|e| Failure::Protocol { step: Phase::Capability, cause: imap_cause(&e, lang) })?;
+    d.step(Phase::Capability, asked)
+        .await?
+        .map_err(|e| Failure::Protocol {
+            step: Phase::Capability,
+            cause: imap_cause(&e, lang),
+        })?;
     let mut caps = Vec::new();
     while let Ok(msg) = rx.try_recv() {
         if let async_imap::types::UnsolicitedResponse::Other(data) = msg {
@@ -509,8 +738,15 @@ pub async fn imap_capabilities<S: AsyncRead + AsyncWrite + Unpin + Send + std::f
 }
 
 /// Says LOGOUT, briefly: a session that already told what it had to is not failed by a slow goodbye.
-pub async fn logout<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(client: &mut async_imap::Client<S>, d: &Deadline) {
-    let _ = tokio::time::timeout(GOODBYE_GRACE.min(d.remaining()), client.run_command_and_check_ok("LOGOUT", None)).await;
+pub async fn logout<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(
+    client: &mut async_imap::Client<S>,
+    d: &Deadline,
+) {
+    let _ = tokio::time::timeout(
+        GOODBYE_GRACE.min(d.remaining()),
+        client.run_command_and_check_ok("LOGOUT", None),
+    )
+    .await;
 }
 
 /// Connects, reads the greeting, asks CAPABILITY (unless the greeting told them) and, when
@@ -519,18 +755,38 @@ pub async fn logout<S: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(
 ///
 /// # Errors
 /// The failure of the step that failed (a step without answer in time included).
-pub async fn imap_starttls(s: &mut ImapSession, addr: impl ToSocketAddrs, tls_name: &str, d: &Deadline, lang: Lang) -> Result<Option<Tls>, Failure> {
+pub async fn imap_starttls(
+    s: &mut ImapSession,
+    addr: impl ToSocketAddrs,
+    tls_name: &str,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<Option<Tls>, Failure> {
     let mut client = async_imap::Client::new(connect(addr, d, lang).await?);
-    let (greeting, greeting_caps) = d.step(Phase::Greeting, read_greeting(&mut client, lang)).await??;
+    let (greeting, greeting_caps) = d
+        .step(Phase::Greeting, read_greeting(&mut client, lang))
+        .await??;
     s.greeting = greeting;
-    s.capabilities = if greeting_caps.is_empty() { imap_capabilities(&mut client, d, lang).await? } else { greeting_caps };
-    s.starttls_offered = s.capabilities.iter().any(|c| c.eq_ignore_ascii_case("STARTTLS"));
+    s.capabilities = if greeting_caps.is_empty() {
+        imap_capabilities(&mut client, d, lang).await?
+    } else {
+        greeting_caps
+    };
+    s.starttls_offered = s
+        .capabilities
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("STARTTLS"));
     if !s.starttls_offered {
         logout(&mut client, d).await;
         return Ok(None);
     }
     let asked = client.run_command_and_check_ok("STARTTLS", None);
-    d.step(Phase::StartTls, asked).await?.map_err(|e| Failure::Protocol { step: Phase::StartTls, cause: imap_cause(&e, lang) })?;
+    d.step(Phase::StartTls, asked)
+        .await?
+        .map_err(|e| Failure::Protocol {
+            step: Phase::StartTls,
+            cause: imap_cause(&e, lang),
+        })?;
     // Whatever the server sent past its OK is dropped with the client's buffer.
     let tls = upgrade(client.into_inner(), tls_name, d, lang).await?;
     s.tls = Some(probe::tls_facts(tls.get_ref().1));
@@ -541,10 +797,22 @@ pub async fn imap_starttls(s: &mut ImapSession, addr: impl ToSocketAddrs, tls_na
 ///
 /// # Errors
 /// As [`imap_starttls`]; STARTTLS not offered is a [`Failure::Protocol`] at CAPABILITY.
-pub async fn imap_tls(addr: impl ToSocketAddrs, tls_name: &str, d: &Deadline, lang: Lang) -> Result<Tls, Failure> {
+pub async fn imap_tls(
+    addr: impl ToSocketAddrs,
+    tls_name: &str,
+    d: &Deadline,
+    lang: Lang,
+) -> Result<Tls, Failure> {
     imap_starttls(&mut ImapSession::default(), addr, tls_name, d, lang)
         .await?
-        .ok_or_else(|| Failure::Protocol { step: Phase::Capability, cause: tr!(lang, "STARTTLS is not offered", "STARTTLS n'est pas proposé") })
+        .ok_or_else(|| Failure::Protocol {
+            step: Phase::Capability,
+            cause: tr!(
+                lang,
+                "STARTTLS is not offered",
+                "STARTTLS n'est pas proposé"
+            ),
+        })
 }
 
 #[cfg(test)]
@@ -553,10 +821,25 @@ mod tests {
 
     #[test]
     fn reply_lines_parse() {
-        assert_eq!(parse_line("220 mail.example ESMTP"), Some((220, true, "mail.example ESMTP")));
-        assert_eq!(parse_line("250-PIPELINING"), Some((250, false, "PIPELINING")));
+        assert_eq!(
+            parse_line("220 mail.example ESMTP"),
+            Some((220, true, "mail.example ESMTP"))
+        );
+        assert_eq!(
+            parse_line("250-PIPELINING"),
+            Some((250, false, "PIPELINING"))
+        );
         assert_eq!(parse_line("250"), Some((250, true, "")));
-        for bad in ["", "22", "AAAA", "2200 x", "999 x", "120 x", "220x", "HTTP/1.1 200 OK"] {
+        for bad in [
+            "",
+            "22",
+            "AAAA",
+            "2200 x",
+            "999 x",
+            "120 x",
+            "220x",
+            "HTTP/1.1 200 OK",
+        ] {
             assert_eq!(parse_line(bad), None, "{bad}");
         }
     }
@@ -565,7 +848,16 @@ mod tests {
     fn ehlo_keywords_and_mechanisms() {
         let reply = Reply {
             code: 250,
-            lines: ["mail.example", "PIPELINING", "AUTH PLAIN LOGIN", "AUTH=LOGIN", "starttls", "   "].map(str::to_owned).to_vec(),
+            lines: [
+                "mail.example",
+                "PIPELINING",
+                "AUTH PLAIN LOGIN",
+                "AUTH=LOGIN",
+                "starttls",
+                "   ",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         };
         let f = ehlo_facts(&reply);
         assert_eq!(f.name, "mail.example");
@@ -583,19 +875,38 @@ mod tests {
     fn imap_errors_never_quote_the_peer() {
         // async-imap's parse errors carry the whole unparsed answer (up to the read budget).
         let flood = format!("io: Error(Error {{ input: [{}], code: TakeWhile1 }}) during parsing of \"* CAPABILITY {{2147483647}}\"", "65, ".repeat(60_000));
-        assert_eq!(imap_cause(&flood, Lang::En), "an answer that does not parse as IMAP");
-        assert_eq!(imap_cause(&flood, Lang::Fr), "une réponse qui n'est pas de l'IMAP");
+        assert_eq!(
+            imap_cause(&flood, Lang::En),
+            "an answer that does not parse as IMAP"
+        );
+        assert_eq!(
+            imap_cause(&flood, Lang::Fr),
+            "une réponse qui n'est pas de l'IMAP"
+        );
         assert_eq!(imap_cause(&"x".repeat(10_000), Lang::En).len(), 200);
-        assert_eq!(imap_cause(&"bad response: no", Lang::En), "bad response: no");
+        assert_eq!(
+            imap_cause(&"bad response: no", Lang::En),
+            "bad response: no"
+        );
     }
 
     #[test]
     fn starttls_verdict() {
         let lang = Lang::En;
-        let tls = TlsFacts { version: "TLSv1_3".into(), cipher: "x".into(), chain_len: 1, certificate: None };
-        assert_eq!(tls_verdict(false, None, &[], "t", lang).map(|v| v.0), Some(Status::Critical));
-        assert!(tls_verdict(true, None, &[], "t", lang).is_some_and(|v| v.1.contains("did not complete")));
-        assert!(tls_verdict(true, Some(&tls), &["PLAIN".into()], "t", lang).is_some_and(|v| v.0 == Status::Warning && v.1.contains("AUTH (PLAIN) before TLS")));
+        let tls = TlsFacts {
+            version: "TLSv1_3".into(),
+            cipher: "x".into(),
+            chain_len: 1,
+            certificate: None,
+        };
+        assert_eq!(
+            tls_verdict(false, None, &[], "t", lang).map(|v| v.0),
+            Some(Status::Critical)
+        );
+        assert!(tls_verdict(true, None, &[], "t", lang)
+            .is_some_and(|v| v.1.contains("did not complete")));
+        assert!(tls_verdict(true, Some(&tls), &["PLAIN".into()], "t", lang)
+            .is_some_and(|v| v.0 == Status::Warning && v.1.contains("AUTH (PLAIN) before TLS")));
         assert_eq!(tls_verdict(true, Some(&tls), &[], "t", lang), None);
     }
 }

@@ -18,8 +18,18 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 /// read from the process environment too, and the configuration's inline secrets.
 pub(super) fn secret_values(config: &Config) -> Vec<String> {
     let mut keys = secret_env_keys(config);
-    keys.extend(config.env.keys().filter(|k| super::redact::is_secret_key(k)).map(str::to_owned));
-    let mut values: Vec<String> = keys.iter().flat_map(|k| [config.env.get(k).map(str::to_owned), config.env.lookup(k)]).flatten().collect();
+    keys.extend(
+        config
+            .env
+            .keys()
+            .filter(|k| super::redact::is_secret_key(k))
+            .map(str::to_owned),
+    );
+    let mut values: Vec<String> = keys
+        .iter()
+        .flat_map(|k| [config.env.get(k).map(str::to_owned), config.env.lookup(k)])
+        .flatten()
+        .collect();
     values.extend(crate::config::inline_secrets(config));
     values
 }
@@ -40,7 +50,13 @@ fn secret_env_keys(config: &Config) -> Vec<String> {
             _ => {}
         }
     }
-    let mut keys = config.env.path.as_ref().and_then(|p| read_bounded(p).ok()).map(|t| super::redact::marked_env_keys(&t)).unwrap_or_default();
+    let mut keys = config
+        .env
+        .path
+        .as_ref()
+        .and_then(|p| read_bounded(p).ok())
+        .map(|t| super::redact::marked_env_keys(&t))
+        .unwrap_or_default();
     if let Ok(v) = serde_json::to_value(config) {
         walk(&v, &mut keys);
     }
@@ -52,12 +68,17 @@ fn read_bounded(path: &Path) -> Result<String, String> {
     use std::io::Read;
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {}", path.display(), e.kind()))?;
     let mut buf = Vec::new();
-    f.take(MAX_FILE_BYTES).read_to_end(&mut buf).map_err(|e| format!("{}: {}", path.display(), e.kind()))?;
+    f.take(MAX_FILE_BYTES)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("{}: {}", path.display(), e.kind()))?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// Runs a blocking gatherer off the runtime, under the step timeout.
-async fn blocking<T: Send + 'static>(config: &Config, f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+async fn blocking<T: Send + 'static>(
+    config: &Config,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
     match tokio::time::timeout(config.timeout(), tokio::task::spawn_blocking(f)).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(format!("failed internally: {e}")),
@@ -66,13 +87,20 @@ async fn blocking<T: Send + 'static>(config: &Config, f: impl FnOnce() -> T + Se
 }
 
 /// Gathers every member into `b`.
-pub(super) async fn all(config: &Arc<Config>, log_lines: u32, report: Option<crate::model::Report>, b: &mut Builder) {
+pub(super) async fn all(
+    config: &Arc<Config>,
+    log_lines: u32,
+    report: Option<crate::model::Report>,
+    b: &mut Builder,
+) {
     let report_task = {
         let config = config.clone();
         async move {
             match report {
                 Some(r) => Ok(r),
-                None => crate::runner::run(config, &crate::runner::Selection::All).await.map_err(|e| e.chain()),
+                None => crate::runner::run(config, &crate::runner::Selection::All)
+                    .await
+                    .map_err(|e| e.chain()),
             }
         }
     };
@@ -87,7 +115,11 @@ pub(super) async fn all(config: &Arc<Config>, log_lines: u32, report: Option<cra
             move || disk(&config)
         }),
     );
-    for (name, r) in [("system.txt", system), ("network.txt", network), ("disk.txt", disk)] {
+    for (name, r) in [
+        ("system.txt", system),
+        ("network.txt", network),
+        ("disk.txt", disk),
+    ] {
         match r {
             Ok(text) => b.text(name, &text),
             Err(why) => b.missing(name, &why),
@@ -122,7 +154,11 @@ pub(super) async fn all(config: &Arc<Config>, log_lines: u32, report: Option<cra
 
 /// uname, os-release, uptime and load.
 fn system() -> String {
-    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_owned()).unwrap_or_else(|e| format!("({p}: {})", e.kind()));
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|e| format!("({p}: {})", e.kind()))
+    };
     let mut out = String::from("# uname\n");
     let _ = writeln!(
         out,
@@ -134,10 +170,21 @@ fn system() -> String {
         std::env::consts::ARCH
     );
     let _ = writeln!(out, "\n# /etc/os-release\n{}", read("/etc/os-release"));
-    let uptime: f64 = read("/proc/uptime").split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let uptime: f64 = read("/proc/uptime")
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let secs = uptime as u64;
-    let _ = writeln!(out, "\n# uptime\nup {}d {:02}:{:02}, load average {}", secs / 86400, secs % 86400 / 3600, secs % 3600 / 60, read("/proc/loadavg"));
+    let _ = writeln!(
+        out,
+        "\n# uptime\nup {}d {:02}:{:02}, load average {}",
+        secs / 86400,
+        secs % 86400 / 3600,
+        secs % 3600 / 60,
+        read("/proc/loadavg")
+    );
     out
 }
 
@@ -148,7 +195,9 @@ fn network() -> String {
         Ok(addrs) => {
             for a in addrs {
                 let addr = a.address.as_ref().and_then(|s| {
-                    s.as_sockaddr_in().map(|v4| std::net::IpAddr::V4(v4.ip())).or_else(|| s.as_sockaddr_in6().map(|v6| std::net::IpAddr::V6(v6.ip())))
+                    s.as_sockaddr_in()
+                        .map(|v4| std::net::IpAddr::V4(v4.ip()))
+                        .or_else(|| s.as_sockaddr_in6().map(|v6| std::net::IpAddr::V6(v6.ip())))
                 });
                 if let Some(ip) = addr {
                     let _ = writeln!(out, "{:<12} {ip}", a.interface_name);
@@ -163,11 +212,19 @@ fn network() -> String {
     match crate::checks::system::ports::listeners(Path::new("/proc")) {
         Ok(l) => {
             for s in &l.listeners {
-                let owners: Vec<String> = s.owners.iter().map(|o| format!("{}/{}", o.pid, o.name)).collect();
+                let owners: Vec<String> = s
+                    .owners
+                    .iter()
+                    .map(|o| format!("{}/{}", o.pid, o.name))
+                    .collect();
                 let _ = writeln!(out, "{:<40} {:>5} {}", s.address, s.port, owners.join(","));
             }
             if l.unreadable_processes > 0 {
-                let _ = writeln!(out, "({} processes not readable: their sockets' owners are unknown)", l.unreadable_processes);
+                let _ = writeln!(
+                    out,
+                    "({} processes not readable: their sockets' owners are unknown)",
+                    l.unreadable_processes
+                );
             }
         }
         Err(e) => {
@@ -179,7 +236,13 @@ fn network() -> String {
 
 /// Space and inodes of the filesystems of the project, its data, Docker's data and `/`.
 fn disk(config: &Config) -> String {
-    let paths: Vec<PathBuf> = [config.project_dir.clone(), config.project_dir.join("data"), PathBuf::from("/var/lib/docker"), PathBuf::from("/")].into();
+    let paths: Vec<PathBuf> = [
+        config.project_dir.clone(),
+        config.project_dir.join("data"),
+        PathBuf::from("/var/lib/docker"),
+        PathBuf::from("/"),
+    ]
+    .into();
     let (fss, unmeasured) = crate::fs::filesystems(&paths);
     let mut out = String::from("# filesystems (size available used% inodes-used% paths)\n");
     for f in &fss {
@@ -210,29 +273,73 @@ enum DockerMember {
 /// Engine version, the project's containers (inspected), one-shot stats of the running ones,
 /// and each service's recent log.
 async fn docker(config: &Arc<Config>, log_lines: u32) -> Result<Vec<DockerMember>, String> {
-    use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder, StatsOptionsBuilder};
+    use bollard::query_parameters::{
+        InspectContainerOptions, ListContainersOptionsBuilder, StatsOptionsBuilder,
+    };
     use futures::StreamExt;
     let lang = config.lang;
     let d = &config.docker;
     let timeout = config.timeout();
-    let engine = tokio::time::timeout(timeout, crate::docker::connect(&d.host, d.enabled, &config.project_dir, timeout, lang))
-        .await
-        .map_err(|_| format!("Docker engine: no answer within {} s", config.timeout_secs))?
-        .map_err(|e| e.describe(lang))?;
+    let engine = tokio::time::timeout(
+        timeout,
+        crate::docker::connect(&d.host, d.enabled, &config.project_dir, timeout, lang),
+    )
+    .await
+    .map_err(|_| format!("Docker engine: no answer within {} s", config.timeout_secs))?
+    .map_err(|e| e.describe(lang))?;
     let docker = &engine.docker;
-    let mut out = vec![DockerMember::Json("docker/version.json".into(), serde_json::to_value(&engine.version).unwrap_or_default())];
-    let filters = std::collections::HashMap::from([("label", vec![format!("{}={}", crate::docker::PROJECT_LABEL, d.project)])]);
-    let listed = tokio::time::timeout(timeout, docker.list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))).await;
+    let mut out = vec![DockerMember::Json(
+        "docker/version.json".into(),
+        serde_json::to_value(&engine.version).unwrap_or_default(),
+    )];
+    let filters = std::collections::HashMap::from([(
+        "label",
+        vec![format!("{}={}", crate::docker::PROJECT_LABEL, d.project)],
+    )]);
+    let listed = tokio::time::timeout(
+        timeout,
+        docker.list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        )),
+    )
+    .await;
     let list = match listed {
         Ok(Ok(l)) => l,
-        Ok(Err(e)) => return Ok(push_missing(out, "docker/containers.json", engine.explain(&e).describe(lang))),
-        Err(_) => return Ok(push_missing(out, "docker/containers.json", format!("no answer within {} s", config.timeout_secs))),
+        Ok(Err(e)) => {
+            return Ok(push_missing(
+                out,
+                "docker/containers.json",
+                engine.explain(&e).describe(lang),
+            ))
+        }
+        Err(_) => {
+            return Ok(push_missing(
+                out,
+                "docker/containers.json",
+                format!("no answer within {} s", config.timeout_secs),
+            ))
+        }
     };
     let ids: Vec<String> = list.iter().filter_map(|c| c.id.clone()).collect();
     let per_container = futures::future::join_all(ids.iter().map(|id| async move {
-        let inspect = tokio::time::timeout(timeout, docker.inspect_container(id, None::<InspectContainerOptions>)).await;
+        let inspect = tokio::time::timeout(
+            timeout,
+            docker.inspect_container(id, None::<InspectContainerOptions>),
+        )
+        .await;
         let stats = tokio::time::timeout(timeout, async {
-            let mut s = docker.stats(id, Some(StatsOptionsBuilder::new().stream(false).one_shot(true).build()));
+            let mut s = docker.stats(
+                id,
+                Some(
+                    StatsOptionsBuilder::new()
+                        .stream(false)
+                        .one_shot(true)
+                        .build(),
+                ),
+            );
             s.next().await
         })
         .await;
@@ -251,26 +358,50 @@ async fn docker(config: &Arc<Config>, log_lines: u32) -> Result<Vec<DockerMember
     }))
     .await;
     let (inspects, stats): (Vec<_>, Vec<_>) = per_container.into_iter().unzip();
-    out.push(DockerMember::Json("docker/containers.json".into(), serde_json::Value::Array(inspects)));
-    out.push(DockerMember::Json("docker/stats.json".into(), serde_json::Value::Array(stats)));
+    out.push(DockerMember::Json(
+        "docker/containers.json".into(),
+        serde_json::Value::Array(inspects),
+    ));
+    out.push(DockerMember::Json(
+        "docker/stats.json".into(),
+        serde_json::Value::Array(stats),
+    ));
     let engine = &engine;
     let logs = futures::future::join_all(d.services.iter().map(|service| async move {
         let name = format!("logs/{service}.log");
-        let found = tokio::time::timeout(timeout, crate::docker::service_containers(docker, &d.project, service)).await;
+        let found = tokio::time::timeout(
+            timeout,
+            crate::docker::service_containers(docker, &d.project, service),
+        )
+        .await;
         let id = match found {
             Ok(Ok(ids)) => match ids.into_iter().next() {
                 Some(id) => id,
-                None => return DockerMember::Missing(name, format!("no container of service {service} in project {}", d.project)),
+                None => {
+                    return DockerMember::Missing(
+                        name,
+                        format!("no container of service {service} in project {}", d.project),
+                    )
+                }
             },
             Ok(Err(e)) => return DockerMember::Missing(name, engine.explain(&e).describe(lang)),
             Err(_) => return DockerMember::Missing(name, "no answer in time".into()),
         };
         let mut buf = Vec::new();
-        match tokio::time::timeout(timeout, crate::docker::read_log(docker, &id, log_lines, None, |b| buf.extend_from_slice(b))).await {
+        match tokio::time::timeout(
+            timeout,
+            crate::docker::read_log(docker, &id, log_lines, None, |b| buf.extend_from_slice(b)),
+        )
+        .await
+        {
             Ok(Ok(())) => DockerMember::Text(name, String::from_utf8_lossy(&buf).into_owned()),
             Ok(Err(e)) => DockerMember::Missing(name, engine.explain(&e).describe(lang)),
             // What arrived in time is kept.
-            Err(_) => DockerMember::Text(name, String::from_utf8_lossy(&buf).into_owned() + "\n[log read cut: no more within the timeout]\n"),
+            Err(_) => DockerMember::Text(
+                name,
+                String::from_utf8_lossy(&buf).into_owned()
+                    + "\n[log read cut: no more within the timeout]\n",
+            ),
         }
     }))
     .await;
@@ -290,7 +421,12 @@ async fn database(config: &Config) -> Result<String, String> {
     let pool = match (&session.pool, &session.primary) {
         (Some(p), _) => p.clone(),
         (None, Attempt::Failed(f)) => return Err(f.brief(config.lang)),
-        (None, _) => return Err(format!("PostgreSQL: no answer within {} s", config.timeout_secs)),
+        (None, _) => {
+            return Err(format!(
+                "PostgreSQL: no answer within {} s",
+                config.timeout_secs
+            ))
+        }
     };
     let mut out = String::new();
     for (label, sql) in [
@@ -298,9 +434,17 @@ async fn database(config: &Config) -> Result<String, String> {
         ("mailboxes", "SELECT count(*)::text FROM mailboxes"),
         ("users", "SELECT count(*)::text FROM users"),
     ] {
-        let value = match tokio::time::timeout(config.timeout(), sqlx::query_scalar::<_, String>(sql).fetch_one(&pool)).await {
+        let value = match tokio::time::timeout(
+            config.timeout(),
+            sqlx::query_scalar::<_, String>(sql).fetch_one(&pool),
+        )
+        .await
+        {
             Ok(Ok(v)) => v,
-            Ok(Err(e)) => format!("(not read: {})", session.explain(&e, config.lang).brief(config.lang)),
+            Ok(Err(e)) => format!(
+                "(not read: {})",
+                session.explain(&e, config.lang).brief(config.lang)
+            ),
             Err(_) => format!("(no answer within {} s)", config.timeout_secs),
         };
         let _ = writeln!(out, "{label}: {value}");
@@ -320,9 +464,15 @@ fn configuration(config: &Config, b: &mut Builder) {
             }
             Err(why) => b.missing("config/env", &why),
         },
-        None => b.missing("config/env", &format!("no .env in {}", config.project_dir.display())),
+        None => b.missing(
+            "config/env",
+            &format!("no .env in {}", config.project_dir.display()),
+        ),
     }
-    let file = config.source.clone().unwrap_or_else(|| config.project_dir.join(CONFIG_FILE_NAME));
+    let file = config
+        .source
+        .clone()
+        .unwrap_or_else(|| config.project_dir.join(CONFIG_FILE_NAME));
     match read_bounded(&file) {
         Ok(text) => b.text("config/mssante-diag.toml", &text),
         Err(why) => b.missing("config/mssante-diag.toml", &why),
@@ -354,7 +504,12 @@ fn certificates(config: &Config, b: &mut Builder) {
     for path in files.iter().take(MAX_CERT_FILES) {
         let name = format!(
             "certificates/{}",
-            path.strip_prefix(&config.project_dir).unwrap_or(path).display().to_string().trim_start_matches('/').replace('/', "_")
+            path.strip_prefix(&config.project_dir)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+                .trim_start_matches('/')
+                .replace('/', "_")
         );
         let text = match read_bounded(path) {
             Ok(t) => t,
@@ -381,7 +536,9 @@ fn collect_files(p: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     if out.len() >= MAX_CERT_FILES || depth > 3 {
         return;
     }
-    let Ok(meta) = std::fs::metadata(p) else { return };
+    let Ok(meta) = std::fs::metadata(p) else {
+        return;
+    };
     if meta.is_file() {
         out.push(p.to_path_buf());
     } else if meta.is_dir() {
@@ -412,13 +569,23 @@ fn pem_blocks<'a>(text: &'a str, label: &'a str) -> impl Iterator<Item = &'a str
 /// Subject, issuer, validity and names of one PEM certificate.
 fn describe(block: &str) -> String {
     let parsed = x509_parser::pem::parse_x509_pem(block.as_bytes());
-    let Ok((_, pem)) = parsed else { return "  (not a readable PEM certificate)\n".to_owned() };
-    let Ok(cert) = pem.parse_x509() else { return "  (not a readable X.509 certificate)\n".to_owned() };
+    let Ok((_, pem)) = parsed else {
+        return "  (not a readable PEM certificate)\n".to_owned();
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return "  (not a readable X.509 certificate)\n".to_owned();
+    };
     let names: Vec<String> = cert
         .subject_alternative_name()
         .ok()
         .flatten()
-        .map(|san| san.value.general_names.iter().map(ToString::to_string).collect())
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     format!(
         "  subject:   {}\n  issuer:    {}\n  notBefore: {}\n  notAfter:  {}\n  serial:    {}\n  names:     {}\n\n",

@@ -44,7 +44,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { mask_emails: true, log_lines: LOG_LINES, report: None }
+        Self {
+            mask_emails: true,
+            log_lines: LOG_LINES,
+            report: None,
+        }
     }
 }
 
@@ -126,7 +130,11 @@ impl Builder {
             text.truncate(cut);
             text.push_str("\n[cut at 8 MiB]\n");
         }
-        tracing::debug!(member = name, bytes = text.len(), "bundle: member added (redacted)");
+        tracing::debug!(
+            member = name,
+            bytes = text.len(),
+            "bundle: member added (redacted)"
+        );
         self.members.push((name.to_owned(), text.into_bytes()));
     }
 
@@ -134,7 +142,10 @@ impl Builder {
     pub(crate) fn missing(&mut self, name: &str, reason: &str) {
         let reason = self.redactor.text(reason);
         tracing::debug!(member = name, %reason, "bundle: member not collected");
-        self.missing.push(Missing { name: name.to_owned(), reason });
+        self.missing.push(Missing {
+            name: name.to_owned(),
+            reason,
+        });
     }
 
     /// The redactor (for members that need their own pre-processing, such as `.env`).
@@ -157,7 +168,11 @@ fn root_name(now: &chrono::DateTime<chrono::Local>) -> String {
 pub async fn collect(config: Arc<Config>, opts: Options) -> Bundle {
     let now = chrono::Local::now();
     let redactor = Redactor::new(collect::secret_values(&config), opts.mask_emails);
-    let mut b = Builder { redactor, members: Vec::new(), missing: Vec::new() };
+    let mut b = Builder {
+        redactor,
+        members: Vec::new(),
+        missing: Vec::new(),
+    };
     // The mail log summaries of the report hide client and e-mail addresses too.
     let config = if opts.mask_emails && !config.postfix.mask_addresses {
         let mut masked = (*config).clone();
@@ -170,26 +185,38 @@ pub async fn collect(config: Arc<Config>, opts: Options) -> Bundle {
     let members = b
         .members
         .iter()
-        .map(|(name, content)| Member { name: name.clone(), size: content.len() as u64, sha256: hex(&Sha256::digest(content)) })
+        .map(|(name, content)| Member {
+            name: name.clone(),
+            size: content.len() as u64,
+            sha256: hex(&Sha256::digest(content)),
+        })
         .collect();
     let manifest = Manifest {
         version: crate::VERSION.to_owned(),
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        host: nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
+        host: nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default(),
         root: root_name(&now),
         emails_masked: opts.mask_emails,
         members,
         missing: b.missing,
     };
-    Bundle { manifest, contents: b.members.into_iter().map(|(_, c)| c).collect() }
+    Bundle {
+        manifest,
+        contents: b.members.into_iter().map(|(_, c)| c).collect(),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 impl Bundle {
@@ -202,14 +229,28 @@ impl Bundle {
         let mut tar = tar::Builder::new(gz);
         let mtime = chrono::Utc::now().timestamp().max(0).unsigned_abs();
         let manifest = serde_json::to_vec_pretty(&self.manifest).unwrap_or_default();
-        let names = self.manifest.members.iter().map(|m| m.name.as_str()).chain([MANIFEST]);
-        for (name, content) in names.zip(self.contents.iter().map(Vec::as_slice).chain([manifest.as_slice()])) {
+        let names = self
+            .manifest
+            .members
+            .iter()
+            .map(|m| m.name.as_str())
+            .chain([MANIFEST]);
+        for (name, content) in names.zip(
+            self.contents
+                .iter()
+                .map(Vec::as_slice)
+                .chain([manifest.as_slice()]),
+        ) {
             let mut header = tar::Header::new_gnu();
             header.set_size(content.len() as u64);
             header.set_mode(0o600);
             header.set_mtime(mtime);
             header.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut header, format!("{}/{name}", self.manifest.root), content)?;
+            tar.append_data(
+                &mut header,
+                format!("{}/{name}", self.manifest.root),
+                content,
+            )?;
         }
         tar.into_inner()?.finish()?.flush()
     }
@@ -222,10 +263,19 @@ impl Bundle {
 /// [`Error::Io`] when the output cannot be written.
 pub async fn build(config: Arc<Config>, opts: Options, output: &Path) -> Result<Manifest> {
     let bundle = collect(config, opts).await;
-    let io = |source| Error::Io { path: output.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: output.to_path_buf(),
+        source,
+    };
     let file = {
         use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(output).map_err(io)?
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(output)
+            .map_err(io)?
     };
     bundle.write(std::io::BufWriter::new(file)).map_err(io)?;
     Ok(bundle.manifest)

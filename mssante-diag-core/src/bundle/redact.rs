@@ -19,7 +19,8 @@ use crate::config::REDACTED;
 const SECRET_WORDS: &str = r"pass(?:word|wd|phrase)?|pwd|secret|token|key|credential|authorization|cookie|session|salt|private|signature";
 
 /// A key name that looks secret (`POSTGRES_PASSWORD`, `api_key`, `jwt.secret`...).
-static SECRET_KEY: LazyLock<Regex> = LazyLock::new(|| compile(&format!(r"(?i)^[\w.-]*(?:{SECRET_WORDS})[\w.-]*$")));
+static SECRET_KEY: LazyLock<Regex> =
+    LazyLock::new(|| compile(&format!(r"(?i)^[\w.-]*(?:{SECRET_WORDS})[\w.-]*$")));
 
 /// `key = value`, `key: value`, `"key": "value"` with a secret-looking key.
 static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
@@ -29,27 +30,39 @@ static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// `Authorization: ...` and `Proxy-Authorization: ...` headers: the rest of the line.
-static AUTH_HEADER: LazyLock<Regex> = LazyLock::new(|| compile(r"(?i)((?:proxy-)?authorization[ \t]*[:=][ \t]*)[^\r\n]*"));
+static AUTH_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?i)((?:proxy-)?authorization[ \t]*[:=][ \t]*)[^\r\n]*"));
 
 /// `Bearer <token>`, `Basic <base64>`.
-static BEARER: LazyLock<Regex> = LazyLock::new(|| compile(r"(?i)\b(bearer|basic)([ \t]+)[A-Za-z0-9._~+/=-]{4,}"));
+static BEARER: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?i)\b(bearer|basic)([ \t]+)[A-Za-z0-9._~+/=-]{4,}"));
 
 /// A JWT (header and payload are base64url JSON objects, so both start with `eyJ`).
-static JWT: LazyLock<Regex> = LazyLock::new(|| compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"));
+static JWT: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"));
 
 /// `scheme://user:password@`: the password.
-static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*):([^\s@/]*)@"));
+static URL_PASSWORD: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*):([^\s@/]*)@"));
 
 /// `user:password@host` without a scheme (a proxy variable's short form): the password.
-static USERINFO_PASSWORD: LazyLock<Regex> =
-    LazyLock::new(|| compile(r#"(?i)(^|[\s=,;"'(])([a-z0-9._%+-]+):([^\s@/"']+)@([a-z0-9.-]+|\[[0-9a-f:.]+\])"#));
+static USERINFO_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r#"(?i)(^|[\s=,;"'(])([a-z0-9._%+-]+):([^\s@/"']+)@([a-z0-9.-]+|\[[0-9a-f:.]+\])"#)
+});
 
 /// A PEM private key block (any kind), or its beginning when the end is cut off.
-static PEM_KEY: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"(?s)-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)"));
+static PEM_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?s)-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+    )
+});
 
 /// An e-mail address.
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b"));
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b",
+    )
+});
 
 /// The patterns are constants: a failure to compile is a bug caught by every test.
 fn compile(pattern: &str) -> Regex {
@@ -75,7 +88,9 @@ pub struct Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redactor").field("mask_emails", &self.mask_emails).finish_non_exhaustive()
+        f.debug_struct("Redactor")
+            .field("mask_emails", &self.mask_emails)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,14 +99,20 @@ impl Redactor {
     /// than [`MIN_SECRET_LEN`] are ignored), and masks e-mail addresses if `mask_emails`.
     #[must_use]
     pub fn new<I: IntoIterator<Item = String>>(secrets: I, mask_emails: bool) -> Self {
-        let mut values: Vec<String> = secrets.into_iter().filter(|s| s.chars().count() >= MIN_SECRET_LEN).collect();
+        let mut values: Vec<String> = secrets
+            .into_iter()
+            .filter(|s| s.chars().count() >= MIN_SECRET_LEN)
+            .collect();
         // Longest first, so a secret that contains another is replaced whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
         let known = if values.is_empty() {
             None
         } else {
-            aho_corasick::AhoCorasickBuilder::new().match_kind(aho_corasick::MatchKind::LeftmostLongest).build(&values).ok()
+            aho_corasick::AhoCorasickBuilder::new()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&values)
+                .ok()
         };
         Self { known, mask_emails }
     }
@@ -103,16 +124,30 @@ impl Redactor {
             Some(ac) => ac.replace_all(text, &vec![REDACTED; ac.patterns_len()]),
             None => text.to_owned(),
         };
-        out = PEM_KEY.replace_all(&out, format!("-----BEGIN $1----- {REDACTED} -----END $1-----")).into_owned();
-        out = AUTH_HEADER.replace_all(&out, format!("${{1}}{REDACTED}")).into_owned();
-        out = BEARER.replace_all(&out, format!("${{1}}${{2}}{REDACTED}")).into_owned();
+        out = PEM_KEY
+            .replace_all(
+                &out,
+                format!("-----BEGIN $1----- {REDACTED} -----END $1-----"),
+            )
+            .into_owned();
+        out = AUTH_HEADER
+            .replace_all(&out, format!("${{1}}{REDACTED}"))
+            .into_owned();
+        out = BEARER
+            .replace_all(&out, format!("${{1}}${{2}}{REDACTED}"))
+            .into_owned();
         out = JWT.replace_all(&out, REDACTED).into_owned();
-        out = URL_PASSWORD.replace_all(&out, format!("${{1}}:{REDACTED}@")).into_owned();
-        out = USERINFO_PASSWORD.replace_all(&out, format!("${{1}}${{2}}:{REDACTED}@${{4}}")).into_owned();
+        out = URL_PASSWORD
+            .replace_all(&out, format!("${{1}}:{REDACTED}@"))
+            .into_owned();
+        out = USERINFO_PASSWORD
+            .replace_all(&out, format!("${{1}}${{2}}:{REDACTED}@${{4}}"))
+            .into_owned();
         out = KEY_VALUE
             .replace_all(&out, |c: &regex::Captures<'_>| {
                 let value = &c[2];
-                let quoted = |q: char| value.len() >= 2 && value.starts_with(q) && value.ends_with(q);
+                let quoted =
+                    |q: char| value.len() >= 2 && value.starts_with(q) && value.ends_with(q);
                 if value.trim_matches(['"', '\'']) == REDACTED || value.is_empty() {
                     c[0].to_owned()
                 } else if quoted('"') {
@@ -142,7 +177,9 @@ impl Redactor {
                 map.iter()
                     .map(|(k, v)| {
                         let v = match v {
-                            Value::String(s) if is_secret_key(k) && !s.is_empty() => Value::String(REDACTED.to_owned()),
+                            Value::String(s) if is_secret_key(k) && !s.is_empty() => {
+                                Value::String(REDACTED.to_owned())
+                            }
                             other => self.json(other),
                         };
                         (self.text(k), v)
@@ -160,7 +197,10 @@ impl Redactor {
         let mut out = String::with_capacity(text.len());
         for line in text.lines() {
             let body = line.trim_start().trim_start_matches("export ").trim_start();
-            let key = body.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty() && !k.starts_with('#'));
+            let key = body
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !k.starts_with('#'));
             match key {
                 Some(k) if is_secret_key(k) || secret_keys.iter().any(|s| s == k) => {
                     out.push_str(k);
@@ -212,7 +252,12 @@ mod tests {
         for s in ["pw1", "pw2", "pw3", "pw4", "pw5", "pw6"] {
             assert!(!out.contains(s), "{s} in {out}");
         }
-        assert!(out.contains("POSTGRES_PASSWORD=[REDACTED]") && out.contains("password = \"[REDACTED]\"") && out.contains("x=1"), "{out}");
+        assert!(
+            out.contains("POSTGRES_PASSWORD=[REDACTED]")
+                && out.contains("password = \"[REDACTED]\"")
+                && out.contains("x=1"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -224,9 +269,22 @@ mod tests {
              -----BEGIN RSA PRIVATE KEY-----\nMIIEpemkey\n-----END RSA PRIVATE KEY-----\n-----BEGIN PRIVATE KEY-----\ncutpem"
         );
         let out = r().text(&text);
-        let short = r().text("ALL_PROXY=proxyuser:shortpw@proxy.example:3128 and (u:shortpw2@[::1])");
-        assert_eq!(short, "ALL_PROXY=proxyuser:[REDACTED]@proxy.example:3128 and (u:[REDACTED]@[::1])");
-        for s in ["urlpw", "redispw", "dsnpw", "dXNlcjpoZWFkZXJwdw", "bearertok123", "c2lnbmF0dXJl", "MIIEpemkey", "cutpem"] {
+        let short =
+            r().text("ALL_PROXY=proxyuser:shortpw@proxy.example:3128 and (u:shortpw2@[::1])");
+        assert_eq!(
+            short,
+            "ALL_PROXY=proxyuser:[REDACTED]@proxy.example:3128 and (u:[REDACTED]@[::1])"
+        );
+        for s in [
+            "urlpw",
+            "redispw",
+            "dsnpw",
+            "dXNlcjpoZWFkZXJwdw",
+            "bearertok123",
+            "c2lnbmF0dXJl",
+            "MIIEpemkey",
+            "cutpem",
+        ] {
             assert!(!out.contains(s), "{s} in {out}");
         }
         assert!(out.contains("postgres://u:[REDACTED]@h:5432/d"), "{out}");
@@ -235,8 +293,14 @@ mod tests {
     #[test]
     fn known_values_and_emails() {
         let out = r().text("log: user dr.house@hopital.mssante.fr said Known-Value-42; abc stays");
-        assert!(!out.contains("Known-Value-42") && !out.contains("dr.house"), "{out}");
-        assert!(out.contains("d***@hopital.mssante.fr") && out.contains("abc stays"), "{out}");
+        assert!(
+            !out.contains("Known-Value-42") && !out.contains("dr.house"),
+            "{out}"
+        );
+        assert!(
+            out.contains("d***@hopital.mssante.fr") && out.contains("abc stays"),
+            "{out}"
+        );
         let kept = Redactor::new(Vec::<String>::new(), false).text("a@b.fr");
         assert_eq!(kept, "a@b.fr");
     }
@@ -246,18 +310,30 @@ mod tests {
         let v = serde_json::json!({"password": "p1", "nested": {"api_token": "p2", "n": 3, "url": "http://u:p3@h"}, "list": ["SECRET_X=p4"]});
         let out = r().json(&v).to_string();
         for s in ["p1", "p2", "p3", "p4"] {
-            assert!(!out.contains(&format!("\"{s}")) && !out.contains(&format!(":{s}@")) && !out.contains(&format!("={s}")), "{s} in {out}");
+            assert!(
+                !out.contains(&format!("\"{s}"))
+                    && !out.contains(&format!(":{s}@"))
+                    && !out.contains(&format!("={s}")),
+                "{s} in {out}"
+            );
         }
         assert!(out.contains("\"n\":3"), "{out}");
     }
 
     #[test]
     fn env_file_hides_secret_and_marked_keys() {
-        let env = "DOMAIN=x.fr\n# @secret\nPLAIN_LOOKING=v1\nOTHER=v2 # @secret\nREDIS_PASSWORD=v3\n";
+        let env =
+            "DOMAIN=x.fr\n# @secret\nPLAIN_LOOKING=v1\nOTHER=v2 # @secret\nREDIS_PASSWORD=v3\n";
         let marked = marked_env_keys(env);
         assert_eq!(marked, ["PLAIN_LOOKING", "OTHER"]);
         let out = r().env_file(env, &marked);
-        assert!(out.contains("DOMAIN=x.fr") && !out.contains("v1") && !out.contains("v2") && !out.contains("v3"), "{out}");
+        assert!(
+            out.contains("DOMAIN=x.fr")
+                && !out.contains("v1")
+                && !out.contains("v2")
+                && !out.contains("v3"),
+            "{out}"
+        );
     }
 
     #[test]

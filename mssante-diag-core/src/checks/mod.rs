@@ -108,7 +108,10 @@ pub fn subsystems() -> Vec<&'static str> {
 /// # Errors
 /// [`crate::Error::UnknownCheck`] when the catalogue has no such id.
 pub fn find(id: &str) -> crate::Result<&'static CheckDef> {
-    catalogue().into_iter().find(|d| d.id == id).ok_or_else(|| crate::Error::UnknownCheck(id.to_owned()))
+    catalogue()
+        .into_iter()
+        .find(|d| d.id == id)
+        .ok_or_else(|| crate::Error::UnknownCheck(id.to_owned()))
 }
 
 /// A catalogue entry as `mssante-diag list` and `explain` show it, and as every binding returns it.
@@ -179,13 +182,18 @@ impl CheckDef {
     /// The generic remedy in a language, citing the effective configuration.
     #[must_use]
     pub fn remediation(&self, lang: Lang, vars: &Vars) -> Vec<Remedy> {
-        self.remedy.iter().map(|s| s.to_remedy(lang).render(vars)).collect()
+        self.remedy
+            .iter()
+            .map(|s| s.to_remedy(lang).render(vars))
+            .collect()
     }
 }
 
 impl std::fmt::Debug for CheckDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckDef").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("CheckDef")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -318,7 +326,8 @@ impl Outcome {
     /// Adds cause-specific remedy steps, in order.
     #[must_use]
     pub fn remedies(mut self, steps: &[Step], lang: Lang) -> Self {
-        self.remediation.extend(steps.iter().map(|s| s.to_remedy(lang)));
+        self.remediation
+            .extend(steps.iter().map(|s| s.to_remedy(lang)));
         self
     }
 }
@@ -355,7 +364,12 @@ impl Ctx {
     /// A context for a configuration.
     #[must_use]
     pub fn new(config: Arc<Config>) -> Self {
-        Self { config, state: States::default(), engine: OnceCell::new(), vars: std::sync::OnceLock::new() }
+        Self {
+            config,
+            state: States::default(),
+            engine: OnceCell::new(),
+            vars: std::sync::OnceLock::new(),
+        }
     }
 
     /// Values that remedies and titles cite ([`Config::vars`]), computed once per run.
@@ -378,7 +392,15 @@ impl Ctx {
         let cfg = &self.config;
         let d = &cfg.docker;
         self.engine
-            .get_or_init(|| crate::docker::connect(&d.host, d.enabled, &cfg.project_dir, cfg.timeout(), cfg.lang))
+            .get_or_init(|| {
+                crate::docker::connect(
+                    &d.host,
+                    d.enabled,
+                    &cfg.project_dir,
+                    cfg.timeout(),
+                    cfg.lang,
+                )
+            })
             .await
             .clone()
     }
@@ -388,7 +410,9 @@ impl Ctx {
     /// # Errors
     /// [`TimedOut`] when the step did not finish in time.
     pub async fn step<F: std::future::Future>(&self, fut: F) -> Result<F::Output, TimedOut> {
-        tokio::time::timeout(self.config.timeout(), fut).await.map_err(|_| TimedOut(self.config.timeout_secs))
+        tokio::time::timeout(self.config.timeout(), fut)
+            .await
+            .map_err(|_| TimedOut(self.config.timeout_secs))
     }
 
     /// As [`Ctx::step`], naming the step (`"connect"`, `"banner"`...) so that a check stopped
@@ -396,7 +420,11 @@ impl Ctx {
     ///
     /// # Errors
     /// [`TimedOut`] when the step did not finish in time.
-    pub async fn step_named<F: std::future::Future>(&self, name: &str, fut: F) -> Result<F::Output, TimedOut> {
+    pub async fn step_named<F: std::future::Future>(
+        &self,
+        name: &str,
+        fut: F,
+    ) -> Result<F::Output, TimedOut> {
         enter_step(name);
         self.step(fut).await
     }
@@ -406,7 +434,11 @@ impl Ctx {
     #[must_use]
     pub fn timed_out(&self, what: &str, t: TimedOut) -> Outcome {
         let secs = t.0;
-        let summary = crate::tr!(self.lang(), "{what}: no answer within {secs} s", "{what} : pas de réponse en {secs} s");
+        let summary = crate::tr!(
+            self.lang(),
+            "{what}: no answer within {secs} s",
+            "{what} : pas de réponse en {secs} s"
+        );
         Outcome::new(self.config.timeout_state.into(), summary)
     }
 }
@@ -445,7 +477,12 @@ mod tests {
             let after = &rest[start + 1..];
             let Some(end) = after.find('}') else { break };
             let inner = &after[..end];
-            if inner.contains('.') && inner.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.') && !inner.starts_with('.') {
+            if inner.contains('.')
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+                && !inner.starts_with('.')
+            {
                 left.push(inner.to_owned());
             }
             rest = &after[end..];
@@ -465,8 +502,16 @@ mod tests {
         for d in &all {
             let (sub, name) = d.id.split_once('.').expect("id is subsystem.name");
             assert!(subsystems().contains(&sub) && !name.is_empty(), "{}", d.id);
-            assert!(!d.title_en.is_empty() && !d.title_fr.is_empty(), "{}: both titles", d.id);
-            assert_ne!(d.title_en, d.title_fr, "{}: the French title is a translation", d.id);
+            assert!(
+                !d.title_en.is_empty() && !d.title_fr.is_empty(),
+                "{}: both titles",
+                d.id
+            );
+            assert_ne!(
+                d.title_en, d.title_fr,
+                "{}: the French title is a translation",
+                d.id
+            );
             assert!(!d.remedy.is_empty(), "{}: a remedy", d.id);
             assert!(!d.guide.is_empty() && d.steps >= 1, "{}", d.id);
             for lang in [Lang::En, Lang::Fr] {
@@ -483,15 +528,26 @@ mod tests {
     #[test]
     fn remedies_cite_the_effective_configuration() {
         let text = "[postgres]\nuser = \"alice\"\ndatabase = \"mail\"\nretention_months = 24\n[docker]\nproject = \"prod\"\n";
-        let config = Config::from_toml_str(text, std::path::Path::new("/srv/mssante")).expect("valid");
+        let config =
+            Config::from_toml_str(text, std::path::Path::new("/srv/mssante")).expect("valid");
         let vars = config.vars();
         let retention = find("postgres.retention").expect("in the catalogue");
-        let destructive: Vec<Remedy> = retention.remediation(Lang::En, &vars).into_iter().filter(|r| r.destructive).collect();
+        let destructive: Vec<Remedy> = retention
+            .remediation(Lang::En, &vars)
+            .into_iter()
+            .filter(|r| r.destructive)
+            .collect();
         assert!(!destructive.is_empty());
         for r in &destructive {
             let cmd = r.command.as_deref().unwrap_or_default();
-            assert!(cmd.contains("INTERVAL '24 months'") && !cmd.contains("6 months"), "{cmd}");
-            assert!(cmd.contains("docker compose -p prod ") && cmd.contains("-U alice -d mail"), "{cmd}");
+            assert!(
+                cmd.contains("INTERVAL '24 months'") && !cmd.contains("6 months"),
+                "{cmd}"
+            );
+            assert!(
+                cmd.contains("docker compose -p prod ") && cmd.contains("-U alice -d mail"),
+                "{cmd}"
+            );
         }
         assert!(retention.title(Lang::Fr, &vars).contains("24 mois"));
     }

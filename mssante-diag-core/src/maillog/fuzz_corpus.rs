@@ -7,7 +7,22 @@
 use crate::fuzz_corpus::{drive, mutate};
 
 /// Tokens of Postfix and Dovecot lines.
-const INTERESTING: &[&[u8]] = &[b"\n", b": ", b"[", b"]", b"<", b">", b"\xff", b"\x00", b"status=", b"removed", b"client=", b"(auth failed, ", b"NOQUEUE: reject: ", b" 1 "];
+const INTERESTING: &[&[u8]] = &[
+    b"\n",
+    b": ",
+    b"[",
+    b"]",
+    b"<",
+    b">",
+    b"\xff",
+    b"\x00",
+    b"status=",
+    b"removed",
+    b"client=",
+    b"(auth failed, ",
+    b"NOQUEUE: reject: ",
+    b" 1 ",
+];
 
 #[test]
 fn maillog_fuzz_corpus_and_mutations_never_panic() {

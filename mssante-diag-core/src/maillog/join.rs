@@ -36,7 +36,10 @@ impl<const N: usize> Inline<N> {
         if lower {
             buf[..n].make_ascii_lowercase();
         }
-        Self { len: u8::try_from(n).unwrap_or(0), buf }
+        Self {
+            len: u8::try_from(n).unwrap_or(0),
+            buf,
+        }
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -46,7 +49,10 @@ impl<const N: usize> Inline<N> {
 
 impl<const N: usize> Default for Inline<N> {
     fn default() -> Self {
-        Self { len: 0, buf: [0; N] }
+        Self {
+            len: 0,
+            buf: [0; N],
+        }
     }
 }
 
@@ -65,7 +71,11 @@ pub(crate) struct Qid(u128);
 impl Qid {
     /// The queue id `b` (letters and digits; any other byte packs as one code).
     pub(crate) fn new(b: &[u8]) -> Self {
-        Self(b.iter().take(20).fold(0u128, |v, &c| v << 6 | u128::from(Self::code(c))))
+        Self(
+            b.iter()
+                .take(20)
+                .fold(0u128, |v, &c| v << 6 | u128::from(Self::code(c))),
+        )
     }
 
     fn code(c: u8) -> u8 {
@@ -80,7 +90,8 @@ impl Qid {
 
 impl std::fmt::Debug for Qid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const SYMBOLS: &[u8; 64] = b"?0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz?";
+        const SYMBOLS: &[u8; 64] =
+            b"?0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz?";
         let mut out = Vec::with_capacity(20);
         let mut v = self.0;
         while v != 0 {
@@ -136,7 +147,11 @@ pub(crate) enum End {
 /// Counts a finished message.
 pub(crate) fn finish(e: &Entry, end: End, acc: &mut Acc) {
     if e.queued {
-        let d = if e.sender.as_str().is_empty() { "<>" } else { e.sender.as_str() };
+        let d = if e.sender.as_str().is_empty() {
+            "<>"
+        } else {
+            e.sender.as_str()
+        };
         let row = acc.sender_domains.entry(d);
         row[0] += 1;
         row[1] += e.size;
@@ -189,25 +204,59 @@ impl Local {
     /// A message starts (`smtpd client=`, `pickup`, bounce notification): a record left open
     /// under the same id (its `removed` never logged) is handed over as it stands.
     pub(crate) fn start(&mut self, qid: Qid) {
-        let entry = Entry { arrived: true, ..Entry::default() };
-        if let Some(old) = self.open.insert(qid, LocalEntry { entry, started: true }) {
+        let entry = Entry {
+            arrived: true,
+            ..Entry::default()
+        };
+        if let Some(old) = self.open.insert(
+            qid,
+            LocalEntry {
+                entry,
+                started: true,
+            },
+        ) {
             if !old.started {
-                self.fragments.push(Fragment { qid, entry: old.entry, closed: false });
+                self.fragments.push(Fragment {
+                    qid,
+                    entry: old.entry,
+                    closed: false,
+                });
             }
         }
     }
 
     /// The record of `qid` (a piece of an earlier message when its start was not seen).
     pub(crate) fn get(&mut self, qid: Qid) -> &mut Entry {
-        &mut self.open.entry(qid).or_insert(LocalEntry { entry: Entry::default(), started: false }).entry
+        &mut self
+            .open
+            .entry(qid)
+            .or_insert(LocalEntry {
+                entry: Entry::default(),
+                started: false,
+            })
+            .entry
     }
 
     /// `removed`: a message started in the chunk is finished here.
     pub(crate) fn remove(&mut self, qid: Qid, acc: &mut Acc) {
         match self.open.remove(&qid) {
-            Some(LocalEntry { entry, started: true }) => finish(&entry, End::Removed, acc),
-            Some(LocalEntry { entry, started: false }) => self.fragments.push(Fragment { qid, entry, closed: true }),
-            None => self.fragments.push(Fragment { qid, entry: Entry::default(), closed: true }),
+            Some(LocalEntry {
+                entry,
+                started: true,
+            }) => finish(&entry, End::Removed, acc),
+            Some(LocalEntry {
+                entry,
+                started: false,
+            }) => self.fragments.push(Fragment {
+                qid,
+                entry,
+                closed: true,
+            }),
+            None => self.fragments.push(Fragment {
+                qid,
+                entry: Entry::default(),
+                closed: true,
+            }),
         }
     }
 
@@ -219,7 +268,11 @@ impl Local {
             if l.started {
                 started.push((qid, l.entry));
             } else {
-                self.fragments.push(Fragment { qid, entry: l.entry, closed: false });
+                self.fragments.push(Fragment {
+                    qid,
+                    entry: l.entry,
+                    closed: false,
+                });
             }
         }
         (self.fragments, started)
@@ -243,7 +296,9 @@ impl Carried {
         }
         self.order.push_back((qid, self.generation));
         while self.open.len() > MAX_OPEN {
-            let Some((q, g)) = self.order.pop_front() else { break };
+            let Some((q, g)) = self.order.pop_front() else {
+                break;
+            };
             if self.open.get(&q).is_some_and(|(_, gen)| *gen == g) {
                 if let Some((e, _)) = self.open.remove(&q) {
                     finish(&e, End::Evicted, acc);
@@ -252,12 +307,18 @@ impl Carried {
         }
         if self.order.len() > 4 * MAX_OPEN {
             let open = &self.open;
-            self.order.retain(|(q, g)| open.get(q).is_some_and(|(_, gen)| gen == g));
+            self.order
+                .retain(|(q, g)| open.get(q).is_some_and(|(_, gen)| gen == g));
         }
     }
 
     /// Joins one chunk's pieces (in log order, after every earlier chunk's).
-    pub(crate) fn apply(&mut self, fragments: Vec<Fragment>, started: Vec<(Qid, Entry)>, acc: &mut Acc) {
+    pub(crate) fn apply(
+        &mut self,
+        fragments: Vec<Fragment>,
+        started: Vec<(Qid, Entry)>,
+        acc: &mut Acc,
+    ) {
         for f in fragments {
             match self.open.get_mut(&f.qid) {
                 Some((e, _)) => {
@@ -296,7 +357,15 @@ mod tests {
 
     #[test]
     fn queue_ids_pack_without_collisions() {
-        let ids = ["4ABC123DEF", "4ABC123DE", "04ABC123DEF", "4abc123def", "3Xs2mN1kQpzKYq8", "zzzzzzzzzzzzzzzzzzzz", "00000"];
+        let ids = [
+            "4ABC123DEF",
+            "4ABC123DE",
+            "04ABC123DEF",
+            "4abc123def",
+            "3Xs2mN1kQpzKYq8",
+            "zzzzzzzzzzzzzzzzzzzz",
+            "00000",
+        ];
         for (i, a) in ids.iter().enumerate() {
             assert_eq!(format!("{:?}", q(a)), *a, "round trip");
             for b in &ids[i + 1..] {
@@ -329,15 +398,29 @@ mod tests {
         let (f, s) = l.finish_chunk();
         carried.apply(f, s, &mut acc);
         carried.finish(&mut acc);
-        assert_eq!((acc.msg_delivered, acc.msg_delivered_after_deferral, acc.msg_removed_undelivered, acc.msg_deferred), (1, 1, 1, 1));
-        assert_eq!(acc.sender_domains.entry("peer.fr")[0], 1, "the sender counts once");
+        assert_eq!(
+            (
+                acc.msg_delivered,
+                acc.msg_delivered_after_deferral,
+                acc.msg_removed_undelivered,
+                acc.msg_deferred
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            acc.sender_domains.entry("peer.fr")[0],
+            1,
+            "the sender counts once"
+        );
     }
 
     #[test]
     fn the_table_is_bounded() {
         let mut acc = Acc::default();
         let mut carried = Carried::default();
-        let started: Vec<(Qid, Entry)> = (0..MAX_OPEN + 100).map(|i| (q(&format!("Q{i}")), Entry::default())).collect();
+        let started: Vec<(Qid, Entry)> = (0..MAX_OPEN + 100)
+            .map(|i| (q(&format!("Q{i}")), Entry::default()))
+            .collect();
         carried.apply(Vec::new(), started, &mut acc);
         assert_eq!(carried.open.len(), MAX_OPEN);
         assert_eq!(acc.msg_unjoined, 100);

@@ -32,8 +32,8 @@ mod summary;
 pub use join::MAX_OPEN;
 pub use source::{open, summarize_docker, summarize_paths, summarize_reader, Options, Summarizer};
 pub use summary::{
-    mask_client, mask_reason, AuthFailures, Counted, HourStats, LineCounts, MessageOutcomes, RecipientDomain, SenderDomain, Skipped, Summary, TlsFailures, Window,
-    MAX_KEYS, TOP,
+    mask_client, mask_reason, AuthFailures, Counted, HourStats, LineCounts, MessageOutcomes,
+    RecipientDomain, SenderDomain, Skipped, Summary, TlsFailures, Window, MAX_KEYS, TOP,
 };
 
 use crate::{tr, Lang};
@@ -68,7 +68,10 @@ pub fn parse_time(text: &str, now: i64) -> Result<i64, String> {
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         use chrono::TimeZone;
-        if let Some(t) = d.and_hms_opt(0, 0, 0).and_then(|n| chrono::Local.from_local_datetime(&n).earliest()) {
+        if let Some(t) = d
+            .and_hms_opt(0, 0, 0)
+            .and_then(|n| chrono::Local.from_local_datetime(&n).earliest())
+        {
             return Ok(t.timestamp());
         }
     }
@@ -80,12 +83,28 @@ impl Options {
     ///
     /// # Errors
     /// [`crate::Error::Config`] naming the option.
-    pub fn from_text(since: Option<&str>, until: Option<&str>, mask_addresses: bool) -> crate::Result<Self> {
+    pub fn from_text(
+        since: Option<&str>,
+        until: Option<&str>,
+        mask_addresses: bool,
+    ) -> crate::Result<Self> {
         let now = chrono::Utc::now().timestamp();
         let parse = |flag: &str, v: Option<&str>| {
-            v.map(|t| parse_time(t, now).map_err(|reason| crate::Error::Config { file: flag.into(), key: flag.trim_start_matches('-').into(), reason })).transpose()
+            v.map(|t| {
+                parse_time(t, now).map_err(|reason| crate::Error::Config {
+                    file: flag.into(),
+                    key: flag.trim_start_matches('-').into(),
+                    reason,
+                })
+            })
+            .transpose()
         };
-        Ok(Self { since: parse("--since", since)?, until: parse("--until", until)?, mask_addresses, ..Self::default() })
+        Ok(Self {
+            since: parse("--since", since)?,
+            until: parse("--until", until)?,
+            mask_addresses,
+            ..Self::default()
+        })
     }
 }
 
@@ -111,7 +130,13 @@ pub fn summarize(input: &Input, opts: &Options) -> crate::Result<Summary> {
     match input {
         Input::Files(paths) => summarize_paths(paths, opts),
         Input::Docker { config, service } => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|source| crate::Error::Io { path: "tokio runtime".into(), source })?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|source| crate::Error::Io {
+                    path: "tokio runtime".into(),
+                    source,
+                })?;
             runtime.block_on(summarize_docker(config, service, opts))
         }
     }
@@ -120,7 +145,12 @@ pub fn summarize(input: &Input, opts: &Options) -> crate::Result<Summary> {
 /// Exercises the whole pipeline on arbitrary bytes (the fuzz target): never panics.
 pub fn exercise(data: &[u8]) {
     for threads in [1, 2] {
-        let opts = Options { now: Some(1_732_971_600), threads: Some(threads), mask_addresses: threads == 2, ..Options::default() };
+        let opts = Options {
+            now: Some(1_732_971_600),
+            threads: Some(threads),
+            mask_addresses: threads == 2,
+            ..Options::default()
+        };
         let mut s = Summarizer::new(&opts);
         let half = data.len() / 2;
         s.feed(&data[..half]);
@@ -131,7 +161,9 @@ pub fn exercise(data: &[u8]) {
 }
 
 fn counted(list: &[Counted], indent: &str) -> String {
-    list.iter().map(|c| format!("{indent}{:>8}  {}\n", c.count, c.value)).collect()
+    list.iter()
+        .map(|c| format!("{indent}{:>8}  {}\n", c.count, c.value))
+        .collect()
 }
 
 /// The summary as an operator reads it (`logs summarize --format human`).
@@ -140,11 +172,22 @@ pub fn render_human(s: &Summary, lang: Lang) -> String {
     let mut o = String::new();
     let span = match (&s.first, &s.last) {
         (Some(a), Some(b)) => tr!(lang, "from {a} to {b}", "du {a} au {b}"),
-        _ => tr!(lang, "no Postfix or Dovecot line", "aucune ligne Postfix ou Dovecot"),
+        _ => tr!(
+            lang,
+            "no Postfix or Dovecot line",
+            "aucune ligne Postfix ou Dovecot"
+        ),
     };
-    o.push_str(&tr!(lang, "Mail log summary: {span}\n", "Résumé du journal de messagerie : {span}\n"));
+    o.push_str(&tr!(
+        lang,
+        "Mail log summary: {span}\n",
+        "Résumé du journal de messagerie : {span}\n"
+    ));
     if s.window.since.is_some() || s.window.until.is_some() {
-        let (a, b) = (s.window.since.as_deref().unwrap_or("-"), s.window.until.as_deref().unwrap_or("-"));
+        let (a, b) = (
+            s.window.since.as_deref().unwrap_or("-"),
+            s.window.until.as_deref().unwrap_or("-"),
+        );
         o.push_str(&tr!(lang, "Window: {a} .. {b}\n", "Fenêtre : {a} .. {b}\n"));
     }
     let l = &s.lines;
@@ -163,8 +206,16 @@ pub fn render_human(s: &Summary, lang: Lang) -> String {
         ("bounced", "rejetés après acceptation (bounce)", s.bounced),
         ("expired", "expirés", s.expired),
         ("rejected", "refusés", s.rejected),
-        ("bounce notifications", "avis de non-remise", s.bounce_notifications),
-        ("deleted by an operator", "supprimés par un opérateur", s.deleted),
+        (
+            "bounce notifications",
+            "avis de non-remise",
+            s.bounce_notifications,
+        ),
+        (
+            "deleted by an operator",
+            "supprimés par un opérateur",
+            s.deleted,
+        ),
     ];
     o.push_str(&tr!(lang, "Messages\n", "Messages\n"));
     for (en, fr, v) in rows {
@@ -191,9 +242,21 @@ pub fn render_human(s: &Summary, lang: Lang) -> String {
         m.never_queued
     ));
     let sections: [(&str, &str, &[Counted]); 4] = [
-        ("Top deferral reasons", "Principales causes de report", &s.top_deferral_reasons),
-        ("Top bounce reasons", "Principales causes de rejet", &s.top_bounce_reasons),
-        ("Top rejection reasons", "Principales causes de refus", &s.top_reject_reasons),
+        (
+            "Top deferral reasons",
+            "Principales causes de report",
+            &s.top_deferral_reasons,
+        ),
+        (
+            "Top bounce reasons",
+            "Principales causes de rejet",
+            &s.top_bounce_reasons,
+        ),
+        (
+            "Top rejection reasons",
+            "Principales causes de refus",
+            &s.top_reject_reasons,
+        ),
         ("Rejections by code", "Refus par code", &s.reject_codes),
     ];
     for (en, fr, list) in sections {
@@ -202,15 +265,31 @@ pub fn render_human(s: &Summary, lang: Lang) -> String {
         }
     }
     if !s.recipient_domains.is_empty() {
-        o.push_str(&tr!(lang, "\nRecipient domains (delivered / deferred / bounced)\n", "\nDomaines destinataires (distribués / différés / rejetés)\n"));
+        o.push_str(&tr!(
+            lang,
+            "\nRecipient domains (delivered / deferred / bounced)\n",
+            "\nDomaines destinataires (distribués / différés / rejetés)\n"
+        ));
         for d in &s.recipient_domains {
-            o.push_str(&format!("  {:>8} {:>8} {:>8}  {}\n", d.delivered, d.deferred, d.bounced, d.domain));
+            o.push_str(&format!(
+                "  {:>8} {:>8} {:>8}  {}\n",
+                d.delivered, d.deferred, d.bounced, d.domain
+            ));
         }
     }
     if !s.sender_domains.is_empty() {
-        o.push_str(&tr!(lang, "\nSender domains (messages, size)\n", "\nDomaines expéditeurs (messages, taille)\n"));
+        o.push_str(&tr!(
+            lang,
+            "\nSender domains (messages, size)\n",
+            "\nDomaines expéditeurs (messages, taille)\n"
+        ));
         for d in &s.sender_domains {
-            o.push_str(&format!("  {:>8} {:>10}  {}\n", d.messages, crate::units::bytes(d.bytes, lang), d.domain));
+            o.push_str(&format!(
+                "  {:>8} {:>10}  {}\n",
+                d.messages,
+                crate::units::bytes(d.bytes, lang),
+                d.domain
+            ));
         }
     }
     let a = &s.auth_failures;
@@ -225,18 +304,35 @@ pub fn render_human(s: &Summary, lang: Lang) -> String {
     ));
     o.push_str(&counted(&a.by_client, "  "));
     let t = &s.tls_failures;
-    o.push_str(&tr!(lang, "TLS failures: {} handshakes, {} library problems\n", "Échecs TLS : {} négociations, {} problèmes de bibliothèque\n", t.handshakes, t.library_problems));
+    o.push_str(&tr!(
+        lang,
+        "TLS failures: {} handshakes, {} library problems\n",
+        "Échecs TLS : {} négociations, {} problèmes de bibliothèque\n",
+        t.handshakes,
+        t.library_problems
+    ));
     o.push_str(&counted(&t.by_client, "  "));
     o.push_str(&counted(&t.top_reasons, "  "));
     if !s.per_hour.is_empty() {
-        o.push_str(&tr!(lang, "\nPer hour (received / delivered / deferred / bounced / rejected)\n", "\nPar heure (reçus / distribués / différés / rejetés / refusés)\n"));
+        o.push_str(&tr!(
+            lang,
+            "\nPer hour (received / delivered / deferred / bounced / rejected)\n",
+            "\nPar heure (reçus / distribués / différés / rejetés / refusés)\n"
+        ));
         let shown = &s.per_hour[s.per_hour.len().saturating_sub(48)..];
         for h in shown {
-            o.push_str(&format!("  {}  {:>7} {:>7} {:>7} {:>7} {:>7}\n", h.hour, h.received, h.delivered, h.deferred, h.bounced, h.rejected));
+            o.push_str(&format!(
+                "  {}  {:>7} {:>7} {:>7} {:>7} {:>7}\n",
+                h.hour, h.received, h.delivered, h.deferred, h.bounced, h.rejected
+            ));
         }
     }
     if s.masked {
-        o.push_str(&tr!(lang, "\n(addresses masked)\n", "\n(adresses masquées)\n"));
+        o.push_str(&tr!(
+            lang,
+            "\n(addresses masked)\n",
+            "\n(adresses masquées)\n"
+        ));
     }
     o
 }
@@ -270,39 +366,146 @@ Nov 30 12:2
 
     #[test]
     fn a_small_log() {
-        let opts = Options { now: Some(NOW), threads: Some(1), ..Options::default() };
+        let opts = Options {
+            now: Some(NOW),
+            threads: Some(1),
+            ..Options::default()
+        };
         let s = summarize_reader(LOG.as_bytes(), &opts).unwrap();
-        assert_eq!((s.received, s.delivered, s.deferred, s.bounced, s.rejected, s.connections), (1, 2, 1, 0, 1, 1));
-        assert_eq!((s.messages.delivered, s.messages.delivered_after_deferral, s.messages.deferred, s.messages.still_queued), (1, 1, 1, 0));
-        assert_eq!(s.sender_domains[0], SenderDomain { domain: "peer.fr".into(), messages: 1, bytes: 2000 });
-        assert_eq!(s.top_reject_reasons[0].value, "554 5.7.1 Relay access denied");
+        assert_eq!(
+            (
+                s.received,
+                s.delivered,
+                s.deferred,
+                s.bounced,
+                s.rejected,
+                s.connections
+            ),
+            (1, 2, 1, 0, 1, 1)
+        );
+        assert_eq!(
+            (
+                s.messages.delivered,
+                s.messages.delivered_after_deferral,
+                s.messages.deferred,
+                s.messages.still_queued
+            ),
+            (1, 1, 1, 0)
+        );
+        assert_eq!(
+            s.sender_domains[0],
+            SenderDomain {
+                domain: "peer.fr".into(),
+                messages: 1,
+                bytes: 2000
+            }
+        );
+        assert_eq!(
+            s.top_reject_reasons[0].value,
+            "554 5.7.1 Relay access denied"
+        );
         assert_eq!(s.reject_codes[0].value, "554 5.7.1");
-        assert_eq!((s.auth_failures.total, s.auth_failures.smtp_sasl, s.auth_failures.dovecot), (4, 1, 3));
-        assert_eq!(s.auth_failures.by_client[0], Counted { value: "203.0.113.9".into(), count: 4 });
-        assert_eq!((s.tls_failures.handshakes, s.tls_failures.library_problems), (1, 1));
-        assert_eq!(s.tls_failures.top_reasons[0].value, "no suitable signature algorithm");
-        assert_eq!((s.lines.total, s.lines.skipped.unknown_program, s.lines.skipped.malformed), (17, 1, 2));
-        assert!((s.deferral_rate_pct - 33.3).abs() < 0.01, "{}", s.deferral_rate_pct);
+        assert_eq!(
+            (
+                s.auth_failures.total,
+                s.auth_failures.smtp_sasl,
+                s.auth_failures.dovecot
+            ),
+            (4, 1, 3)
+        );
+        assert_eq!(
+            s.auth_failures.by_client[0],
+            Counted {
+                value: "203.0.113.9".into(),
+                count: 4
+            }
+        );
+        assert_eq!(
+            (s.tls_failures.handshakes, s.tls_failures.library_problems),
+            (1, 1)
+        );
+        assert_eq!(
+            s.tls_failures.top_reasons[0].value,
+            "no suitable signature algorithm"
+        );
+        assert_eq!(
+            (
+                s.lines.total,
+                s.lines.skipped.unknown_program,
+                s.lines.skipped.malformed
+            ),
+            (17, 1, 2)
+        );
+        assert!(
+            (s.deferral_rate_pct - 33.3).abs() < 0.01,
+            "{}",
+            s.deferral_rate_pct
+        );
         let fr = render_human(&s, Lang::Fr);
-        assert!(fr.contains("Principales causes de report") && fr.contains("Connection timed out"), "{fr}");
-        let masked = summarize_reader(LOG.as_bytes(), &Options { mask_addresses: true, ..opts }).unwrap();
+        assert!(
+            fr.contains("Principales causes de report") && fr.contains("Connection timed out"),
+            "{fr}"
+        );
+        let masked = summarize_reader(
+            LOG.as_bytes(),
+            &Options {
+                mask_addresses: true,
+                ..opts
+            },
+        )
+        .unwrap();
         assert_eq!(masked.auth_failures.by_client[0].value, "203.0.113.x");
-        assert_eq!(masked.top_deferral_reasons[0].value, "connect to mx.clinique.fr[198.51.100.x]:25: Connection timed out");
+        assert_eq!(
+            masked.top_deferral_reasons[0].value,
+            "connect to mx.clinique.fr[198.51.100.x]:25: Connection timed out"
+        );
     }
 
     #[test]
     fn window_and_threads_agree() {
         let since = parse_time("2024-11-30T12:05:00Z", NOW).unwrap();
-        let one = summarize_reader(LOG.as_bytes(), &Options { now: Some(NOW), since: Some(since), threads: Some(1), ..Options::default() }).unwrap();
-        assert_eq!((one.received, one.delivered, one.deferred, one.lines.outside_window), (0, 1, 0, 6));
+        let one = summarize_reader(
+            LOG.as_bytes(),
+            &Options {
+                now: Some(NOW),
+                since: Some(since),
+                threads: Some(1),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                one.received,
+                one.delivered,
+                one.deferred,
+                one.lines.outside_window
+            ),
+            (0, 1, 0, 6)
+        );
         // The message started before the window: its end is still joined.
         assert_eq!(one.messages.delivered, 1);
         // Tiny chunks on several threads: the same summary as one pass.
-        let mut s = Summarizer::new(&Options { now: Some(NOW), threads: Some(1), ..Options::default() });
+        let mut s = Summarizer::new(&Options {
+            now: Some(NOW),
+            threads: Some(1),
+            ..Options::default()
+        });
         for b in LOG.as_bytes().chunks(7) {
             s.feed(b);
         }
-        assert_eq!(s.finish(), summarize_reader(LOG.as_bytes(), &Options { now: Some(NOW), threads: Some(3), ..Options::default() }).unwrap());
+        assert_eq!(
+            s.finish(),
+            summarize_reader(
+                LOG.as_bytes(),
+                &Options {
+                    now: Some(NOW),
+                    threads: Some(3),
+                    ..Options::default()
+                }
+            )
+            .unwrap()
+        );
     }
 
     #[test]
@@ -328,11 +531,27 @@ Nov 30 12:2
         log.extend_from_slice(b"Nov 30 12:00:01 mail postfix/qmgr[12]: 4F2A81C0123: removed");
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &log).unwrap();
-        let one = summarize_reader(&log[..], &Options { now: Some(NOW), threads: Some(1), ..Options::default() }).unwrap();
+        let one = summarize_reader(
+            &log[..],
+            &Options {
+                now: Some(NOW),
+                threads: Some(1),
+                ..Options::default()
+            },
+        )
+        .unwrap();
         assert_eq!(one.lines.skipped.too_long, 2, "{:?}", one.lines);
         for threads in [2, 3, 5] {
-            let opts = Options { now: Some(NOW), threads: Some(threads), ..Options::default() };
-            assert_eq!(summarize_paths(&[file.path()], &opts).unwrap(), one, "threads {threads}");
+            let opts = Options {
+                now: Some(NOW),
+                threads: Some(threads),
+                ..Options::default()
+            };
+            assert_eq!(
+                summarize_paths(&[file.path()], &opts).unwrap(),
+                one,
+                "threads {threads}"
+            );
         }
     }
 
@@ -348,10 +567,28 @@ Nov 30 12:2
     #[test]
     fn junk_never_panics() {
         let mut junk = vec![b'x'; 3 * source::CHUNK / 2];
-        junk.extend_from_slice(b"\nNov 30 12:00:01 mail postfix/qmgr[12]: 4F2A81C0123: removed\n\xff\xfe\x00\n");
+        junk.extend_from_slice(
+            b"\nNov 30 12:00:01 mail postfix/qmgr[12]: 4F2A81C0123: removed\n\xff\xfe\x00\n",
+        );
         for t in [1, 2] {
-            let s = summarize_reader(&junk[..], &Options { now: Some(NOW), threads: Some(t), ..Options::default() }).unwrap();
-            assert_eq!((s.lines.skipped.too_long, s.lines.skipped.non_utf8, s.lines.postfix), (1, 1, 1), "threads {t}");
+            let s = summarize_reader(
+                &junk[..],
+                &Options {
+                    now: Some(NOW),
+                    threads: Some(t),
+                    ..Options::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                (
+                    s.lines.skipped.too_long,
+                    s.lines.skipped.non_utf8,
+                    s.lines.postfix
+                ),
+                (1, 1, 1),
+                "threads {t}"
+            );
         }
         exercise(&junk[..1000]);
         exercise(b"Nov 30 12:00:01 mail postfix/bounce[1]: ABCDEF: sender non-delivery notification: \n<1>1 2024-11-30T12:00:00Z h a p m [x");

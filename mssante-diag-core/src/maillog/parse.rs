@@ -64,7 +64,12 @@ impl Clock {
             }
             starts
         };
-        Self { ref_local, ref_year: y, offset, month_starts: [starts(y), starts(y - 1)] }
+        Self {
+            ref_local,
+            ref_year: y,
+            offset,
+            month_starts: [starts(y), starts(y - 1)],
+        }
     }
 
     /// A clock for `now` in this machine's time zone.
@@ -77,7 +82,10 @@ impl Clock {
     /// when that would be more than a day ahead of the reference instant).
     #[must_use]
     pub fn resolve(&self, month: u32, day: u32, secs_of_day: i64) -> i64 {
-        let within = |starts: &[i64; 12], year: i64| match usize::try_from(month).ok().and_then(|m| starts.get(m.wrapping_sub(1))) {
+        let within = |starts: &[i64; 12], year: i64| match usize::try_from(month)
+            .ok()
+            .and_then(|m| starts.get(m.wrapping_sub(1)))
+        {
             Some(start) => start + (i64::from(day) - 1) * 86_400 + secs_of_day,
             None => days_from_civil(year, month, day) * 86_400 + secs_of_day,
         };
@@ -93,7 +101,10 @@ impl Clock {
 #[must_use]
 pub fn local_offset(t: i64) -> i64 {
     use chrono::{Local, Offset, TimeZone};
-    Local.timestamp_opt(t, 0).single().map_or(0, |t| i64::from(t.offset().fix().local_minus_utc()))
+    Local
+        .timestamp_opt(t, 0)
+        .single()
+        .map_or(0, |t| i64::from(t.offset().fix().local_minus_utc()))
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian; H. Hinnant's algorithm).
@@ -120,7 +131,15 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
     let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 fn month(b: &[u8]) -> Option<u32> {
@@ -189,7 +208,11 @@ fn rfc3164<'a>(s: &'a [u8], clock: &Clock, cache: &mut StampCache) -> Option<(i6
 /// The time of the `Mmm dd hh:mm:ss` stamp at the start of `s` (checked 16 bytes or more).
 fn rfc3164_time(s: &[u8], clock: &Clock) -> Option<i64> {
     let m = month(&s[0..3])?;
-    let day = if s[4] == b' ' { digits(&s[5..6])? } else { digits(&s[4..6])? };
+    let day = if s[4] == b' ' {
+        digits(&s[5..6])?
+    } else {
+        digits(&s[4..6])?
+    };
     if !(1..=31).contains(&day) {
         return None;
     }
@@ -222,7 +245,11 @@ pub(crate) fn rfc3339(s: &[u8]) -> Option<(i64, &[u8])> {
         }
         c @ (b'+' | b'-') => {
             let tz = s.get(i + 1..i + 6)?;
-            let off = if tz[2] == b':' { digits(&tz[0..2])? * 3600 + digits(&tz[3..5])? * 60 } else { return None };
+            let off = if tz[2] == b':' {
+                digits(&tz[0..2])? * 3600 + digits(&tz[3..5])? * 60
+            } else {
+                return None;
+            };
             i += 6;
             if *c == b'-' {
                 -off
@@ -237,7 +264,8 @@ pub(crate) fn rfc3339(s: &[u8]) -> Option<(i64, &[u8])> {
         Some(b' ') => &s[i + 1..],
         Some(_) => return None,
     };
-    let utc = days_from_civil(y, u32::try_from(mo).ok()?, u32::try_from(d).ok()?) * 86_400 + t - offset;
+    let utc =
+        days_from_civil(y, u32::try_from(mo).ok()?, u32::try_from(d).ok()?) * 86_400 + t - offset;
     Some((utc, rest))
 }
 
@@ -296,7 +324,13 @@ fn rfc5424(s: &[u8]) -> Option<Line<'_>> {
     };
     let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
     let pid = digits(procid).and_then(|p| u32::try_from(p).ok());
-    Some(Line { ts, host, program: app, pid, message: msg })
+    Some(Line {
+        ts,
+        host,
+        program: app,
+        pid,
+        message: msg,
+    })
 }
 
 /// A `docker compose logs` prefix (`postfix-1  | `) at the start of `s`, removed.
@@ -306,7 +340,12 @@ fn strip_compose_prefix(s: &[u8]) -> &[u8] {
     }
     let head = &s[..s.len().min(96)];
     match memchr(b'|', head) {
-        Some(p) if s.get(p + 1) == Some(&b' ') && head[..p].iter().all(|c| c.is_ascii_graphic() || *c == b' ') => &s[p + 2..],
+        Some(p)
+            if s.get(p + 1) == Some(&b' ')
+                && head[..p].iter().all(|c| c.is_ascii_graphic() || *c == b' ') =>
+        {
+            &s[p + 2..]
+        }
         _ => s,
     }
 }
@@ -323,7 +362,11 @@ pub fn parse_line<'a>(line: &'a [u8], clock: &Clock) -> Result<Line<'a>, Skip> {
 ///
 /// # Errors
 /// [`Skip`]: why the line is not a syslog line.
-pub fn parse_line_cached<'a>(line: &'a [u8], clock: &Clock, cache: &mut StampCache) -> Result<Line<'a>, Skip> {
+pub fn parse_line_cached<'a>(
+    line: &'a [u8],
+    clock: &Clock,
+    cache: &mut StampCache,
+) -> Result<Line<'a>, Skip> {
     if !line.is_ascii() && std::str::from_utf8(line).is_err() {
         return Err(Skip::NonUtf8);
     }
@@ -361,7 +404,13 @@ pub fn parse_line_cached<'a>(line: &'a [u8], clock: &Clock, cache: &mut StampCac
         return Err(Skip::Malformed);
     }
     let (program, pid) = split_pid(tag);
-    Ok(Line { ts, host, program, pid, message })
+    Ok(Line {
+        ts,
+        host,
+        program,
+        pid,
+        message,
+    })
 }
 
 #[cfg(test)]
@@ -383,15 +432,28 @@ mod tests {
     #[test]
     fn clock_resolves_every_day_of_the_calendar() {
         // Reference instants around new year and a leap day, in several offsets.
-        for (now, offset) in [(NOW, 0), (NOW + 32 * 86_400, 3600), (1_709_208_000, -18_000), (1_704_067_200, 7200)] {
+        for (now, offset) in [
+            (NOW, 0),
+            (NOW + 32 * 86_400, 3600),
+            (1_709_208_000, -18_000),
+            (1_704_067_200, 7200),
+        ] {
             let c = Clock::new(now, offset);
             let (year, _, _) = civil_from_days((now + offset).div_euclid(86_400));
             for month in 1..=12 {
                 for day in 1..=31 {
                     let secs = 3723;
                     let this = days_from_civil(year, month, day) * 86_400 + secs;
-                    let expected = if this > now + offset + 86_400 { days_from_civil(year - 1, month, day) * 86_400 + secs } else { this };
-                    assert_eq!(c.resolve(month, day, secs), expected - offset, "{year}-{month}-{day}");
+                    let expected = if this > now + offset + 86_400 {
+                        days_from_civil(year - 1, month, day) * 86_400 + secs
+                    } else {
+                        this
+                    };
+                    assert_eq!(
+                        c.resolve(month, day, secs),
+                        expected - offset,
+                        "{year}-{month}-{day}"
+                    );
                 }
             }
         }
@@ -411,7 +473,12 @@ mod tests {
         ];
         let mut cache = StampCache::default();
         for line in lines {
-            assert_eq!(parse_line_cached(line, &c, &mut cache), parse_line(line, &c), "{}", String::from_utf8_lossy(line));
+            assert_eq!(
+                parse_line_cached(line, &c, &mut cache),
+                parse_line(line, &c),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 
@@ -420,7 +487,10 @@ mod tests {
         let c = Clock::new(NOW, 0);
         let l = parse_line(b"Nov 30 12:59:43 mail postfix/submission/smtpd[21979]: connect from localhost[127.0.0.1]", &c).unwrap();
         assert_eq!(l.ts, NOW - 17);
-        assert_eq!((l.host, l.program, l.pid), (&b"mail"[..], &b"postfix/submission/smtpd"[..], Some(21979)));
+        assert_eq!(
+            (l.host, l.program, l.pid),
+            (&b"mail"[..], &b"postfix/submission/smtpd"[..], Some(21979))
+        );
         assert_eq!(l.message, b"connect from localhost[127.0.0.1]");
         // Space-padded day; a December line read in January belongs to the year before.
         let jan = Clock::new(NOW + 40 * 86_400, 3600);
@@ -431,22 +501,61 @@ mod tests {
     #[test]
     fn other_forms() {
         let c = Clock::new(NOW, 0);
-        let l = parse_line(b"2024-11-30T13:59:43.123456+01:00 mail postfix/qmgr[9]: ABC123: removed", &c).unwrap();
-        assert_eq!((l.ts, l.program, l.message), (NOW - 17, &b"postfix/qmgr"[..], &b"ABC123: removed"[..]));
+        let l = parse_line(
+            b"2024-11-30T13:59:43.123456+01:00 mail postfix/qmgr[9]: ABC123: removed",
+            &c,
+        )
+        .unwrap();
+        assert_eq!(
+            (l.ts, l.program, l.message),
+            (NOW - 17, &b"postfix/qmgr"[..], &b"ABC123: removed"[..])
+        );
         let l = parse_line(b"<22>1 2024-11-30T12:59:43Z mail postfix/smtp 77 - [meta a=\"x]\\\"\"] \xEF\xBB\xBFhello", &c).unwrap();
-        assert_eq!((l.ts, l.host, l.program, l.pid, l.message), (NOW - 17, &b"mail"[..], &b"postfix/smtp"[..], Some(77), &b"hello"[..]));
+        assert_eq!(
+            (l.ts, l.host, l.program, l.pid, l.message),
+            (
+                NOW - 17,
+                &b"mail"[..],
+                &b"postfix/smtp"[..],
+                Some(77),
+                &b"hello"[..]
+            )
+        );
         let l = parse_line(b"Nov 30 12:57:24 imap-login: Info: Disconnected", &c).unwrap();
-        assert_eq!((l.host, l.program, l.message), (&b""[..], &b"imap-login"[..], &b"Info: Disconnected"[..]));
-        let l = parse_line(b"postfix-1  | 2024-11-30T12:59:43.5Z Nov 30 12:59:43 mail postfix/smtpd[1]: hi", &c).unwrap();
+        assert_eq!(
+            (l.host, l.program, l.message),
+            (&b""[..], &b"imap-login"[..], &b"Info: Disconnected"[..])
+        );
+        let l = parse_line(
+            b"postfix-1  | 2024-11-30T12:59:43.5Z Nov 30 12:59:43 mail postfix/smtpd[1]: hi",
+            &c,
+        )
+        .unwrap();
         assert_eq!((l.ts, l.message), (NOW - 17, &b"hi"[..]));
     }
 
     #[test]
     fn junk_is_refused() {
         let c = Clock::new(NOW, 0);
-        for junk in [&b""[..], b"Nov 30 12:0", b"\x00\x01\x02garbage", b"Nov 30 12:59:43 mail", b"Foo 30 12:59:43 a b: c", b"<999999>1 x", b"2024-13-01T00:00:00Z a b: c"] {
-            assert_eq!(parse_line(junk, &c), Err(Skip::Malformed), "{:?}", String::from_utf8_lossy(junk));
+        for junk in [
+            &b""[..],
+            b"Nov 30 12:0",
+            b"\x00\x01\x02garbage",
+            b"Nov 30 12:59:43 mail",
+            b"Foo 30 12:59:43 a b: c",
+            b"<999999>1 x",
+            b"2024-13-01T00:00:00Z a b: c",
+        ] {
+            assert_eq!(
+                parse_line(junk, &c),
+                Err(Skip::Malformed),
+                "{:?}",
+                String::from_utf8_lossy(junk)
+            );
         }
-        assert_eq!(parse_line(b"Nov 30 12:59:43 mail postfix/smtpd[1]: \xff\xfe", &c), Err(Skip::NonUtf8));
+        assert_eq!(
+            parse_line(b"Nov 30 12:59:43 mail postfix/smtpd[1]: \xff\xfe", &c),
+            Err(Skip::NonUtf8)
+        );
     }
 }

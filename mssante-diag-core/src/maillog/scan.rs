@@ -69,7 +69,15 @@ impl Scanner {
 
     /// Counts the lines of `data` (whole lines; the last one may lack its `\n`).
     pub(crate) fn chunk(&self, data: &[u8]) -> ChunkOut {
-        let mut c = Chunk { s: self, acc: Acc::default(), join: Local::default(), scratch: Vec::with_capacity(256), stamps: StampCache::default(), hour: i64::MIN, row: HourRow::default() };
+        let mut c = Chunk {
+            s: self,
+            acc: Acc::default(),
+            join: Local::default(),
+            scratch: Vec::with_capacity(256),
+            stamps: StampCache::default(),
+            hour: i64::MIN,
+            row: HourRow::default(),
+        };
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', data) {
             c.line(&data[start..end]);
@@ -80,16 +88,27 @@ impl Scanner {
         }
         c.flush_hour();
         let (fragments, started) = c.join.finish_chunk();
-        ChunkOut { acc: c.acc, fragments, started }
+        ChunkOut {
+            acc: c.acc,
+            fragments,
+            started,
+        }
     }
 }
 
 /// `QUEUEID: rest` at the start of a message.
 fn qid(msg: &[u8]) -> Option<(Qid, &[u8])> {
-    let end = msg.iter().take(21).position(|c| !c.is_ascii_alphanumeric())?;
+    let end = msg
+        .iter()
+        .take(21)
+        .position(|c| !c.is_ascii_alphanumeric())?;
     // Queue ids are upper-case hex (short form) or mixed case with digits (long form), never
     // a lower-case word (`warning: `).
-    if end < 5 || msg.get(end..end + 2) != Some(b": ") || msg[..end] == *b"NOQUEUE" || msg[..end].iter().all(u8::is_ascii_lowercase) {
+    if end < 5
+        || msg.get(end..end + 2) != Some(b": ")
+        || msg[..end] == *b"NOQUEUE"
+        || msg[..end].iter().all(u8::is_ascii_lowercase)
+    {
         return None;
     }
     Some((Qid::new(&msg[..end]), &msg[end + 2..]))
@@ -97,7 +116,10 @@ fn qid(msg: &[u8]) -> Option<(Qid, &[u8])> {
 
 /// The decimal number at the start of `s` (0 when none).
 fn leading_number(s: &[u8]) -> u64 {
-    s.iter().take_while(|c| c.is_ascii_digit()).take(19).fold(0u64, |n, c| n * 10 + u64::from(c - b'0'))
+    s.iter()
+        .take_while(|c| c.is_ascii_digit())
+        .take(19)
+        .fold(0u64, |n, c| n * 10 + u64::from(c - b'0'))
 }
 
 /// `service: rest` → (`service`, `rest`), the first `: ` of `s`.
@@ -148,8 +170,15 @@ fn append_normalized(reason: &[u8], out: &mut Vec<u8>) {
         if i > 0 || base > 0 {
             out.push(b' ');
         }
-        let lead = word.iter().take_while(|c| matches!(c, b'<' | b'(' | b'"' | b'[')).count();
-        let trail = word[lead..].iter().rev().take_while(|c| matches!(c, b'>' | b')' | b':' | b',' | b';' | b'"' | b']' | b'.')).count();
+        let lead = word
+            .iter()
+            .take_while(|c| matches!(c, b'<' | b'(' | b'"' | b'['))
+            .count();
+        let trail = word[lead..]
+            .iter()
+            .rev()
+            .take_while(|c| matches!(c, b'>' | b')' | b':' | b',' | b';' | b'"' | b']' | b'.'))
+            .count();
         let core = &word[lead..word.len() - trail];
         out.extend_from_slice(&word[..lead]);
         if let Some(at) = memrchr(b'@', core) {
@@ -157,7 +186,11 @@ fn append_normalized(reason: &[u8], out: &mut Vec<u8>) {
             let start = out.len();
             out.extend_from_slice(&core[at + 1..]);
             out[start..].make_ascii_lowercase();
-        } else if core.len() >= 8 && core.iter().all(u8::is_ascii_alphanumeric) && core.iter().any(u8::is_ascii_digit) && core.iter().any(u8::is_ascii_alphabetic) {
+        } else if core.len() >= 8
+            && core.iter().all(u8::is_ascii_alphanumeric)
+            && core.iter().any(u8::is_ascii_digit)
+            && core.iter().any(u8::is_ascii_alphabetic)
+        {
             out.extend_from_slice(b"<id>");
         } else {
             out.extend_from_slice(core);
@@ -207,7 +240,16 @@ impl Chunk<'_> {
             }
         } else if l.host.is_empty() && is_dovecot_native(l.program) {
             let msg = l.message;
-            let msg = [&b"Info: "[..], b"Warning: ", b"Error: ", b"Fatal: ", b"Panic: "].iter().find_map(|p| msg.strip_prefix(*p)).unwrap_or(msg);
+            let msg = [
+                &b"Info: "[..],
+                b"Warning: ",
+                b"Error: ",
+                b"Fatal: ",
+                b"Panic: ",
+            ]
+            .iter()
+            .find_map(|p| msg.strip_prefix(*p))
+            .unwrap_or(msg);
             self.dovecot(l.program, msg, &l)
         } else {
             l.program == b"postfix" || l.program == b"postfix-script"
@@ -272,7 +314,8 @@ impl Chunk<'_> {
                     }
                 }
             }
-            b"smtp" | b"lmtp" | b"local" | b"virtual" | b"pipe" | b"error" | b"retry" | b"discard" | b"relay" => {
+            b"smtp" | b"lmtp" | b"local" | b"virtual" | b"pipe" | b"error" | b"retry"
+            | b"discard" | b"relay" => {
                 if let Some((q, rest)) = qid(msg) {
                     if rest.starts_with(b"to=<") {
                         self.delivery(q, rest, l.ts);
@@ -306,7 +349,11 @@ impl Chunk<'_> {
                     if let Some(i) = memchr::memmem::find(rest, b"notification: ") {
                         self.acc.bounce_notifications += 1;
                         let new = &rest[i + 14..];
-                        let end = new.iter().take(21).position(|c| !c.is_ascii_alphanumeric()).unwrap_or(new.len().min(21));
+                        let end = new
+                            .iter()
+                            .take(21)
+                            .position(|c| !c.is_ascii_alphanumeric())
+                            .unwrap_or(new.len().min(21));
                         if (5..=20).contains(&end) {
                             self.join.start(Qid::new(&new[..end]));
                         }
@@ -363,14 +410,25 @@ impl Chunk<'_> {
 
     fn tls_failure(&mut self, client: Option<&[u8]>) {
         self.acc.tls_failures += 1;
-        *self.acc.tls_clients.entry(text(client.unwrap_or(b"unknown"))) += 1;
+        *self
+            .acc
+            .tls_clients
+            .entry(text(client.unwrap_or(b"unknown"))) += 1;
     }
 
     /// `error:0A000076:SSL routines::no suitable signature algorithm:file:line:` → its reason.
     fn tls_library(&mut self, p: &[u8]) {
         self.acc.tls_library_problems += 1;
         let parts: Vec<&[u8]> = p.splitn(7, |c| *c == b':').collect();
-        let reason = if p.starts_with(b"error:") && parts.len() >= 5 { if parts[4].is_empty() { parts[3] } else { parts[4] } } else { p };
+        let reason = if p.starts_with(b"error:") && parts.len() >= 5 {
+            if parts[4].is_empty() {
+                parts[3]
+            } else {
+                parts[4]
+            }
+        } else {
+            p
+        };
         normalize_reason(reason, &mut self.scratch);
         *self.acc.tls_reasons.entry(text(&self.scratch)) += 1;
     }
@@ -409,9 +467,14 @@ impl Chunk<'_> {
 
     /// `to=<a@b>, relay=..., delay=..., dsn=4.4.1, status=deferred (reason)`
     fn delivery(&mut self, q: Qid, rest: &[u8], ts: i64) {
-        let Some(at) = self.s.status.find(rest) else { return };
+        let Some(at) = self.s.status.find(rest) else {
+            return;
+        };
         let st = &rest[at + 9..];
-        let word_end = st.iter().position(|c| *c == b' ' || *c == b',').unwrap_or(st.len());
+        let word_end = st
+            .iter()
+            .position(|c| *c == b' ' || *c == b',')
+            .unwrap_or(st.len());
         let (status, after) = (&st[..word_end], &st[word_end..]);
         let to = &rest[4..];
         let addr = &to[..memchr(b'>', to).unwrap_or(to.len())];
@@ -420,7 +483,10 @@ impl Chunk<'_> {
         if dom.as_str().is_empty() {
             dom = Domain::new(b"(local)", false);
         }
-        let reason = after.strip_prefix(b" (").map(|r| r.strip_suffix(b")").unwrap_or(r)).unwrap_or(b"");
+        let reason = after
+            .strip_prefix(b" (")
+            .map(|r| r.strip_suffix(b")").unwrap_or(r))
+            .unwrap_or(b"");
         match status {
             b"sent" => {
                 if self.s.forwarded.find(reason).is_some() {
@@ -469,7 +535,8 @@ impl Chunk<'_> {
                 let client = field(msg, b"rip=").unwrap_or(b"unknown");
                 *self.acc.tls_clients.entry(text(client)) += 1;
                 let reason = &msg[i..];
-                let reason = memchr::memmem::rfind(reason, b"failed: ").map_or(reason, |j| &reason[j + 8..]);
+                let reason =
+                    memchr::memmem::rfind(reason, b"failed: ").map_or(reason, |j| &reason[j + 8..]);
                 let reason = reason.strip_prefix(b"error:").map_or(reason, |r| {
                     let parts: Vec<&[u8]> = r.splitn(5, |c| *c == b':').collect();
                     parts.get(3).copied().filter(|p| !p.is_empty()).unwrap_or(r)
@@ -487,7 +554,11 @@ fn split_code(s: &[u8]) -> (&[u8], &[u8]) {
     let mut end = 0;
     let mut words = 0;
     for (i, w) in s.split(|c| *c == b' ').enumerate().take(2) {
-        let is_code = (w.len() == 3 && w.iter().all(u8::is_ascii_digit)) || (i < 2 && w.len() >= 5 && w.iter().all(|c| c.is_ascii_digit() || *c == b'.') && w.iter().filter(|c| **c == b'.').count() == 2);
+        let is_code = (w.len() == 3 && w.iter().all(u8::is_ascii_digit))
+            || (i < 2
+                && w.len() >= 5
+                && w.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+                && w.iter().filter(|c| **c == b'.').count() == 2);
         if !is_code {
             break;
         }
@@ -516,7 +587,24 @@ fn strip_subject(s: &[u8]) -> &[u8] {
 fn is_dovecot_native(p: &[u8]) -> bool {
     p.ends_with(b"-login")
         || memchr(b'(', p).is_some()
-        || matches!(p, b"auth" | b"auth-worker" | b"master" | b"lmtp" | b"imap" | b"pop3" | b"config" | b"log" | b"anvil" | b"stats" | b"dict" | b"indexer" | b"indexer-worker" | b"doveadm" | b"submission")
+        || matches!(
+            p,
+            b"auth"
+                | b"auth-worker"
+                | b"master"
+                | b"lmtp"
+                | b"imap"
+                | b"pop3"
+                | b"config"
+                | b"log"
+                | b"anvil"
+                | b"stats"
+                | b"dict"
+                | b"indexer"
+                | b"indexer-worker"
+                | b"doveadm"
+                | b"submission"
+        )
 }
 
 #[cfg(test)]
@@ -535,15 +623,27 @@ mod tests {
             norm("host mx.peer.fr[198.51.100.7] said: 550 5.1.1 <Jean.Dupont@Peer.FR>: Recipient address rejected (in reply to RCPT TO command)"),
             "host mx.peer.fr[198.51.100.7] said: 550 5.1.1 <*@peer.fr>: Recipient address rejected (in reply to RCPT TO command)"
         );
-        assert_eq!(norm("250 2.0.0 Ok: queued as 4F2A81C0123"), "250 2.0.0 Ok: queued as <id>");
+        assert_eq!(
+            norm("250 2.0.0 Ok: queued as 4F2A81C0123"),
+            "250 2.0.0 Ok: queued as <id>"
+        );
         assert!(norm(&"é".repeat(400)).len() <= MAX_REASON);
     }
 
     #[test]
     fn codes() {
-        assert_eq!(split_code(b"550 5.1.1 <a@b>: no"), (&b"550 5.1.1"[..], &b"<a@b>: no"[..]));
+        assert_eq!(
+            split_code(b"550 5.1.1 <a@b>: no"),
+            (&b"550 5.1.1"[..], &b"<a@b>: no"[..])
+        );
         assert_eq!(split_code(b"5.7.1 spam"), (&b"5.7.1"[..], &b"spam"[..]));
-        assert_eq!(split_code(b"Relay denied"), (&b""[..], &b"Relay denied"[..]));
-        assert_eq!(strip_subject(b"<a@b>: Recipient address rejected"), b"Recipient address rejected");
+        assert_eq!(
+            split_code(b"Relay denied"),
+            (&b""[..], &b"Relay denied"[..])
+        );
+        assert_eq!(
+            strip_subject(b"<a@b>: Recipient address rejected"),
+            b"Recipient address rejected"
+        );
     }
 }

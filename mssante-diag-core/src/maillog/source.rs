@@ -54,7 +54,14 @@ impl Summarizer {
     #[must_use]
     pub fn new(opts: &Options) -> Self {
         let now = opts.now.unwrap_or_else(|| chrono::Utc::now().timestamp());
-        let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8)).max(1);
+        let threads = opts
+            .threads
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map_or(1, std::num::NonZero::get)
+                    .min(8)
+            })
+            .max(1);
         Self {
             scanner: Arc::new(Scanner::new(Clock::local(now), opts.since, opts.until)),
             acc: Acc::default(),
@@ -62,14 +69,18 @@ impl Summarizer {
             pending: Vec::new(),
             skipping: false,
             threads,
-            window: Window { since: opts.since.map(rfc3339), until: opts.until.map(rfc3339) },
+            window: Window {
+                since: opts.since.map(rfc3339),
+                until: opts.until.map(rfc3339),
+            },
             mask: opts.mask_addresses,
         }
     }
 
     fn merge(&mut self, out: ChunkOut) {
         self.acc.merge(out.acc);
-        self.carried.apply(out.fragments, out.started, &mut self.acc);
+        self.carried
+            .apply(out.fragments, out.started, &mut self.acc);
     }
 
     /// A line longer than a chunk: counted as too long, dropped.
@@ -155,13 +166,19 @@ impl Summarizer {
             let job_rx = Arc::new(Mutex::new(job_rx));
             let (res_tx, res_rx) = mpsc::channel::<(u64, std::io::Result<ChunkOut>)>();
             for _ in 0..threads {
-                let (job_rx, res_tx, scanner) = (Arc::clone(&job_rx), res_tx.clone(), Arc::clone(&scanner));
+                let (job_rx, res_tx, scanner) =
+                    (Arc::clone(&job_rx), res_tx.clone(), Arc::clone(&scanner));
                 scope.spawn(move || {
                     let mut buf = vec![0u8; CHUNK + 1 + MAX_LINE + 1];
                     loop {
-                        let job = job_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                        let job = job_rx
+                            .lock()
+                            .map_err(|_| ())
+                            .and_then(|rx| rx.recv().map_err(|_| ()));
                         let Ok(i) = job else { break };
-                        let out = read_span(f, i * span, span, len, &mut buf).map(|lines| lines.map_or_else(ChunkOut::default, |l| scanner.chunk(l)));
+                        let out = read_span(f, i * span, span, len, &mut buf).map(|lines| {
+                            lines.map_or_else(ChunkOut::default, |l| scanner.chunk(l))
+                        });
                         if res_tx.send((i, out)).is_err() {
                             break;
                         }
@@ -173,7 +190,11 @@ impl Summarizer {
             let (mut sent, mut merged) = (0u64, 0u64);
             let mut result = Ok(());
             loop {
-                while result.is_ok() && sent < count && sent - merged < in_flight && job_tx.send(sent).is_ok() {
+                while result.is_ok()
+                    && sent < count
+                    && sent - merged < in_flight
+                    && job_tx.send(sent).is_ok()
+                {
                     sent += 1;
                 }
                 if merged == sent {
@@ -220,9 +241,13 @@ impl Summarizer {
             let job_rx = Arc::new(Mutex::new(job_rx));
             let (res_tx, res_rx) = mpsc::channel::<(u64, ChunkOut, Vec<u8>)>();
             for _ in 0..threads {
-                let (job_rx, res_tx, scanner) = (Arc::clone(&job_rx), res_tx.clone(), Arc::clone(&scanner));
+                let (job_rx, res_tx, scanner) =
+                    (Arc::clone(&job_rx), res_tx.clone(), Arc::clone(&scanner));
                 scope.spawn(move || loop {
-                    let job = job_rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                    let job = job_rx
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|rx| rx.recv().map_err(|_| ()));
                     let Ok((i, buf, len)) = job else { break };
                     let out = scanner.chunk(&buf[..len]);
                     if res_tx.send((i, out, buf)).is_err() {
@@ -237,7 +262,10 @@ impl Summarizer {
             let mut next = vec![0u8; CHUNK];
             let mut carry = 0;
             let mut result = Ok(());
-            let receive = |s: &mut Self, pending: &mut BTreeMap<u64, ChunkOut>, free: &mut Vec<Vec<u8>>, merged: &mut u64| {
+            let receive = |s: &mut Self,
+                           pending: &mut BTreeMap<u64, ChunkOut>,
+                           free: &mut Vec<Vec<u8>>,
+                           merged: &mut u64| {
                 if let Ok((i, out, buf)) = res_rx.recv() {
                     pending.insert(i, out);
                     free.push(buf);
@@ -255,7 +283,8 @@ impl Summarizer {
                         (carry, true)
                     }
                 };
-                let mut buf = std::mem::replace(&mut next, free.pop().unwrap_or_else(|| vec![0u8; CHUNK]));
+                let mut buf =
+                    std::mem::replace(&mut next, free.pop().unwrap_or_else(|| vec![0u8; CHUNK]));
                 let mut job = None;
                 carry = self.cut_into(&mut buf, filled, eof, &mut next, &mut job);
                 if let Some(len) = job {
@@ -283,10 +312,20 @@ impl Summarizer {
 
     /// Splits `buf[..filled]` at its last line end: the whole lines go to `work`, the rest
     /// moves to the start of `buf`; returns the length moved.
-    fn cut(&mut self, buf: &mut [u8], filled: usize, eof: bool, work: impl FnOnce(&mut Self, &[u8])) -> usize {
+    fn cut(
+        &mut self,
+        buf: &mut [u8],
+        filled: usize,
+        eof: bool,
+        work: impl FnOnce(&mut Self, &[u8]),
+    ) -> usize {
         let (data_start, filled) = self.skip_long(buf, filled);
         let data = &buf[data_start..filled];
-        let end = if eof { Some(data.len()) } else { memchr::memrchr(b'\n', data).map(|i| i + 1) };
+        let end = if eof {
+            Some(data.len())
+        } else {
+            memchr::memrchr(b'\n', data).map(|i| i + 1)
+        };
         match end {
             Some(end) => {
                 if end > 0 {
@@ -310,10 +349,21 @@ impl Summarizer {
 
     /// As [`Self::cut`], the rest copied to the start of `next` and the whole lines left at
     /// the start of `buf` (their length in `job`).
-    fn cut_into(&mut self, buf: &mut [u8], filled: usize, eof: bool, next: &mut [u8], job: &mut Option<usize>) -> usize {
+    fn cut_into(
+        &mut self,
+        buf: &mut [u8],
+        filled: usize,
+        eof: bool,
+        next: &mut [u8],
+        job: &mut Option<usize>,
+    ) -> usize {
         let (data_start, filled) = self.skip_long(buf, filled);
         let data_len = filled - data_start;
-        let end = if eof { Some(data_len) } else { memchr::memrchr(b'\n', &buf[data_start..filled]).map(|i| i + 1) };
+        let end = if eof {
+            Some(data_len)
+        } else {
+            memchr::memrchr(b'\n', &buf[data_start..filled]).map(|i| i + 1)
+        };
         match end {
             Some(end) => {
                 let rest = data_len - end;
@@ -365,11 +415,19 @@ impl Summarizer {
 /// `buf` (of `span + MAX_LINE + 2` bytes): from the first line start at or after `off` to the
 /// end of the last line, which may run past `off + span` (read to its end, or cut after
 /// [`MAX_LINE`] + 1 bytes: counted too long either way). `None` when no line starts there.
-fn read_span<'b>(f: &std::fs::File, off: u64, span: u64, len: u64, buf: &'b mut [u8]) -> std::io::Result<Option<&'b [u8]>> {
+fn read_span<'b>(
+    f: &std::fs::File,
+    off: u64,
+    span: u64,
+    len: u64,
+    buf: &'b mut [u8],
+) -> std::io::Result<Option<&'b [u8]>> {
     // From the byte before `off`: a `\n` there makes `off` a line start.
     let from = off.saturating_sub(1);
     let to = off.saturating_add(span).min(len);
-    let want = usize::try_from(to - from).unwrap_or(usize::MAX).min(buf.len());
+    let want = usize::try_from(to - from)
+        .unwrap_or(usize::MAX)
+        .min(buf.len());
     let mut filled = read_at_most(f, from, &mut buf[..want])?;
     let start = if off == 0 {
         0
@@ -438,13 +496,18 @@ pub fn open(path: &Path) -> Result<Opened, Error> {
     if path == Path::new("-") {
         return Ok(Opened::Stream(Box::new(std::io::stdin())));
     }
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut magic = [0u8; 2];
     let n = f.read(&mut magic).map_err(io)?;
     std::io::Seek::rewind(&mut f).map_err(io)?;
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Opened::Stream(Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, f)))))
+        Ok(Opened::Stream(Box::new(flate2::read::MultiGzDecoder::new(
+            std::io::BufReader::with_capacity(1 << 16, f),
+        ))))
     } else if f.metadata().map_err(io)?.is_file() {
         Ok(Opened::File(f))
     } else {
@@ -480,9 +543,16 @@ impl Opened {
 pub fn summarize_paths<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Result<Summary, Error> {
     let mut s = Summarizer::new(opts);
     let stdin = [PathBuf::from("-")];
-    let list: Vec<&Path> = if paths.is_empty() { stdin.iter().map(PathBuf::as_path).collect() } else { paths.iter().map(AsRef::as_ref).collect() };
+    let list: Vec<&Path> = if paths.is_empty() {
+        stdin.iter().map(PathBuf::as_path).collect()
+    } else {
+        paths.iter().map(AsRef::as_ref).collect()
+    };
     for p in list {
-        let io = |source| Error::Io { path: p.to_path_buf(), source };
+        let io = |source| Error::Io {
+            path: p.to_path_buf(),
+            source,
+        };
         match open(p)? {
             Opened::File(f) => s.read_file(&f).map_err(io)?,
             Opened::Stream(r) => s.read(r).map_err(io)?,
@@ -510,14 +580,28 @@ pub const DOCKER_MAX_BYTES: usize = 1 << 30;
 ///
 /// # Errors
 /// The engine's error.
-pub async fn feed_docker(docker: &bollard::Docker, project: &str, service: &str, opts: &Options, s: &mut Summarizer) -> Result<Vec<String>, bollard::errors::Error> {
+pub async fn feed_docker(
+    docker: &bollard::Docker,
+    project: &str,
+    service: &str,
+    opts: &Options,
+    s: &mut Summarizer,
+) -> Result<Vec<String>, bollard::errors::Error> {
     let ids = crate::docker::service_containers(docker, project, service).await?;
-    let window = crate::docker::LogWindow { tail: None, since: opts.since, timestamps: true, max_bytes: DOCKER_MAX_BYTES };
+    let window = crate::docker::LogWindow {
+        tail: None,
+        since: opts.since,
+        timestamps: true,
+        max_bytes: DOCKER_MAX_BYTES,
+    };
     for id in ids.iter().rev() {
         crate::docker::stream_log(docker, id, &window, |b| s.feed(b)).await?;
         s.end_stream();
     }
-    Ok(ids.into_iter().map(|i| i.chars().take(12).collect()).collect())
+    Ok(ids
+        .into_iter()
+        .map(|i| i.chars().take(12).collect())
+        .collect())
 }
 
 /// Summarises the Docker logs of compose service `service` of the configured project
@@ -525,15 +609,35 @@ pub async fn feed_docker(docker: &bollard::Docker, project: &str, service: &str,
 ///
 /// # Errors
 /// [`Error::Io`] naming `docker:SERVICE`: Docker unusable, or no container for the service.
-pub async fn summarize_docker(config: &crate::Config, service: &str, opts: &Options) -> Result<Summary, Error> {
+pub async fn summarize_docker(
+    config: &crate::Config,
+    service: &str,
+    opts: &Options,
+) -> Result<Summary, Error> {
     let what = PathBuf::from(format!("docker:{service}"));
-    let fail = |msg: String| Error::Io { path: what.clone(), source: std::io::Error::other(msg) };
+    let fail = |msg: String| Error::Io {
+        path: what.clone(),
+        source: std::io::Error::other(msg),
+    };
     let d = &config.docker;
-    let engine = crate::docker::connect(&d.host, Some(true), &config.project_dir, config.timeout(), config.lang).await.map_err(|e| fail(e.describe(config.lang)))?;
+    let engine = crate::docker::connect(
+        &d.host,
+        Some(true),
+        &config.project_dir,
+        config.timeout(),
+        config.lang,
+    )
+    .await
+    .map_err(|e| fail(e.describe(config.lang)))?;
     let mut s = Summarizer::new(opts);
-    let ids = feed_docker(&engine.docker, &d.project, service, opts, &mut s).await.map_err(|e| fail(engine.explain(&e).describe(config.lang)))?;
+    let ids = feed_docker(&engine.docker, &d.project, service, opts, &mut s)
+        .await
+        .map_err(|e| fail(engine.explain(&e).describe(config.lang)))?;
     if ids.is_empty() {
-        return Err(fail(format!("no container for service `{service}` of compose project `{}`", d.project)));
+        return Err(fail(format!(
+            "no container for service `{service}` of compose project `{}`",
+            d.project
+        )));
     }
     Ok(s.finish())
 }

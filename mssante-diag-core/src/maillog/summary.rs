@@ -25,10 +25,16 @@ impl<V: Default + Merge> Table<V> {
     /// The value of `key` (created when new; [`OTHER`]'s when the table is full).
     pub(crate) fn entry(&mut self, key: &str) -> &mut V {
         if !self.map.contains_key(key) {
-            let key: &str = if self.map.len() >= MAX_KEYS { OTHER } else { key };
+            let key: &str = if self.map.len() >= MAX_KEYS {
+                OTHER
+            } else {
+                key
+            };
             return self.map.entry(key.into()).or_default();
         }
-        self.map.get_mut(key).unwrap_or_else(|| unreachable!("checked above"))
+        self.map
+            .get_mut(key)
+            .unwrap_or_else(|| unreachable!("checked above"))
     }
 
     fn merge(&mut self, other: Self) {
@@ -117,10 +123,37 @@ impl Acc {
             ($($f:ident),*) => { $(self.$f += o.$f;)* };
         }
         add!(
-            lines, postfix_lines, dovecot_lines, outside_window, skipped_malformed, skipped_non_utf8, skipped_too_long, skipped_unknown_program,
-            connections, received, delivered, forwarded, deferred, bounced, expired, rejected, bounce_notifications, deleted, msg_delivered,
-            msg_delivered_after_deferral, msg_bounced, msg_removed_undelivered, msg_deferred, msg_still_queued, msg_never_queued, msg_unjoined, sasl_failures,
-            dovecot_auth_failures, dovecot_logins, tls_failures, tls_library_problems
+            lines,
+            postfix_lines,
+            dovecot_lines,
+            outside_window,
+            skipped_malformed,
+            skipped_non_utf8,
+            skipped_too_long,
+            skipped_unknown_program,
+            connections,
+            received,
+            delivered,
+            forwarded,
+            deferred,
+            bounced,
+            expired,
+            rejected,
+            bounce_notifications,
+            deleted,
+            msg_delivered,
+            msg_delivered_after_deferral,
+            msg_bounced,
+            msg_removed_undelivered,
+            msg_deferred,
+            msg_still_queued,
+            msg_never_queued,
+            msg_unjoined,
+            sasl_failures,
+            dovecot_auth_failures,
+            dovecot_logins,
+            tls_failures,
+            tls_library_problems
         );
         self.first_ts = match (self.first_ts, o.first_ts) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -171,7 +204,10 @@ impl Acc {
             for (k, v) in &t.map {
                 *merged.entry(f(k)).or_default() += v;
             }
-            let mut v: Vec<Counted> = merged.into_iter().map(|(value, count)| Counted { value, count }).collect();
+            let mut v: Vec<Counted> = merged
+                .into_iter()
+                .map(|(value, count)| Counted { value, count })
+                .collect();
             v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
             v.truncate(TOP);
             v
@@ -180,22 +216,57 @@ impl Acc {
             .recipient_domains
             .map
             .iter()
-            .map(|(d, [s, df, b])| RecipientDomain { domain: d.to_string(), delivered: *s, deferred: *df, bounced: *b })
+            .map(|(d, [s, df, b])| RecipientDomain {
+                domain: d.to_string(),
+                delivered: *s,
+                deferred: *df,
+                bounced: *b,
+            })
             .collect();
-        recipients.sort_by(|a, b| (b.delivered + b.deferred + b.bounced).cmp(&(a.delivered + a.deferred + a.bounced)).then_with(|| a.domain.cmp(&b.domain)));
+        recipients.sort_by(|a, b| {
+            (b.delivered + b.deferred + b.bounced)
+                .cmp(&(a.delivered + a.deferred + a.bounced))
+                .then_with(|| a.domain.cmp(&b.domain))
+        });
         recipients.truncate(TOP);
-        let mut senders: Vec<SenderDomain> = self.sender_domains.map.iter().map(|(d, [m, b])| SenderDomain { domain: d.to_string(), messages: *m, bytes: *b }).collect();
-        senders.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.domain.cmp(&b.domain)));
+        let mut senders: Vec<SenderDomain> = self
+            .sender_domains
+            .map
+            .iter()
+            .map(|(d, [m, b])| SenderDomain {
+                domain: d.to_string(),
+                messages: *m,
+                bytes: *b,
+            })
+            .collect();
+        senders.sort_by(|a, b| {
+            b.messages
+                .cmp(&a.messages)
+                .then_with(|| a.domain.cmp(&b.domain))
+        });
         senders.truncate(TOP);
         let mut hours: Vec<(&i64, &HourRow)> = self.hours.iter().collect();
         hours.sort_unstable_by_key(|(h, _)| **h);
         let per_hour = hours
             .into_iter()
-            .map(|(h, r)| HourStats { hour: rfc3339(h * 3600), received: r[0], delivered: r[1], deferred: r[2], bounced: r[3], rejected: r[4] })
+            .map(|(h, r)| HourStats {
+                hour: rfc3339(h * 3600),
+                received: r[0],
+                delivered: r[1],
+                deferred: r[2],
+                bounced: r[3],
+                rejected: r[4],
+            })
             .collect();
         let attempts = self.delivered + self.deferred + self.bounced;
         #[allow(clippy::cast_precision_loss)]
-        let rate = |n: u64| if attempts == 0 { 0.0 } else { (n as f64 * 1000.0 / attempts as f64).round() / 10.0 };
+        let rate = |n: u64| {
+            if attempts == 0 {
+                0.0
+            } else {
+                (n as f64 * 1000.0 / attempts as f64).round() / 10.0
+            }
+        };
         let ip = |s: &str| if mask { mask_client(s) } else { s.to_owned() };
         Summary {
             window,
@@ -241,7 +312,12 @@ impl Acc {
             top_bounce_reasons: top(&self.bounce_reasons, &mask_text),
             recipient_domains: recipients,
             sender_domains: senders,
-            auth_failures: AuthFailures { total: self.sasl_failures + self.dovecot_auth_failures, smtp_sasl: self.sasl_failures, dovecot: self.dovecot_auth_failures, by_client: top(&self.auth_clients, &ip) },
+            auth_failures: AuthFailures {
+                total: self.sasl_failures + self.dovecot_auth_failures,
+                smtp_sasl: self.sasl_failures,
+                dovecot: self.dovecot_auth_failures,
+                by_client: top(&self.auth_clients, &ip),
+            },
             dovecot_logins: self.dovecot_logins,
             tls_failures: TlsFailures {
                 handshakes: self.tls_failures,
@@ -258,7 +334,10 @@ impl Acc {
 /// RFC 3339 text of Unix seconds, in this machine's time zone.
 #[must_use]
 pub fn rfc3339(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0).map_or_else(|| ts.to_string(), |t| t.with_timezone(&chrono::Local).to_rfc3339())
+    chrono::DateTime::from_timestamp(ts, 0).map_or_else(
+        || ts.to_string(),
+        |t| t.with_timezone(&chrono::Local).to_rfc3339(),
+    )
 }
 
 /// A client address with its host part hidden: IPv4 `/24` (`192.0.2.x`), IPv6 `/48`.
@@ -282,8 +361,18 @@ pub fn mask_reason(reason: &str) -> String {
         .split(' ')
         .map(|w| {
             if w.contains('@') {
-                let lead = w.chars().take_while(|c| matches!(c, '<' | '(' | '"')).collect::<String>();
-                let trail = w.chars().rev().take_while(|c| matches!(c, '>' | ')' | ':' | ',' | ';' | '"')).collect::<String>().chars().rev().collect::<String>();
+                let lead = w
+                    .chars()
+                    .take_while(|c| matches!(c, '<' | '(' | '"'))
+                    .collect::<String>();
+                let trail = w
+                    .chars()
+                    .rev()
+                    .take_while(|c| matches!(c, '>' | ')' | ':' | ',' | ';' | '"'))
+                    .collect::<String>()
+                    .chars()
+                    .rev()
+                    .collect::<String>();
                 format!("{lead}address{trail}")
             } else {
                 mask_ipv4_in(w)
@@ -302,7 +391,10 @@ fn mask_ipv4_in(w: &str) -> String {
             let start = i;
             let mut dots = 0;
             let mut last_dot = 0;
-            while i < b.len() && (b[i].is_ascii_digit() || (b[i] == b'.' && i + 1 < b.len() && b[i + 1].is_ascii_digit())) {
+            while i < b.len()
+                && (b[i].is_ascii_digit()
+                    || (b[i] == b'.' && i + 1 < b.len() && b[i + 1].is_ascii_digit()))
+            {
                 if b[i] == b'.' {
                     dots += 1;
                     last_dot = i;
@@ -539,7 +631,10 @@ mod tests {
     fn masks() {
         assert_eq!(mask_client("203.0.113.7"), "203.0.113.x");
         assert_eq!(mask_client("2001:db8:1:2::5"), "2001:db8:1::x");
-        assert_eq!(mask_reason("550 5.1.1 <*@peer.fr>: unknown (host 198.51.100.7 said)"), "550 5.1.1 <address>: unknown (host 198.51.100.x said)");
+        assert_eq!(
+            mask_reason("550 5.1.1 <*@peer.fr>: unknown (host 198.51.100.7 said)"),
+            "550 5.1.1 <address>: unknown (host 198.51.100.x said)"
+        );
     }
 
     #[test]

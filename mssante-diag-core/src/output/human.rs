@@ -28,7 +28,11 @@ fn paint(style: Style, status: Status, text: &str) -> String {
 }
 
 fn bold(style: Style, text: &str) -> String {
-    if style.color { format!("\x1b[1m{text}\x1b[0m") } else { text.to_owned() }
+    if style.color {
+        format!("\x1b[1m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
 }
 
 /// The status word in a fixed-width column.
@@ -60,7 +64,9 @@ fn details(c: &CheckResult) -> Vec<String> {
     match &c.details {
         serde_json::Value::Object(map) => map
             .iter()
-            .filter(|(_, v)| !matches!(v, serde_json::Value::Null) && v.as_array().is_none_or(|a| !a.is_empty()))
+            .filter(|(_, v)| {
+                !matches!(v, serde_json::Value::Null) && v.as_array().is_none_or(|a| !a.is_empty())
+            })
             .take(DETAIL_FACTS)
             .map(|(k, v)| format!("{k}: {}", compact(v)))
             .collect(),
@@ -72,7 +78,13 @@ fn details(c: &CheckResult) -> Vec<String> {
 /// One check: its line, then for a problem its guide section, details and remedy.
 fn check(out: &mut String, c: &CheckResult, style: Style, prefix: &str) {
     let lang = style.lang;
-    let _ = writeln!(out, "  {prefix}{} {:<22} {}", label(style, c.status), c.id, c.summary);
+    let _ = writeln!(
+        out,
+        "  {prefix}{} {:<22} {}",
+        label(style, c.status),
+        c.id,
+        c.summary
+    );
     if !is_problem(c.status) {
         return;
     }
@@ -84,8 +96,18 @@ fn check(out: &mut String, c: &CheckResult, style: Style, prefix: &str) {
         let _ = writeln!(out, "{pad}· {d}");
     }
     for r in &c.remediation {
-        let warn = if r.destructive { lang.pick(" [DESTRUCTIVE]", " [DESTRUCTIF]") } else { "" };
-        let _ = writeln!(out, "{pad}-> {}{} ({})", r.text, paint(style, Status::Critical, warn), r.guide);
+        let warn = if r.destructive {
+            lang.pick(" [DESTRUCTIVE]", " [DESTRUCTIF]")
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{pad}-> {}{} ({})",
+            r.text,
+            paint(style, Status::Critical, warn),
+            r.guide
+        );
         if let Some(cmd) = &r.command {
             let _ = writeln!(out, "{pad}   $ {cmd}");
         }
@@ -105,18 +127,26 @@ fn grouped(checks: &[CheckResult]) -> Vec<(&str, Vec<&CheckResult>)> {
     for (_, list) in &mut groups {
         list.sort_by_key(|c| std::cmp::Reverse(c.status.severity()));
     }
-    groups.sort_by_key(|(_, list)| std::cmp::Reverse(list.first().map_or(0, |c| c.status.severity())));
+    groups.sort_by_key(|(_, list)| {
+        std::cmp::Reverse(list.first().map_or(0, |c| c.status.severity()))
+    });
     groups
 }
 
 fn counts(lang: Lang, checks: &[&CheckResult]) -> String {
-    [Status::Critical, Status::Unknown, Status::Warning, Status::Ok, Status::Skipped]
-        .iter()
-        .map(|s| (s, checks.iter().filter(|c| c.status == *s).count()))
-        .filter(|(_, n)| *n > 0)
-        .map(|(s, n)| format!("{n} {}", super::status_word(lang, *s)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    [
+        Status::Critical,
+        Status::Unknown,
+        Status::Warning,
+        Status::Ok,
+        Status::Skipped,
+    ]
+    .iter()
+    .map(|s| (s, checks.iter().filter(|c| c.status == *s).count()))
+    .filter(|(_, n)| *n > 0)
+    .map(|(s, n)| format!("{n} {}", super::status_word(lang, *s)))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 pub(super) fn render(report: &Report, style: Style) -> String {
@@ -124,7 +154,12 @@ pub(super) fn render(report: &Report, style: Style) -> String {
     let mut out = notices(report, style);
     for (subsystem, list) in grouped(&report.checks) {
         let worst = list.first().map_or(Status::Ok, |c| c.status);
-        let _ = writeln!(out, "\n{} ({})", bold(style, subsystem), paint(style, worst, &counts(lang, &list)));
+        let _ = writeln!(
+            out,
+            "\n{} ({})",
+            bold(style, subsystem),
+            paint(style, worst, &counts(lang, &list))
+        );
         for c in list {
             check(&mut out, c, style, "");
         }
@@ -145,7 +180,12 @@ pub(super) fn render(report: &Report, style: Style) -> String {
 fn notices(report: &Report, style: Style) -> String {
     let mut out = String::new();
     for n in &report.notices {
-        let _ = writeln!(out, "{} {}", bold(style, style.lang.pick("NOTICE:", "REMARQUE :")), n.message);
+        let _ = writeln!(
+            out,
+            "{} {}",
+            bold(style, style.lang.pick("NOTICE:", "REMARQUE :")),
+            n.message
+        );
     }
     out
 }
@@ -165,10 +205,21 @@ pub(super) fn render_changes(changes: &Changes, style: Style) -> String {
     let mut out = String::new();
     match &changes.since {
         Some(since) => {
-            let _ = writeln!(out, "{}", crate::tr!(lang, "Changes since {since}", "Changements depuis {since}"));
+            let _ = writeln!(
+                out,
+                "{}",
+                crate::tr!(lang, "Changes since {since}", "Changements depuis {since}")
+            );
         }
         None => {
-            let _ = writeln!(out, "{}", lang.pick("First run: every check is new", "Première exécution : toutes les vérifications sont nouvelles"));
+            let _ = writeln!(
+                out,
+                "{}",
+                lang.pick(
+                    "First run: every check is new",
+                    "Première exécution : toutes les vérifications sont nouvelles"
+                )
+            );
         }
     }
     if changes.changes.is_empty() {
@@ -176,9 +227,23 @@ pub(super) fn render_changes(changes: &Changes, style: Style) -> String {
     }
     let mut ordered: Vec<_> = changes.changes.iter().collect();
     // New problems first (worst first), then other changes, then what was resolved.
-    ordered.sort_by_key(|c| (c.kind == ChangeKind::Resolved, std::cmp::Reverse(c.check.status.severity())));
+    ordered.sort_by_key(|c| {
+        (
+            c.kind == ChangeKind::Resolved,
+            std::cmp::Reverse(c.check.status.severity()),
+        )
+    });
     for c in ordered {
-        let before = c.before.map(|b| format!(" ({} {})", lang.pick("was", "était"), super::status_word(lang, b))).unwrap_or_default();
+        let before = c
+            .before
+            .map(|b| {
+                format!(
+                    " ({} {})",
+                    lang.pick("was", "était"),
+                    super::status_word(lang, b)
+                )
+            })
+            .unwrap_or_default();
         let prefix = format!("{} ", change_word(lang, c.kind));
         let mut line = String::new();
         check(&mut line, &c.check, style, &prefix);
@@ -188,14 +253,26 @@ pub(super) fn render_changes(changes: &Changes, style: Style) -> String {
         }
         out.push_str(&line);
     }
-    let new = changes.changes.iter().filter(|c| c.kind == ChangeKind::New && is_problem(c.check.status)).count();
-    let resolved = changes.changes.iter().filter(|c| c.kind == ChangeKind::Resolved).count();
+    let new = changes
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::New && is_problem(c.check.status))
+        .count();
+    let resolved = changes
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Resolved)
+        .count();
     let _ = writeln!(
         out,
         "\n{}: {} ({})",
         lang.pick("Overall", "Bilan"),
         label(style, changes.status).trim_end(),
-        crate::tr!(lang, "{new} new problems, {resolved} resolved", "{new} nouveaux problèmes, {resolved} résolus")
+        crate::tr!(
+            lang,
+            "{new} new problems, {resolved} resolved",
+            "{new} nouveaux problèmes, {resolved} résolus"
+        )
     );
     out
 }
@@ -216,7 +293,12 @@ mod tests {
             remediation: if status == Status::Ok {
                 vec![]
             } else {
-                vec![Remedy { text: "Do it".into(), command: Some("run this".into()), guide: "BD P2".into(), destructive: true }]
+                vec![Remedy {
+                    text: "Do it".into(),
+                    command: Some("run this".into()),
+                    guide: "BD P2".into(),
+                    destructive: true,
+                }]
             },
             duration_ms: 2,
         }
@@ -226,33 +308,76 @@ mod tests {
         let checks = vec![
             result("docker.daemon", Status::Ok, "engine 24"),
             result("postgres.reachable", Status::Ok, "PostgreSQL 15"),
-            result("postgres.connections", Status::Critical, "97 of 100 connections"),
+            result(
+                "postgres.connections",
+                Status::Critical,
+                "97 of 100 connections",
+            ),
             result("redis.memory", Status::Warning, "80 %"),
         ];
-        Report { schema_version: 1, version: "t".into(), host: "h".into(), started_at: "s".into(), duration_ms: 5, status: Status::Critical, checks, notices: Vec::new() }
+        Report {
+            schema_version: 1,
+            version: "t".into(),
+            host: "h".into(),
+            started_at: "s".into(),
+            duration_ms: 5,
+            status: Status::Critical,
+            checks,
+            notices: Vec::new(),
+        }
     }
 
     #[test]
     fn worst_group_first_with_guide_details_and_remedy() {
-        let text = render(&report(), Style { color: false, lang: Lang::En });
+        let text = render(
+            &report(),
+            Style {
+                color: false,
+                lang: Lang::En,
+            },
+        );
         let pg = text.find("\npostgres").expect("postgres group");
         let redis = text.find("\nredis").expect("redis group");
         let docker = text.find("\ndocker").expect("docker group");
         assert!(pg < redis && redis < docker, "{text}");
         // Within postgres, the critical check comes before the ok one.
-        assert!(text.find("postgres.connections").expect("c") < text.find("postgres.reachable").expect("r"), "{text}");
-        for want in ["guide: BD P2", "· used: 97", "-> Do it [DESTRUCTIVE] (BD P2)", "$ run this", "Overall: CRITICAL"] {
+        assert!(
+            text.find("postgres.connections").expect("c")
+                < text.find("postgres.reachable").expect("r"),
+            "{text}"
+        );
+        for want in [
+            "guide: BD P2",
+            "· used: 97",
+            "-> Do it [DESTRUCTIVE] (BD P2)",
+            "$ run this",
+            "Overall: CRITICAL",
+        ] {
             assert!(text.contains(want), "{want} missing in {text}");
         }
         assert!(!text.contains("empty:") && !text.contains('\x1b'), "{text}");
         // Nothing under an ok check.
-        let ok_line = text.lines().position(|l| l.contains("docker.daemon")).expect("line");
-        assert!(text.lines().nth(ok_line + 1).is_none_or(|l| !l.starts_with("           ")), "{text}");
+        let ok_line = text
+            .lines()
+            .position(|l| l.contains("docker.daemon"))
+            .expect("line");
+        assert!(
+            text.lines()
+                .nth(ok_line + 1)
+                .is_none_or(|l| !l.starts_with("           ")),
+            "{text}"
+        );
     }
 
     #[test]
     fn french_and_colours() {
-        let text = render(&report(), Style { color: true, lang: Lang::Fr });
+        let text = render(
+            &report(),
+            Style {
+                color: true,
+                lang: Lang::Fr,
+            },
+        );
         for want in ["CRITIQUE", "ALERTE", "Bilan", "[DESTRUCTIF]", "\x1b[1;31m"] {
             assert!(text.contains(want), "{want} missing in {text}");
         }
@@ -269,31 +394,72 @@ mod tests {
             if en.trim().is_empty() || fr.trim().is_empty() || en == fr {
                 missing.push(format!("{} title: {en:?} / {fr:?}", def.id));
             }
-            let (ren, rfr) = (def.remediation(Lang::En, &vars), def.remediation(Lang::Fr, &vars));
+            let (ren, rfr) = (
+                def.remediation(Lang::En, &vars),
+                def.remediation(Lang::Fr, &vars),
+            );
             if ren.len() != rfr.len() {
-                missing.push(format!("{} remedy steps: {} / {}", def.id, ren.len(), rfr.len()));
+                missing.push(format!(
+                    "{} remedy steps: {} / {}",
+                    def.id,
+                    ren.len(),
+                    rfr.len()
+                ));
             }
             for (a, b) in ren.iter().zip(&rfr) {
-                if a.text.trim().is_empty() || b.text.trim().is_empty() || a.text == b.text || a.guide != b.guide || a.command != b.command {
+                if a.text.trim().is_empty()
+                    || b.text.trim().is_empty()
+                    || a.text == b.text
+                    || a.guide != b.guide
+                    || a.command != b.command
+                {
                     missing.push(format!("{} remedy: {:?} / {:?}", def.id, a.text, b.text));
                 }
             }
         }
-        assert!(missing.is_empty(), "missing translations:\n{}", missing.join("\n"));
+        assert!(
+            missing.is_empty(),
+            "missing translations:\n{}",
+            missing.join("\n")
+        );
     }
 
     #[test]
     fn changes_listing() {
         let r = report();
         let changes = crate::changes::diff(None, &r);
-        let text = render_changes(&changes, Style { color: false, lang: Lang::En });
-        assert!(text.starts_with("First run") && text.contains("NEW       CRITICAL postgres.connections"), "{text}");
+        let text = render_changes(
+            &changes,
+            Style {
+                color: false,
+                lang: Lang::En,
+            },
+        );
+        assert!(
+            text.starts_with("First run")
+                && text.contains("NEW       CRITICAL postgres.connections"),
+            "{text}"
+        );
         let mut later = r.clone();
         later.checks[2].status = Status::Ok;
         later.checks[3].status = Status::Critical;
         let changes = crate::changes::diff(Some(&r), &later);
-        let text = render_changes(&changes, Style { color: false, lang: Lang::Fr });
-        assert!(text.contains("RÉSOLU") && text.contains("(était critique)") && text.contains("MODIFIÉ"), "{text}");
-        assert!(text.find("MODIFIÉ").expect("m") < text.find("RÉSOLU").expect("r"), "{text}");
+        let text = render_changes(
+            &changes,
+            Style {
+                color: false,
+                lang: Lang::Fr,
+            },
+        );
+        assert!(
+            text.contains("RÉSOLU")
+                && text.contains("(était critique)")
+                && text.contains("MODIFIÉ"),
+            "{text}"
+        );
+        assert!(
+            text.find("MODIFIÉ").expect("m") < text.find("RÉSOLU").expect("r"),
+            "{text}"
+        );
     }
 }

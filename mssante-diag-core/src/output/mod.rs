@@ -30,7 +30,9 @@ impl std::str::FromStr for Format {
             "json" => Ok(Format::Json),
             "nagios" => Ok(Format::Nagios),
             "prometheus" => Ok(Format::Prometheus),
-            other => Err(format!("unknown format `{other}` (human, json, nagios, prometheus)")),
+            other => Err(format!(
+                "unknown format `{other}` (human, json, nagios, prometheus)"
+            )),
         }
     }
 }
@@ -63,7 +65,9 @@ impl std::str::FromStr for ColorChoice {
             "auto" => Ok(ColorChoice::Auto),
             "always" => Ok(ColorChoice::Always),
             "never" => Ok(ColorChoice::Never),
-            other => Err(format!("unknown colour choice `{other}` (auto, always, never)")),
+            other => Err(format!(
+                "unknown colour choice `{other}` (auto, always, never)"
+            )),
         }
     }
 }
@@ -76,7 +80,9 @@ impl ColorChoice {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => terminal && !set("NO_COLOR") && std::env::var_os("TERM").is_none_or(|t| t != "dumb"),
+            ColorChoice::Auto => {
+                terminal && !set("NO_COLOR") && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+            }
         }
     }
 }
@@ -85,7 +91,12 @@ impl ColorChoice {
 /// changes, JSON gives the [`crate::changes::Changes`] document, Nagios and Prometheus print
 /// the current report cut down to the changed checks.
 #[must_use]
-pub fn render_changes(changes: &crate::changes::Changes, current: &Report, format: Format, style: Style) -> String {
+pub fn render_changes(
+    changes: &crate::changes::Changes,
+    current: &Report,
+    format: Format,
+    style: Style,
+) -> String {
     match format {
         Format::Human => human::render_changes(changes, style),
         Format::Json => serde_json::to_string_pretty(changes).unwrap_or_default() + "\n",
